@@ -1,0 +1,27 @@
+"""Pure routing: venues behind one interface, two-hop paths, the optimal split and strategies.
+
+Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``errors``.
+"""
+
+from routing_engine.paths import LatencyConfig, Market, TwoHop, direct_venues, two_hop_paths
+from routing_engine.router import Leg, Route, RouterConfig, RouteResult, VenueQuote, find_route
+from routing_engine.strategies import Strategy, parse_strategy
+from routing_engine.venues import AggregatorQuote, VenueKind
+
+__all__ = [
+    "AggregatorQuote",
+    "LatencyConfig",
+    "Leg",
+    "Market",
+    "Route",
+    "RouteResult",
+    "RouterConfig",
+    "Strategy",
+    "TwoHop",
+    "VenueKind",
+    "VenueQuote",
+    "direct_venues",
+    "find_route",
+    "parse_strategy",
+    "two_hop_paths",
+]

@@ -1,0 +1,307 @@
+"""Continuous output curves the split solver optimises over.
+
+Every venue is modelled by a concave, increasing output function f(x) of its input x on
+[lo, cap] (lo > 0 only for a desk forced to trade at least its minimum). The solver only
+needs, for a marginal price λ (output per unit input), the best response
+
+    x(λ) = argmax_{lo ≤ x ≤ cap} f(x) − λ·x      (non-increasing in λ)
+
+and its slope dx/dλ. These are numerical models in float64: they choose the split. Every
+amount that leaves the router is an int computed by the venue's exact integer pricing.
+
+Curves:
+- ``CPCurve``: constant product with fee factor g: f(x) = g·x·R_out / (R_in + g·x),
+  f'(x) = g·R_in·R_out / (R_in + g·x)², so x(λ) = (√(g·R_in·R_out/λ) − R_in) / g.
+  With μ = λ^(-1/2) this is linear in μ, which is why the solver iterates in μ.
+- ``PolyCurve``: an OTC desk, f(x) = u·x − v·x^(p+1) (see otc_engine), f'(x) = u − (p+1)·v·x^p,
+  x(λ) = ((u − λ) / ((p+1)·v))^(1/p).
+- ``Stage``: parallel curves at one common marginal price (a sum of best responses).
+- ``SeriesCurve``: a two-hop branch, stage 1 (A→X) feeding stage 2 (X→B). At the optimum the
+  marginal prices multiply: t·s = λ with t stage 1's and s stage 2's, and stage 1's output
+  equals stage 2's input: H(t) = X₂(λ/t). H falls and X₂(λ/t) rises with t, so the root is
+  unique; it is found by a bracketed secant (Illinois) in log t.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+__all__ = ["CPCurve", "Curve", "PolyCurve", "SeriesCurve", "Stage", "virtual_cp_of_two_hops"]
+
+_INF = math.inf
+
+
+class Curve(Protocol):
+    """What the solver needs of a branch."""
+
+    @property
+    def marginal0(self) -> float:
+        """f'(lo): the highest marginal price at which the branch takes more than its floor."""
+        ...
+
+    @property
+    def cap(self) -> float:
+        """Largest input the branch accepts."""
+        ...
+
+    @property
+    def lo(self) -> float:
+        """Smallest input once used (0 unless forced on)."""
+        ...
+
+    def x_at(self, lam: float) -> float:
+        """Best response to marginal price λ."""
+        ...
+
+    def slope_at(self, lam: float) -> float:
+        """d x(λ) / dλ (≤ 0)."""
+        ...
+
+    def value_at(self, lam: float) -> float:
+        """f(x(λ)): output at the best response."""
+        ...
+
+
+class CPCurve:
+    """Constant-product curve f(x) = g·x·R_out / (R_in + g·x) on [lo, cap]."""
+
+    __slots__ = ("_k", "cap", "g", "lo", "marginal0", "r_in", "r_out")
+
+    def __init__(self, r_in: float, r_out: float, g: float, cap: float = _INF, lo: float = 0.0) -> None:
+        self.r_in = r_in
+        self.r_out = r_out
+        self.g = g
+        self.cap = cap
+        self.lo = lo
+        self._k = math.sqrt(g * r_in * r_out)  # x(λ) = (k·μ − R_in)/g with μ = λ^(-1/2)
+        self.marginal0 = self.marginal(lo)
+
+    def value(self, x: float) -> float:
+        """f(x)."""
+        return self.g * x * self.r_out / (self.r_in + self.g * x)
+
+    def marginal(self, x: float) -> float:
+        """f'(x)."""
+        d = self.r_in + self.g * x
+        return self.g * self.r_in * self.r_out / (d * d)
+
+    def x_at(self, lam: float) -> float:
+        """Best response, clipped to [lo, cap]."""
+        x = (self._k / math.sqrt(lam) - self.r_in) / self.g
+        if x <= self.lo:
+            return self.lo
+        return self.cap if x >= self.cap else x
+
+    def slope_at(self, lam: float) -> float:
+        """dx/dλ = −k / (2·g·λ^1.5) inside the bounds, else 0."""
+        x = (self._k / math.sqrt(lam) - self.r_in) / self.g
+        if x <= self.lo or x >= self.cap:
+            return 0.0
+        return -self._k / (2.0 * self.g * lam * math.sqrt(lam))
+
+    def value_at(self, lam: float) -> float:
+        """f(x(λ))."""
+        return self.value(self.x_at(lam))
+
+
+class PolyCurve:
+    """OTC desk curve f(x) = u·x − v·x^(p+1) on [lo, cap], p ∈ {1, 2}."""
+
+    __slots__ = ("cap", "exponent", "lo", "marginal0", "u", "v")
+
+    def __init__(self, u: float, v: float, exponent: int, cap: float, lo: float = 0.0) -> None:
+        if exponent not in (1, 2):
+            raise ValueError(f"exponent must be 1 or 2, got {exponent}")
+        self.u = u
+        self.v = v
+        self.exponent = exponent
+        self.cap = cap
+        self.lo = lo
+        self.marginal0 = self.marginal(lo)
+
+    def value(self, x: float) -> float:
+        """f(x)."""
+        return self.u * x - self.v * x ** (self.exponent + 1)
+
+    def marginal(self, x: float) -> float:
+        """f'(x)."""
+        return self.u - (self.exponent + 1) * self.v * x**self.exponent
+
+    def _unclipped(self, lam: float) -> float:
+        if lam >= self.u:
+            return 0.0
+        if self.v <= 0.0:
+            return _INF
+        base = (self.u - lam) / ((self.exponent + 1) * self.v)
+        return base if self.exponent == 1 else math.sqrt(base)
+
+    def x_at(self, lam: float) -> float:
+        """Best response, clipped to [lo, cap]."""
+        x = self._unclipped(lam)
+        if x <= self.lo:
+            return self.lo
+        return self.cap if x >= self.cap else x
+
+    def slope_at(self, lam: float) -> float:
+        """dx/dλ inside the bounds, else 0."""
+        x = self._unclipped(lam)
+        if x <= self.lo or x >= self.cap or self.v <= 0.0:
+            return 0.0
+        if self.exponent == 1:
+            return -1.0 / (2.0 * self.v)
+        return -1.0 / (6.0 * self.v * x)
+
+    def value_at(self, lam: float) -> float:
+        """f(x(λ))."""
+        return self.value(self.x_at(lam))
+
+
+class Stage:
+    """Curves in parallel, all at one marginal price: the optimal split within one hop."""
+
+    __slots__ = ("cap", "curves", "lo", "marginal0")
+
+    def __init__(self, curves: Sequence[CPCurve | PolyCurve]) -> None:
+        self.curves = tuple(curves)
+        self.marginal0 = max((c.marginal0 for c in self.curves), default=0.0)
+        self.cap = sum(c.cap for c in self.curves)
+        self.lo = sum(c.lo for c in self.curves)
+
+    def x_at(self, lam: float) -> float:
+        """Σ best responses."""
+        return sum(c.x_at(lam) for c in self.curves)
+
+    def slope_at(self, lam: float) -> float:
+        """Σ slopes."""
+        return sum(c.slope_at(lam) for c in self.curves)
+
+    def value_at(self, lam: float) -> float:
+        """Σ outputs at the best responses."""
+        return sum(c.value_at(lam) for c in self.curves)
+
+    def allocation(self, lam: float) -> list[float]:
+        """Each curve's best response."""
+        return [c.x_at(lam) for c in self.curves]
+
+
+class SeriesCurve:
+    """A two-hop branch: ``first`` (A→X) feeds ``second`` (X→B); both are stages.
+
+    Forced minimums (desks in a branch-and-bound node) may sit in either stage: the branch
+    then has a minimum input ``lo``, the least input whose optimal stage-1 output covers
+    stage 2's floor.
+    """
+
+    __slots__ = ("_cache", "first", "lo", "marginal0", "second")
+
+    def __init__(self, first: Stage, second: Stage) -> None:
+        self.first = first
+        self.second = second
+        self.marginal0 = first.marginal0 * second.marginal0
+        self._cache: tuple[float, float] = (math.nan, math.nan)
+        self.lo = first.lo
+        if second.lo > 0.0:
+            # The stage-1 price at which stage 1 just produces stage 2's floor.
+            t = _root_decreasing(lambda t: first.value_at(t) - second.lo, first.marginal0)
+            self.lo = max(first.lo, first.x_at(t))
+
+    @property
+    def cap(self) -> float:
+        """Stage 1's capacity (stage 2's bound shows up as a flat marginal)."""
+        return self.first.cap
+
+    def inner_price(self, lam: float) -> float:
+        """Stage 1's marginal price t at which the branch is optimal for λ (t·s = λ)."""
+        if self._cache[0] == lam:
+            return self._cache[1]
+        t = _root_decreasing(
+            lambda t: self.first.value_at(t) - self.second.x_at(lam / t), self.first.marginal0
+        )
+        self._cache = (lam, t)
+        return t
+
+    def x_at(self, lam: float) -> float:
+        """Input the branch takes at λ."""
+        if lam >= self.marginal0 and self.lo == 0.0:
+            return 0.0
+        return max(self.lo, self.first.x_at(self.inner_price(lam)))
+
+    def slope_at(self, lam: float) -> float:
+        """dx/dλ by implicit differentiation of H(t) = X₂(λ/t); see the module docstring."""
+        if lam >= self.marginal0 and self.lo == 0.0:
+            return 0.0
+        t = self.inner_price(lam)
+        a1 = self.first.slope_at(t)
+        b2 = self.second.slope_at(lam / t)
+        denominator = t * a1 + b2 * lam / (t * t)
+        if denominator == 0.0:
+            return 0.0
+        return a1 * (b2 / t) / denominator
+
+    def value_at(self, lam: float) -> float:
+        """Output of stage 2 when the branch is optimal for λ."""
+        if lam >= self.marginal0 and self.lo == 0.0:
+            return 0.0
+        t = self.inner_price(lam)
+        return self.second.value_at(lam / t)
+
+    def allocations(self, lam: float) -> tuple[list[float], list[float]]:
+        """Each stage's per-venue inputs when the branch is optimal for λ."""
+        t = self.inner_price(lam)
+        return self.first.allocation(t), self.second.allocation(lam / t)
+
+
+def _root_decreasing(f: Callable[[float], float], start: float) -> float:
+    """Root of a decreasing function of t > 0: bracket from ``start`` by factors of 4, then refine."""
+    lo = hi = start if start > 0.0 and math.isfinite(start) else 1.0
+    for _ in range(400):
+        if f(lo) > 0.0:
+            break
+        lo *= 0.25
+    for _ in range(400):
+        if f(hi) < 0.0:
+            break
+        hi *= 4.0
+    return _illinois_decreasing(f, lo, hi)
+
+
+def _illinois_decreasing(f: Callable[[float], float], lo: float, hi: float) -> float:
+    """Root of a decreasing function on [lo, hi] (f(lo) ≥ 0 ≥ f(hi)), searched in log space."""
+    a, b = math.log(lo), math.log(hi)
+    fa, fb = f(lo), f(hi)
+    if fa <= 0.0:
+        return lo
+    if fb >= 0.0:
+        return hi
+    side = 0
+    c = a
+    for _ in range(200):
+        c = (a * fb - b * fa) / (fb - fa)
+        fc = f(math.exp(c))
+        if fc == 0.0 or abs(b - a) < 1e-15 * max(1.0, abs(a)):
+            break
+        if fc > 0.0:
+            a, fa = c, fc
+            if side == 1:
+                fb *= 0.5
+            side = 1
+        else:
+            b, fb = c, fc
+            if side == -1:
+                fa *= 0.5
+            side = -1
+    return math.exp(c)
+
+
+def virtual_cp_of_two_hops(first: CPCurve, second: CPCurve) -> CPCurve:
+    """Two constant-product pools in series as one constant-product curve (exact in the reals).
+
+    f₂(f₁(x)) = g₁·x·R_out' / (R_in' + g₁·x) with R_in' = R₁ᵢ·R₂ᵢ / (R₂ᵢ + g₂·R₁ₒ) and
+    R_out' = g₂·R₁ₒ·R₂ₒ / (R₂ᵢ + g₂·R₁ₒ).
+    """
+    denominator = first.r_out * second.g + second.r_in
+    r_in = first.r_in * second.r_in / denominator
+    r_out = second.g * first.r_out * second.r_out / denominator
+    return CPCurve(r_in, r_out, first.g, cap=first.cap)

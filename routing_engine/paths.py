@@ -1,0 +1,96 @@
+"""Which venues and two-hop paths can carry a trade from token_in to token_out.
+
+A ``Market`` is a snapshot of every venue's state as plain data. Two-hop paths go through an
+intermediate token X over AMM pools and OTC desks (Jupiter already routes multi-hop inside
+its own quote, so it is a direct venue only). Paths through different intermediates share no
+pool (a pool has one pair), so each intermediate is an independent branch of the split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+
+import otc_engine
+from amm.pools import Pool
+from routing_engine.venues import AggregatorQuote, AggregatorVenue, AmmVenue, OtcVenue, Venue
+
+__all__ = ["LatencyConfig", "Market", "TwoHop", "direct_venues", "hop_venues", "two_hop_paths"]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyConfig:
+    """Expected time to a confirmed fill per venue kind (OTC adds the desk's settlement delay)."""
+
+    amm_ms: int = 400
+    aggregator_ms: int = 1_500
+    otc_ms: int = 500
+
+
+@dataclass(frozen=True)
+class Market:
+    """Everything the router needs to know, as plain values (no I/O)."""
+
+    pools: tuple[Pool, ...]
+    desks: tuple[otc_engine.Desk, ...] = ()
+    usd_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    now: float = 0.0
+    aggregator: AggregatorQuote | None = None
+    aggregator_unavailable: str | None = None
+    latency: LatencyConfig = LatencyConfig()
+
+    def mid_price(self, base: str, quote: str) -> Decimal | None:
+        """Reference mid in human units of ``quote`` per ``base`` (None without both USD prices)."""
+        base_usd, quote_usd = self.usd_prices.get(base), self.usd_prices.get(quote)
+        if not base_usd or not quote_usd:
+            return None
+        with localcontext() as ctx:
+            ctx.prec = 40
+            return base_usd / quote_usd
+
+
+@dataclass(frozen=True)
+class TwoHop:
+    """Every venue for token_in→via (first) and via→token_out (second)."""
+
+    via: str
+    first: tuple[Venue, ...]
+    second: tuple[Venue, ...]
+
+
+def hop_venues(market: Market, token_in: str, token_out: str) -> list[Venue]:
+    """AMM pools and OTC desks that trade token_in for token_out directly."""
+    venues: list[Venue] = [
+        AmmVenue(pool, token_in, market.latency.amm_ms)
+        for pool in market.pools
+        if pool.has(token_in) and pool.has(token_out)
+    ]
+    for desk in market.desks:
+        if {desk.base, desk.quote} != {token_in, token_out}:
+            continue
+        mid = market.mid_price(desk.base, desk.quote)
+        if mid is not None:
+            venues.append(OtcVenue(desk, token_in, token_out, mid, market.now, market.latency.otc_ms))
+    return venues
+
+
+def direct_venues(market: Market, token_in: str, token_out: str) -> list[Venue]:
+    """Direct venues, plus the aggregator when it quoted this pair."""
+    venues = hop_venues(market, token_in, token_out)
+    if market.aggregator is not None:
+        venues.append(AggregatorVenue(market.aggregator, token_in, token_out, market.latency.aggregator_ms))
+    return venues
+
+
+def two_hop_paths(market: Market, token_in: str, token_out: str) -> list[TwoHop]:
+    """One branch per intermediate token that connects both sides."""
+    tokens = {t for pool in market.pools for t in (pool.token_a, pool.token_b)}
+    tokens |= {t for desk in market.desks for t in (desk.base, desk.quote)}
+    paths = []
+    for via in sorted(tokens - {token_in, token_out}):
+        first = hop_venues(market, token_in, via)
+        second = hop_venues(market, via, token_out) if first else []
+        if first and second:
+            paths.append(TwoHop(via, tuple(first), tuple(second)))
+    return paths

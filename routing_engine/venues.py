@@ -1,0 +1,320 @@
+"""Every venue that can fill one hop, behind one interface.
+
+A venue is directional (it sells ``token_in`` for ``token_out``) and offers:
+- ``quote(amount_in) -> int``: the exact integer output, rounded against the trader;
+- ``curve(forced_on)``: the continuous model the split solver optimises over;
+- ``check(amount_in)``: why it cannot take that amount, or None.
+
+Jupiter enters through ``AggregatorVenue``: its quote for amount a gives outAmount o and
+priceImpactPct i, and we fit the constant-product curve through that point whose price
+impact at a is i (no fee term; fees are inside o):
+
+    R_in = a·(1 − i)/i,  R_out = o/i   ⇒   out(x) = o·x / (a·(1 − i) + i·x)
+
+so out(a) = o exactly, the marginal price at 0 is o / (a·(1 − i)), and smaller amounts get
+proportionally better prices, as on a real curve. Amounts above a are not offered (the fit
+says nothing there). Legs on this curve are estimates; the executor re-quotes Jupiter.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import Protocol
+
+import otc_engine
+from amm.constant_product import BPS, amount_out_for_in
+from amm.pools import Pool
+from errors import InsufficientLiquidityError, ValidationError
+from routing_engine.curves import CPCurve, PolyCurve
+
+__all__ = [
+    "AggregatorQuote",
+    "AggregatorVenue",
+    "AmmVenue",
+    "OtcVenue",
+    "Venue",
+    "VenueKind",
+]
+
+_MIN_IMPACT = Decimal("1e-7")  # a 0-impact aggregator quote is fitted as 0.001 bps, not a flat line
+
+
+class VenueKind(enum.StrEnum):
+    """What sort of venue fills a leg."""
+
+    AMM = "amm"
+    OTC = "otc"
+    AGGREGATOR = "aggregator"
+
+
+class Venue(Protocol):
+    """One directional venue for one hop."""
+
+    @property
+    def venue_id(self) -> str: ...
+    @property
+    def venue(self) -> str: ...
+    @property
+    def kind(self) -> VenueKind: ...
+    @property
+    def token_in(self) -> str: ...
+    @property
+    def token_out(self) -> str: ...
+    @property
+    def latency_ms(self) -> int: ...
+    @property
+    def min_in(self) -> int: ...
+    @property
+    def max_in(self) -> int | None: ...
+    @property
+    def is_estimate(self) -> bool: ...
+
+    def check(self, amount_in: int) -> str | None:
+        """Why the venue cannot take ``amount_in`` (None if it can)."""
+        ...
+
+    def quote(self, amount_in: int) -> int:
+        """Exact integer output for ``amount_in``; raises InsufficientLiquidityError if it cannot."""
+        ...
+
+    def curve(self, forced_on: bool = False) -> CPCurve | PolyCurve:
+        """Continuous model of the output; ``forced_on`` sets the lower bound to ``min_in``."""
+        ...
+
+    def marginal0(self) -> Decimal:
+        """Output per unit input for an infinitesimal order, fees included (base units)."""
+        ...
+
+    def fee_bps(self, amount_in: int) -> Decimal | None:
+        """Fee or spread charged on ``amount_in`` in bps (None when folded into the price)."""
+        ...
+
+    def depth_out(self) -> int:
+        """How much ``token_out`` the venue can pay out, in base units (its liquidity)."""
+        ...
+
+
+def _impact_bps(amount_in: int, amount_out: int, marginal0: Decimal) -> Decimal:
+    """1 − (out / in) / marginal0, in bps: how far the fill is from the venue's own best price."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return (1 - Decimal(amount_out) / (Decimal(amount_in) * marginal0)) * BPS
+
+
+def price_impact_bps(venue: Venue, amount_in: int, amount_out: int) -> Decimal:
+    """Size-driven price impact of a fill on ``venue`` (fee and base spread excluded)."""
+    return _impact_bps(amount_in, amount_out, venue.marginal0())
+
+
+class AmmVenue:
+    """A constant-product pool, traded in one direction."""
+
+    kind = VenueKind.AMM
+    is_estimate = False
+    min_in = 1
+    max_in = None
+
+    def __init__(self, pool: Pool, token_in: str, latency_ms: int) -> None:
+        self.pool = pool
+        self.token_in = token_in
+        self.token_out = pool.other(token_in)
+        self.venue_id = pool.pool_id
+        self.venue = pool.venue
+        self.latency_ms = latency_ms
+        self.reserve_in, self.reserve_out = pool.reserves(token_in)
+
+    def check(self, amount_in: int) -> str | None:
+        """Pools take any positive amount that buys at least one base unit."""
+        if amount_in <= 0:
+            return "amount must be positive"
+        if self.quote_unchecked(amount_in) <= 0:
+            return "amount too small: it buys nothing"
+        return None
+
+    def quote_unchecked(self, amount_in: int) -> int:
+        """x·y = k output without the dust check."""
+        return amount_out_for_in(self.reserve_in, self.reserve_out, amount_in, self.pool.fee_bps)
+
+    def quote(self, amount_in: int) -> int:
+        """Exact constant-product output."""
+        out = self.quote_unchecked(amount_in)
+        if out <= 0:
+            raise InsufficientLiquidityError(f"{amount_in} units buy nothing on {self.venue_id}")
+        return out
+
+    def curve(self, forced_on: bool = False) -> CPCurve:
+        """f(x) = g·x·R_out/(R_in + g·x)."""
+        g = (BPS - self.pool.fee_bps) / BPS
+        return CPCurve(float(self.reserve_in), float(self.reserve_out), g)
+
+    def marginal0(self) -> Decimal:
+        """g·R_out/R_in."""
+        with localcontext() as ctx:
+            ctx.prec = 40
+            return Decimal(BPS - self.pool.fee_bps) / BPS * self.reserve_out / self.reserve_in
+
+    def fee_bps(self, amount_in: int) -> Decimal:
+        """The pool's fee."""
+        return Decimal(self.pool.fee_bps)
+
+    def depth_out(self) -> int:
+        """The pool's reserve of token_out."""
+        return self.reserve_out
+
+
+class OtcVenue:
+    """An OTC desk quoting around a reference mid, traded in one direction."""
+
+    kind = VenueKind.OTC
+    is_estimate = False
+
+    def __init__(
+        self,
+        desk: otc_engine.Desk,
+        token_in: str,
+        token_out: str,
+        mid_price: Decimal,
+        now: float,
+        latency_ms: int,
+    ) -> None:
+        self.desk = otc_engine.refilled(desk, now)
+        self.token_in = token_in
+        self.token_out = token_out
+        self.venue_id = desk.desk_id
+        self.venue = desk.name
+        self.mid_price = mid_price
+        self.now = now
+        self.params = otc_engine.curve(self.desk, token_in, token_out, mid_price, now)
+        self.settlement_delay_s = self.desk.settlement_delay_s
+        self.latency_ms = latency_ms + int(self.settlement_delay_s * 1000)
+        self.min_in = self.params.min_in if self.params else 0
+        self.max_in = self.params.max_in if self.params else 0
+
+    def _quote(self, amount_in: int) -> otc_engine.OtcQuote:
+        return otc_engine.quote(self.desk, self.token_in, self.token_out, amount_in, self.mid_price, self.now)
+
+    def check(self, amount_in: int) -> str | None:
+        """The desk's own reason (below minimum, above maximum, inventory short), if any."""
+        q = self._quote(amount_in)
+        return None if q.available else (q.message or str(q.reason))
+
+    def quote(self, amount_in: int) -> int:
+        """Exact desk output (mid ∓ size-dependent spread, floored)."""
+        q = self._quote(amount_in)
+        if not q.available:
+            raise InsufficientLiquidityError(f"{self.venue}: {q.message}")
+        return q.amount_out
+
+    def curve(self, forced_on: bool = False) -> PolyCurve:
+        """f(x) = u·x − v·x^(p+1) on [0 or min_in, max_in]."""
+        if self.params is None:
+            return PolyCurve(0.0, 0.0, 1, cap=0.0)
+        p = self.params
+        return PolyCurve(
+            float(p.u),
+            float(p.v),
+            p.exponent,
+            cap=float(p.max_in),
+            lo=float(p.min_in) if forced_on else 0.0,
+        )
+
+    def marginal0(self) -> Decimal:
+        """u: the price after the base spread, before the size term."""
+        return self.params.u if self.params else Decimal(0)
+
+    def fee_bps(self, amount_in: int) -> Decimal:
+        """The spread the desk charges at this size."""
+        return self._quote(amount_in).spread_bps
+
+    def depth_out(self) -> int:
+        """Most the desk can pay out now: limited by inventory and its maximum size."""
+        if self.params is None:
+            return 0
+        return self._quote(self.params.max_in).amount_out
+
+
+@dataclass(frozen=True, slots=True)
+class AggregatorQuote:
+    """The parts of an aggregator (Jupiter) quote the router uses; plain data, no HTTP."""
+
+    in_amount: int
+    out_amount: int
+    price_impact_pct: Decimal
+    labels: tuple[str, ...] = ()
+    venue: str = "Jupiter"
+
+    def __post_init__(self) -> None:
+        if self.in_amount <= 0 or self.out_amount <= 0:
+            raise ValidationError(
+                f"aggregator quote needs positive amounts, got in={self.in_amount} out={self.out_amount}"
+            )
+
+
+class AggregatorVenue:
+    """Jupiter, through the constant-product curve fitted to its quote (see module docstring)."""
+
+    kind = VenueKind.AGGREGATOR
+    is_estimate = True
+    min_in = 1
+
+    def __init__(self, quote: AggregatorQuote, token_in: str, token_out: str, latency_ms: int) -> None:
+        self.aggregator_quote = quote
+        self.token_in = token_in
+        self.token_out = token_out
+        self.venue_id = quote.venue.lower()
+        self.venue = quote.venue
+        self.latency_ms = latency_ms
+        self.max_in = quote.in_amount
+        self._impact = min(max(quote.price_impact_pct, _MIN_IMPACT), Decimal("0.5"))
+
+    def check(self, amount_in: int) -> str | None:
+        """Only amounts up to the quoted size are offered."""
+        if amount_in <= 0:
+            return "amount must be positive"
+        if amount_in > self.max_in:
+            return f"above the quoted size of {self.max_in} units"
+        if self.quote_unchecked(amount_in) <= 0:
+            return "amount too small: it buys nothing"
+        return None
+
+    def quote_unchecked(self, amount_in: int) -> int:
+        """floor(o·x / (a·(1 − i) + i·x)): exactly o at x = a."""
+        a, o, i = self.aggregator_quote.in_amount, self.aggregator_quote.out_amount, self._impact
+        if amount_in == a:
+            return o
+        with localcontext() as ctx:
+            ctx.prec = 50
+            return int(Decimal(o) * amount_in / (a * (1 - i) + i * amount_in))
+
+    def quote(self, amount_in: int) -> int:
+        """Estimated output on the fitted curve."""
+        reason = self.check(amount_in)
+        if reason is not None:
+            raise InsufficientLiquidityError(f"{self.venue}: {reason}")
+        return self.quote_unchecked(amount_in)
+
+    def curve(self, forced_on: bool = False) -> CPCurve:
+        """Virtual pool R_in = a(1 − i)/i, R_out = o/i, no fee, capped at a."""
+        a = float(self.aggregator_quote.in_amount)
+        o = float(self.aggregator_quote.out_amount)
+        i = float(self._impact)
+        return CPCurve(a * (1 - i) / i, o / i, 1.0, cap=a)
+
+    def marginal0(self) -> Decimal:
+        """o / (a·(1 − i))."""
+        with localcontext() as ctx:
+            ctx.prec = 40
+            return Decimal(self.aggregator_quote.out_amount) / (
+                self.aggregator_quote.in_amount * (1 - self._impact)
+            )
+
+    def fee_bps(self, amount_in: int) -> None:
+        """Jupiter's venue fees are inside its outAmount."""
+        return None
+
+    def depth_out(self) -> int:
+        """The fitted virtual reserve of token_out."""
+        return math.floor(self.aggregator_quote.out_amount / self._impact)

@@ -1,0 +1,103 @@
+"""Token registry and exact conversion between human amounts and integer base units.
+
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from errors import AmountPrecisionError, UnknownTokenError, ValidationError
+
+__all__ = [
+    "TOKENS",
+    "Token",
+    "from_base_units",
+    "get_token",
+    "parse_amount",
+    "to_base_units",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A fungible SPL token: ``decimals`` base units make one whole token."""
+
+    symbol: str
+    mint: str
+    decimals: int
+    name: str
+
+    @property
+    def unit(self) -> int:
+        """Base units in one whole token (10**decimals)."""
+        return int(10**self.decimals)
+
+
+# Real mainnet mints. SOL is the wrapped-SOL mint, which is what every venue trades.
+TOKENS: dict[str, Token] = {
+    t.symbol: t
+    for t in (
+        Token("SOL", "So11111111111111111111111111111111111111112", 9, "Wrapped SOL"),
+        Token("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "USD Coin"),
+        Token("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6, "Tether USD"),
+        Token("RAY", "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R", 6, "Raydium"),
+        Token("JUP", "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN", 6, "Jupiter"),
+        Token("BONK", "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", 5, "Bonk"),
+    )
+}
+_BY_MINT: dict[str, Token] = {t.mint: t for t in TOKENS.values()}
+
+
+def get_token(symbol_or_mint: str) -> Token:
+    """Look a token up by symbol (case-insensitive) or by exact mint address."""
+    if not isinstance(symbol_or_mint, str) or not symbol_or_mint.strip():
+        raise UnknownTokenError(f"unknown token {symbol_or_mint!r}")
+    key = symbol_or_mint.strip()
+    token = TOKENS.get(key.upper()) or _BY_MINT.get(key)
+    if token is None:
+        raise UnknownTokenError(f"unknown token {symbol_or_mint!r}")
+    return token
+
+
+def parse_amount(value: object, *, field: str = "amount") -> Decimal:
+    """Parse a human amount (str, int or Decimal; floats only via their repr) into a finite Decimal."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{field} must be a number, got a boolean", field=field)
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        # repr() gives the shortest string that round-trips, so 0.1 means "0.1", not 0.1000000000000000055...
+        amount = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation as exc:
+            raise ValidationError(f"{field} is not a number: {value!r}", field=field) from exc
+    else:
+        raise ValidationError(f"{field} must be a number, got {type(value).__name__}", field=field)
+    if not amount.is_finite():
+        raise ValidationError(f"{field} must be finite, got {value!r}", field=field)
+    return amount
+
+
+def to_base_units(token: Token, amount: object, *, field: str = "amount") -> int:
+    """Convert a human amount to integer base units exactly; more decimals than the token has is an error."""
+    human = parse_amount(amount, field=field)
+    scaled = human.scaleb(token.decimals)
+    if scaled != scaled.to_integral_value():
+        raise AmountPrecisionError(
+            f"{field} {human} has more than {token.decimals} decimal places for {token.symbol}",
+            field=field,
+        )
+    return int(scaled)
+
+
+def from_base_units(token: Token, base_units: int) -> Decimal:
+    """Convert integer base units to an exact human Decimal (e.g. 1_500_000 USDC units -> 1.5)."""
+    if isinstance(base_units, bool) or not isinstance(base_units, int):
+        raise ValidationError(f"base units must be an int, got {type(base_units).__name__}")
+    return Decimal(base_units).scaleb(-token.decimals)
