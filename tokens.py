@@ -12,6 +12,7 @@ from errors import AmountPrecisionError, UnknownTokenError, ValidationError
 
 __all__ = [
     "TOKENS",
+    "U64_MAX",
     "Token",
     "from_base_units",
     "get_token",
@@ -84,20 +85,43 @@ def parse_amount(value: object, *, field: str = "amount") -> Decimal:
     return amount
 
 
+U64_MAX = 2**64 - 1  # SPL token amounts are u64 base units
+
+
 def to_base_units(token: Token, amount: object, *, field: str = "amount") -> int:
-    """Convert a human amount to integer base units exactly; more decimals than the token has is an error."""
+    """Convert a human amount to integer base units exactly; more decimals than the token has is an error.
+
+    Works on the Decimal's own digits with integer arithmetic, so no context precision can round
+    it; anything beyond u64 base units is refused as too large.
+    """
     human = parse_amount(amount, field=field)
-    scaled = human.scaleb(token.decimals)
-    if scaled != scaled.to_integral_value():
-        raise AmountPrecisionError(
-            f"{field} {human} has more than {token.decimals} decimal places for {token.symbol}",
-            field=field,
-        )
-    return int(scaled)
+    sign, digits, exponent = human.as_tuple()
+    assert isinstance(exponent, int)  # parse_amount refuses NaN and infinities
+    mantissa = int("".join(map(str, digits)))
+    shift = exponent + token.decimals
+    if mantissa == 0:
+        units = 0
+    elif shift >= 0:
+        if len(digits) + shift > len(str(U64_MAX)):
+            raise ValidationError(f"{field} {human} {token.symbol} is too large", field=field)
+        units = mantissa * 10**shift
+    else:
+        # A non-zero mantissa with more fractional digits than it has digits cannot be whole.
+        units, remainder = divmod(mantissa, 10**-shift) if -shift <= len(digits) else (0, mantissa)
+        if remainder:
+            raise AmountPrecisionError(
+                f"{field} {human} has more than {token.decimals} decimal places for {token.symbol}",
+                field=field,
+            )
+    if units > U64_MAX:
+        raise ValidationError(f"{field} {human} {token.symbol} is too large", field=field)
+    return -units if sign else units
 
 
 def from_base_units(token: Token, base_units: int) -> Decimal:
-    """Convert integer base units to an exact human Decimal (e.g. 1_500_000 USDC units -> 1.5)."""
+    """Convert integer base units to an exact human Decimal (e.g. 1_500_000 USDC units -> 1.500000)."""
     if isinstance(base_units, bool) or not isinstance(base_units, int):
         raise ValidationError(f"base units must be an int, got {type(base_units).__name__}")
-    return Decimal(base_units).scaleb(-token.decimals)
+    sign, digits, exponent = Decimal(base_units).as_tuple()
+    assert isinstance(exponent, int)
+    return Decimal((sign, digits, exponent - token.decimals))  # exact: no context rounding

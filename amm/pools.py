@@ -42,7 +42,11 @@ class Pool:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValidationError(f"pool {self.pool_id}: {name} must be a positive int, got {value!r}")
-        if not 0 <= self.fee_bps < 10_000:
+        if (
+            isinstance(self.fee_bps, bool)
+            or not isinstance(self.fee_bps, int)
+            or not 0 <= self.fee_bps < 10_000
+        ):
             raise ValidationError(f"pool {self.pool_id}: fee_bps out of range: {self.fee_bps}")
 
     @property
