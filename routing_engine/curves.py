@@ -213,12 +213,33 @@ class SeriesCurve:
         return self.first.cap
 
     def inner_price(self, lam: float) -> float:
-        """Stage 1's marginal price t at which the branch is optimal for λ (t·s = λ)."""
+        """Stage 1's marginal price t at which the branch is optimal for λ (t·s = λ).
+
+        Safeguarded Newton on φ(t) = H(t) − X₂(λ/t), φ'(t) = t·X₁'(t) + X₂'(λ/t)·λ/t², warm-started
+        from the previous root (the outer solver moves λ a little at a time).
+        """
         if self._cache[0] == lam:
             return self._cache[1]
-        t = _root_decreasing(
-            lambda t: self.first.value_at(t) - self.second.x_at(lam / t), self.first.marginal0
-        )
+        first, second = self.first, self.second
+
+        def phi(t: float) -> float:
+            return first.value_at(t) - second.x_at(lam / t)
+
+        guess = self._cache[1] if math.isfinite(self._cache[1]) else first.marginal0
+        lo, hi = _bracket_decreasing(phi, guess)
+        t = guess if lo <= guess <= hi else math.sqrt(lo * hi)
+        scale = max(first.value_at(hi), 1.0)
+        for _ in range(100):
+            value = phi(t)
+            if abs(value) <= 1e-13 * scale or hi - lo <= 1e-15 * hi:
+                break
+            if value > 0.0:
+                lo = t
+            else:
+                hi = t
+            derivative = t * first.slope_at(t) + second.slope_at(lam / t) * lam / (t * t)
+            step = t - value / derivative if derivative < 0.0 else math.nan
+            t = step if lo < step < hi else math.sqrt(lo * hi)
         self._cache = (lam, t)
         return t
 
@@ -253,18 +274,23 @@ class SeriesCurve:
         return self.first.allocation(t), self.second.allocation(lam / t)
 
 
-def _root_decreasing(f: Callable[[float], float], start: float) -> float:
-    """Root of a decreasing function of t > 0: bracket from ``start`` by factors of 4, then refine."""
+def _bracket_decreasing(f: Callable[[float], float], start: float) -> tuple[float, float]:
+    """(lo, hi) with f(lo) ≥ 0 ≥ f(hi) for a decreasing f of t > 0, widening from ``start`` by 4×."""
     lo = hi = start if start > 0.0 and math.isfinite(start) else 1.0
     for _ in range(400):
-        if f(lo) > 0.0:
+        if f(lo) >= 0.0:
             break
-        lo *= 0.25
+        hi, lo = lo, lo * 0.25
     for _ in range(400):
-        if f(hi) < 0.0:
+        if f(hi) <= 0.0:
             break
-        hi *= 4.0
-    return _illinois_decreasing(f, lo, hi)
+        lo, hi = hi, hi * 4.0
+    return lo, hi
+
+
+def _root_decreasing(f: Callable[[float], float], start: float) -> float:
+    """Root of a decreasing function of t > 0 near ``start``."""
+    return _illinois_decreasing(f, *_bracket_decreasing(f, start))
 
 
 def _illinois_decreasing(f: Callable[[float], float], lo: float, hi: float) -> float:

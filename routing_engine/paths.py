@@ -36,8 +36,8 @@ class Market:
     desks: tuple[otc_engine.Desk, ...] = ()
     usd_prices: Mapping[str, Decimal] = field(default_factory=dict)
     now: float = 0.0
-    aggregator: AggregatorQuote | None = None
-    aggregator_unavailable: str | None = None
+    aggregator: AggregatorQuote | None = None  # used only for its own pair
+    aggregator_unavailable: str | None = None  # why the aggregator has no quote (offline, no route, ...)
     latency: LatencyConfig = LatencyConfig()
 
     def mid_price(self, base: str, quote: str) -> Decimal | None:
@@ -78,8 +78,9 @@ def hop_venues(market: Market, token_in: str, token_out: str) -> list[Venue]:
 def direct_venues(market: Market, token_in: str, token_out: str) -> list[Venue]:
     """Direct venues, plus the aggregator when it quoted this pair."""
     venues = hop_venues(market, token_in, token_out)
-    if market.aggregator is not None:
-        venues.append(AggregatorVenue(market.aggregator, token_in, token_out, market.latency.aggregator_ms))
+    quote = market.aggregator
+    if quote is not None and (quote.token_in, quote.token_out) == (token_in, token_out):
+        venues.append(AggregatorVenue(quote, market.latency.aggregator_ms))
     return venues
 
 

@@ -6,7 +6,7 @@ figures are Decimal.
 
 OPTIMAL_SPLIT: solve the continuous problem (``splitting.solve``) over all direct venues and
 one branch per two-hop intermediate; round to base units with exact integer venue maths;
-drop dust legs (below ``min_leg_fraction`` of the order) and desk legs below the desk's
+drop dust legs (worth less than ``min_leg_usd``) and desk legs below the desk's
 minimum, then re-solve without them (a desk can instead be forced to its minimum; the better
 of the two wins). The result is never worse than BEST_PRICE: if it were, BEST_PRICE's route
 is returned. Each route carries D(λ*), the dual upper bound on any split's output, and the gap
@@ -46,7 +46,10 @@ _BPS_QUANTUM = Decimal("0.01")
 class RouterConfig:
     """Tunables of the split."""
 
-    min_leg_fraction: Decimal = Decimal("0.0005")  # legs under 5 bps of the order are dust
+    # A leg is dust when it is worth less than ``min_leg_usd`` at the reference price (too small to be
+    # worth a transaction), or, optionally, less than ``min_leg_fraction`` of what its hop carries.
+    min_leg_usd: Decimal = Decimal("1")
+    min_leg_fraction: Decimal = Decimal(0)
     two_hop: bool = True
     max_nodes: int = 64  # branch-and-bound nodes over desk minimums before settling for a looser bound
 
@@ -339,13 +342,39 @@ def _fill_stage(
     return total
 
 
+@dataclass(frozen=True)
+class _DustRule:
+    """Smallest leg worth sending, per input token and hop total (see RouterConfig)."""
+
+    unit_floor: dict[str, int]
+    fraction: Decimal
+
+    def min_leg(self, token: str, hop_total: int) -> int:
+        return max(1, self.unit_floor.get(token, 1), int(hop_total * self.fraction))
+
+
+def _dust_rule(market: Market, tokens: set[str], config: RouterConfig) -> _DustRule:
+    floor = {}
+    for token in tokens:
+        usd = market.usd_prices.get(token)
+        if usd and config.min_leg_usd > 0:
+            floor[token] = math.ceil(config.min_leg_usd / usd * get_token(token).unit)
+    return _DustRule(floor, config.min_leg_fraction)
+
+
 def _integerise(
-    branches: Sequence[_Branch], solution: Solution, amount_in: int, min_leg_fraction: Decimal
+    branches: Sequence[_Branch], solution: Solution, amount_in: int, dust: _DustRule
 ) -> _Integerised:
     result = _Integerised([], 0, set(), set())
-    min_leg = max(1, int(amount_in * min_leg_fraction))
+    token_in = branches[0].direct.token_in if branches[0].direct else branches[0].first[0].token_in
+    min_leg = dust.min_leg(token_in, amount_in)
     caps = [b.direct.max_in if b.direct is not None else None for b in branches]
-    amounts = apportion(amount_in, solution.allocations, caps)
+    weights: Sequence[float] = solution.allocations
+    if math.fsum(weights) <= 0.0:
+        # An order below the solver's float resolution: it all goes to the best marginal price.
+        best = max(range(len(branches)), key=lambda i: branches[i].curve.marginal0)
+        weights = [1.0 if i == best else 0.0 for i in range(len(branches))]
+    amounts = apportion(amount_in, weights, caps)
     for branch, amount in zip(branches, amounts, strict=True):
         if amount == 0:
             continue
@@ -370,7 +399,7 @@ def _integerise(
         middle = _fill_stage(0, first, w1, amount, path, min_leg, result)
         if len(result.dust) + len(result.below_min) > before or middle == 0:
             continue  # re-solve without the offending first-hop leg before pricing the second hop
-        min_middle = max(1, int(middle * min_leg_fraction))
+        min_middle = dust.min_leg(path[1], middle)
         result.amount_out += _fill_stage(1, second, w2, middle, path, min_middle, result)
     return result
 
@@ -463,13 +492,13 @@ def _clean_split(
     direct: Sequence[Venue],
     paths: Sequence[TwoHop],
     amount_in: int,
-    config: RouterConfig,
+    dust: _DustRule,
     start: _Relaxed,
 ) -> _Integerised:
     """Round a node's optimum to base units, dropping dust and re-solving until every leg is clean."""
     relaxed = start
     for _ in range(64):
-        result = _integerise(relaxed.branches, relaxed.solution, amount_in, config.min_leg_fraction)
+        result = _integerise(relaxed.branches, relaxed.solution, amount_in, dust)
         problems = result.dust | result.below_min
         if not problems:
             return result
@@ -524,7 +553,7 @@ def find_route(
     paths = two_hop_paths(market, token_in, token_out) if config.two_hop else []
 
     quotes = [_quote_direct(v, amount_in) for v in direct]
-    if market.aggregator is None and market.aggregator_unavailable:
+    if market.aggregator_unavailable and not any(v.kind is VenueKind.AGGREGATOR for v in direct):
         quotes.append(
             VenueQuote(
                 "jupiter",
@@ -556,7 +585,8 @@ def find_route(
         split = None
         if best_node is not None:
             try:
-                split = _clean_split(direct, paths, amount_in, config, best_node)
+                dust = _dust_rule(market, {token_in} | {p.via for p in paths}, config)
+                split = _clean_split(direct, paths, amount_in, dust, best_node)
             except InsufficientLiquidityError:
                 split = None
         if split is None and best_single is None:

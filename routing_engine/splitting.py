@@ -57,40 +57,50 @@ def solve(branches: Sequence[Curve], amount: float) -> Solution:
     if top <= 0.0:
         raise InsufficientLiquidityError("no venue pays anything for this order")
 
-    tol = max(amount * 1e-13, 1e-6)
+    # 1e-11 of the order is ~1e-7 bps of output; exact apportioning absorbs the residual, and the
+    # nested two-hop roots carry float noise near 1e-13, so a tighter target would only stall.
+    tol = max(amount * 1e-11, 1e-6)
     # Bracket in μ: at μ_a = top^(-1/2) only forced floors trade (S ≤ A); grow μ_b until S ≥ A.
     mu_a = 1.0 / math.sqrt(top)
     iterations = 0
-    while _total(branches, mu_a**-2) > amount and iterations < _MAX_ITERATIONS:
+    s_a = _total(branches, mu_a**-2) - amount
+    while s_a > 0.0 and iterations < _MAX_ITERATIONS:
         mu_a *= 0.25  # a forced floor's marginal can sit below ``top``: widen until S(μ_a) ≤ A
+        s_a = _total(branches, mu_a**-2) - amount
         iterations += 1
-    mu_b = mu_a * 2.0
+    # Grow the bracket geometrically from a 0.1% step: typical orders need λ within a few % of top.
+    growth = 1e-3
+    mu_b = mu_a * (1.0 + growth)
     s_b = _total(branches, mu_b**-2) - amount
     while s_b < 0.0:
-        mu_a, mu_b = mu_b, mu_b * 4.0
+        mu_a, s_a = mu_b, s_b
+        growth *= 4.0
+        mu_b = mu_a * (1.0 + growth)
         s_b = _total(branches, mu_b**-2) - amount
         iterations += 1
         if iterations > _MAX_ITERATIONS:
             raise InsufficientLiquidityError("could not bracket the split: venues too shallow for the order")
 
-    mu = mu_b
-    residual = s_b
+    # Refine: Newton where it stays inside the bracket, else the secant across it, else bisection.
+    mu = mu_b - s_b * (mu_b - mu_a) / (s_b - s_a)
     for _ in range(_MAX_ITERATIONS):
+        residual = _total(branches, mu**-2) - amount
+        iterations += 1
+        if residual < 0.0:
+            mu_a, s_a = mu, residual
+        else:
+            mu_b, s_b = mu, residual
         if abs(residual) <= tol or mu_b - mu_a <= 1e-15 * mu_b:
             break
-        iterations += 1
         lam = mu**-2
         # dS/dμ = dS/dλ · dλ/dμ = Σ slope · (−2·μ⁻³) ≥ 0
         slope = sum(b.slope_at(lam) for b in branches) * (-2.0 / (mu * mu * mu))
         candidate = mu - residual / slope if slope > 0.0 else math.nan
         if not mu_a < candidate < mu_b:
-            candidate = 0.5 * (mu_a + mu_b)
+            candidate = mu_b - s_b * (mu_b - mu_a) / (s_b - s_a)
+            if not mu_a < candidate < mu_b or candidate == mu:
+                candidate = 0.5 * (mu_a + mu_b)
         mu = candidate
-        residual = _total(branches, mu**-2) - amount
-        if residual < 0.0:
-            mu_a = mu
-        else:
-            mu_b = mu
     lam = mu**-2
     return Solution(lam, tuple(b.x_at(lam) for b in branches), iterations)
 

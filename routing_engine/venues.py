@@ -240,6 +240,8 @@ class OtcVenue:
 class AggregatorQuote:
     """The parts of an aggregator (Jupiter) quote the router uses; plain data, no HTTP."""
 
+    token_in: str
+    token_out: str
     in_amount: int
     out_amount: int
     price_impact_pct: Decimal
@@ -260,10 +262,10 @@ class AggregatorVenue:
     is_estimate = True
     min_in = 1
 
-    def __init__(self, quote: AggregatorQuote, token_in: str, token_out: str, latency_ms: int) -> None:
+    def __init__(self, quote: AggregatorQuote, latency_ms: int) -> None:
         self.aggregator_quote = quote
-        self.token_in = token_in
-        self.token_out = token_out
+        self.token_in = quote.token_in
+        self.token_out = quote.token_out
         self.venue_id = quote.venue.lower()
         self.venue = quote.venue
         self.latency_ms = latency_ms

@@ -1,0 +1,282 @@
+"""The router: OPTIMAL_SPLIT against an independent SLSQP solver, strategies, limits, errors."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import otc_engine
+from amm.constant_product import amount_out_for_in
+from amm.pools import default_pools
+from errors import NoRouteError, UnknownTokenError, ValidationError
+from routing_engine import AggregatorQuote, Market, RouterConfig, RouteResult, Strategy, VenueKind, find_route
+from routing_engine.curves import CPCurve, virtual_cp_of_two_hops
+from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
+
+ONE_SOL = 10**9
+GAP_TARGET_BPS = Decimal("0.01")
+
+
+@pytest.fixture(scope="module")
+def default_market() -> Market:
+    """The default pools and desks at reference prices, with a Jupiter quote for 1,000 SOL."""
+    return Market(
+        default_pools(PRICES),
+        otc_engine.default_desks(PRICES, NOW),
+        PRICES,
+        NOW,
+        aggregator=AggregatorQuote(
+            "SOL", "USDC", 1_000 * ONE_SOL, 149_500 * 10**6, Decimal("0.004"), ("Raydium", "Orca")
+        ),
+    )
+
+
+def assert_route_is_sound(result: RouteResult, market: Market) -> None:
+    """Legs conserve amounts exactly, respect every venue's limits, and the bound holds."""
+    route = result.route
+    first = [leg for leg in route.legs if leg.hop == 0]
+    assert sum(leg.amount_in for leg in first) == result.amount_in
+    by_path: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for leg in route.legs:
+        assert leg.amount_in > 0 and leg.amount_out > 0
+        if leg.hop == 0 and len(leg.path) == 3:
+            by_path[leg.path][0] += leg.amount_out
+        if leg.hop == 1:
+            by_path[leg.path][1] += leg.amount_in
+        if leg.kind is VenueKind.OTC:
+            desk = next(d for d in market.desks if d.desk_id == leg.venue_id)
+            mid = market.mid_price(desk.base, desk.quote)
+            assert mid is not None
+            q = otc_engine.quote(desk, leg.token_in, leg.token_out, leg.amount_in, mid, market.now)
+            assert q.available, q.message
+            assert q.amount_out == leg.amount_out
+        if leg.kind is VenueKind.AGGREGATOR:
+            assert market.aggregator is not None
+            assert leg.amount_in <= market.aggregator.in_amount
+        if leg.kind is VenueKind.AMM:
+            pool = next(p for p in market.pools if p.pool_id == leg.venue_id)
+            r_in, r_out = pool.reserves(leg.token_in)
+            assert leg.amount_out == amount_out_for_in(r_in, r_out, leg.amount_in, pool.fee_bps)
+    for path, (paid, taken) in by_path.items():
+        assert paid == taken, f"hop 1 of {path} paid {paid} but hop 2 took {taken}"
+    assert route.amount_out == sum(leg.amount_out for leg in route.legs if leg.token_out == result.token_out)
+    assert route.upper_bound_out is not None and route.upper_bound_out >= route.amount_out
+    assert route.min_amount_out == route.amount_out * (10_000 - result.slippage_bps) // 10_000
+
+
+def _instances() -> list[tuple[int, int, float, bool]]:
+    rng = random.Random(20261121)
+    cases = []
+    for seed in range(200):
+        n = rng.randint(2, 50)
+        share = 10 ** rng.uniform(-4, math.log10(0.2))  # 0.01% .. 20% of depth
+        cases.append((seed, n, share, seed % 4 == 0))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seed", "n_venues", "share", "two_hop"), _instances())
+def test_optimal_split_matches_the_reference_solver(
+    seed: int, n_venues: int, share: float, two_hop: bool
+) -> None:
+    market, depth = random_market(random.Random(seed), n_venues, two_hop=two_hop)
+    amount = max(1, int(depth * share))
+    result = find_route(market, "SOL", "USDC", amount, Strategy.OPTIMAL_SPLIT, 50)
+    reference = reference_optimum(market, "SOL", "USDC", amount, via=("USDT",) if two_hop else ())
+    out = result.route.amount_out
+    # Within 0.01 bps of the reference (or better: SLSQP is not always at the optimum) ...
+    assert out >= reference * (1 - 1e-6), f"split {out} vs reference {reference:.0f}"
+    # ... and the certificate is valid (the reference cannot beat the bound) and tight.
+    assert result.route.upper_bound_out is not None
+    assert reference <= result.route.upper_bound_out * (1 + 1e-9)
+    assert result.route.optimality_gap_bps is not None and result.route.optimality_gap_bps <= GAP_TARGET_BPS
+    assert_route_is_sound(result, market)
+    best_price = find_route(market, "SOL", "USDC", amount, Strategy.BEST_PRICE, 50)
+    assert out >= best_price.route.amount_out
+
+
+@pytest.mark.parametrize(
+    ("token_in", "token_out", "amount"),
+    [
+        ("SOL", "USDC", 1_000 * ONE_SOL),
+        ("SOL", "USDC", 10 * ONE_SOL),
+        ("USDC", "SOL", 150_000 * 10**6),
+        ("SOL", "USDT", 2_000 * ONE_SOL),
+        ("USDC", "USDT", 1_000_000 * 10**6),
+        ("RAY", "USDC", 5_000 * 10**6),
+        ("BONK", "USDC", 10**9 * 10**5),
+        ("USDC", "BONK", 500 * 10**6),
+        ("JUP", "SOL", 10_000 * 10**6),
+    ],
+)
+def test_default_venues_route_within_the_gap_target(
+    default_market: Market, token_in: str, token_out: str, amount: int
+) -> None:
+    market = (
+        default_market
+        if (token_in, token_out) == ("SOL", "USDC")
+        else Market(default_market.pools, default_market.desks, PRICES, NOW)
+    )
+    result = find_route(market, token_in, token_out, amount)
+    assert result.route.optimality_gap_bps is not None
+    assert result.route.optimality_gap_bps <= GAP_TARGET_BPS
+    assert_route_is_sound(result, market)
+    assert result.route.savings_vs_best_single_bps is not None
+    assert result.route.savings_vs_best_single_bps >= 0
+
+
+def test_ray_and_bonk_to_usdc_need_two_hops(default_market: Market) -> None:
+    for token, amount in (("RAY", 1_000 * 10**6), ("BONK", 10**8 * 10**5)):
+        result = find_route(default_market, token, "USDC", amount)
+        assert {len(leg.path) for leg in result.route.legs} == {3}
+        assert {leg.path[1] for leg in result.route.legs} == {"SOL"}
+        assert all(len(q.path) == 3 for q in result.quotes)
+
+
+def test_every_venue_is_quoted_side_by_side(default_market: Market) -> None:
+    result = find_route(default_market, "SOL", "USDC", 1_000 * ONE_SOL)
+    direct = {q.venue for q in result.quotes if len(q.path) == 2}
+    assert direct == {"Raydium", "Orca", "Meteora", "OTC Desk A (SOL/USDC)", "Jupiter"}
+    kinds = {q.kind for q in result.quotes}
+    assert kinds == {VenueKind.AMM, VenueKind.OTC, VenueKind.AGGREGATOR}
+    jupiter = next(q for q in result.quotes if q.kind is VenueKind.AGGREGATOR)
+    assert jupiter.amount_out == 149_500 * 10**6  # the fitted curve passes through the quote itself
+    assert jupiter.is_estimate
+
+
+def test_strategies_pick_by_their_own_criterion(default_market: Market) -> None:
+    amount = 1_000 * ONE_SOL
+    results = {s: find_route(default_market, "SOL", "USDC", amount, s) for s in Strategy}
+    quotes = [q for q in results[Strategy.BEST_PRICE].quotes if q.available]
+
+    def chosen(strategy: Strategy) -> str:
+        legs = results[strategy].route.legs
+        return ">".join(leg.venue_id for leg in legs)
+
+    assert chosen(Strategy.BEST_PRICE) == max(quotes, key=lambda q: q.amount_out).venue_id
+    impacts = [q.price_impact_bps for q in quotes if q.price_impact_bps is not None]
+    lowest = next(q for q in quotes if q.venue_id == chosen(Strategy.LOWEST_SLIPPAGE))
+    assert lowest.price_impact_bps == min(impacts)
+    deepest = next(q for q in quotes if q.venue_id == chosen(Strategy.HIGHEST_LIQUIDITY))
+    assert deepest.depth_out == max(q.depth_out for q in quotes)
+    fastest = results[Strategy.FASTEST_EXECUTION].route.legs
+    assert [leg.kind for leg in fastest] == [VenueKind.AMM]  # AMM before aggregator before OTC
+    assert results[Strategy.FASTEST_EXECUTION].route.expected_latency_ms == min(q.latency_ms for q in quotes)
+    split = results[Strategy.OPTIMAL_SPLIT].route.amount_out
+    assert all(split >= r.route.amount_out for r in results.values())
+    assert split > results[Strategy.BEST_PRICE].route.amount_out
+
+
+def test_fastest_prefers_the_aggregator_over_an_otc_desk() -> None:
+    market = Market(
+        (),
+        otc_engine.default_desks(PRICES, NOW),
+        PRICES,
+        NOW,
+        aggregator=AggregatorQuote("SOL", "USDC", 1_000 * ONE_SOL, 149_000 * 10**6, Decimal("0.01")),
+    )
+    result = find_route(market, "SOL", "USDC", 1_000 * ONE_SOL, Strategy.FASTEST_EXECUTION)
+    assert [leg.kind for leg in result.route.legs] == [VenueKind.AGGREGATOR]
+
+
+def test_offline_jupiter_is_reported_and_routing_goes_on(default_market: Market) -> None:
+    market = Market(default_market.pools, default_market.desks, PRICES, NOW, aggregator_unavailable="offline")
+    result = find_route(market, "SOL", "USDC", 100 * ONE_SOL)
+    jupiter = next(q for q in result.quotes if q.venue == "Jupiter")
+    assert (jupiter.available, jupiter.reason, jupiter.amount_out) == (False, "offline", 0)
+    assert result.route.amount_out > 0
+    assert all(leg.kind is not VenueKind.AGGREGATOR for leg in result.route.legs)
+
+
+def test_unavailable_desk_never_breaks_a_quote(default_market: Market) -> None:
+    # 10 SOL is below desk A's 100 SOL minimum; 6,000 SOL is above its 5,000 SOL maximum.
+    for amount in (10 * ONE_SOL, 6_000 * ONE_SOL):
+        result = find_route(default_market, "SOL", "USDC", amount)
+        desk = next(q for q in result.quotes if q.venue_id == "otc-sol-usdc" or q.kind is VenueKind.OTC)
+        assert not desk.available and desk.reason
+        assert result.route.amount_out > 0
+
+
+def test_dust_legs_are_dropped(default_market: Market) -> None:
+    config = RouterConfig(min_leg_fraction=Decimal("0.01"))
+    result = find_route(default_market, "SOL", "USDC", 1_000 * ONE_SOL, config=config)
+    for leg in result.route.legs:
+        if leg.hop == 0:
+            assert leg.amount_in >= 10 * ONE_SOL
+    assert_route_is_sound(result, default_market)
+
+
+def test_price_impact_and_savings_are_against_the_reference_mid(default_market: Market) -> None:
+    result = find_route(default_market, "SOL", "USDC", 1_000 * ONE_SOL)
+    expected = Decimal(1_000 * 150 * 10**6)
+    impact = (expected - result.route.amount_out) / expected * 10_000
+    assert result.route.price_impact_bps == impact.quantize(Decimal("0.01"))
+    assert result.reference_price == Decimal(150)
+    assert result.best_single is not None
+    savings = Decimal(result.route.amount_out - result.best_single.amount_out) / result.best_single.amount_out
+    assert result.route.savings_vs_best_single_bps == (savings * 10_000).quantize(Decimal("0.01"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "field"),
+    [
+        ({"token_in": "SOL", "token_out": "SOL"}, ValidationError, "tokenOut"),
+        ({"amount_in": 0}, ValidationError, "amountIn"),
+        ({"amount_in": -5}, ValidationError, "amountIn"),
+        ({"slippage_bps": -1}, ValidationError, "slippageBps"),
+        ({"slippage_bps": 5_001}, ValidationError, "slippageBps"),
+        ({"strategy": "CHEAPEST"}, ValidationError, "routingStrategy"),
+        ({"token_in": "DOGE"}, UnknownTokenError, None),
+    ],
+)
+def test_bad_requests_name_the_field(
+    default_market: Market, kwargs: dict[str, object], error: type, field: str | None
+) -> None:
+    args: dict[str, object] = {
+        "token_in": "SOL",
+        "token_out": "USDC",
+        "amount_in": ONE_SOL,
+        "strategy": "BEST_PRICE",
+        "slippage_bps": 50,
+    }
+    args.update(kwargs)
+    with pytest.raises(error) as info:
+        find_route(default_market, **args)  # type: ignore[arg-type]
+    assert getattr(info.value, "field", None) == field
+
+
+def test_no_venue_for_the_pair_is_a_no_route_error(default_market: Market) -> None:
+    empty = Market((), (), PRICES, NOW)
+    with pytest.raises(NoRouteError):
+        find_route(empty, "SOL", "USDC", ONE_SOL)
+
+
+def test_strategy_names_are_case_insensitive(default_market: Market) -> None:
+    assert (
+        find_route(default_market, "SOL", "USDC", ONE_SOL, "best_price").route.strategy is Strategy.BEST_PRICE
+    )
+
+
+@given(
+    r1=st.floats(1e3, 1e15),
+    r2=st.floats(1e3, 1e15),
+    r3=st.floats(1e3, 1e15),
+    r4=st.floats(1e3, 1e15),
+    f1=st.integers(0, 300),
+    f2=st.integers(0, 300),
+    share=st.floats(1e-6, 10.0),
+)
+def test_two_constant_product_hops_are_one_virtual_pool(
+    r1: float, r2: float, r3: float, r4: float, f1: int, f2: int, share: float
+) -> None:
+    first = CPCurve(r1, r2, 1 - f1 / 10_000)
+    second = CPCurve(r3, r4, 1 - f2 / 10_000)
+    virtual = virtual_cp_of_two_hops(first, second)
+    x = r1 * share
+    assert math.isclose(virtual.value(x), second.value(first.value(x)), rel_tol=1e-9)
