@@ -1,0 +1,92 @@
+"""Settings from the environment, in one place.
+
+Every figure has a default that runs on a machine with no internet; set the variable to
+change it. Later layers (the Flask app) read this same object.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from errors import ValidationError
+
+__all__ = ["Settings"]
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, default).strip() or default
+
+
+def _number(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = _text(env, name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation as exc:
+        raise ValidationError(f"environment variable {name}={raw!r} is not a number", field=name) from exc
+    if not value.is_finite() or value < 0:
+        raise ValidationError(
+            f"environment variable {name}={raw!r} must be a non-negative number", field=name
+        )
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValidationError(f"environment variable {name}={raw!r} is not a boolean", field=name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; ``Settings.from_env()`` reads them from the environment."""
+
+    jupiter_base_url: str = "https://api.jup.ag/swap/v1"
+    jupiter_api_key: str | None = None
+    jupiter_timeout_s: float = 2.0
+    jupiter_max_rps: float = 0.5  # the free tier allows well under 1 request per second
+    jupiter_enabled: bool = True
+    coingecko_url: str = "https://api.coingecko.com/api/v3"
+    coingecko_api_key: str | None = None
+    kraken_url: str = "https://api.kraken.com/0/public"
+    binance_url: str = "https://api.binance.com/api/v3"
+    price_timeout_s: float = 2.0
+    price_ttl_s: float = 300.0
+    price_failure_ttl_s: float = 30.0
+    offline: bool = False  # skip every outside API (prices fall back to pools and static defaults)
+    min_leg_usd: Decimal = Decimal("1")
+    latency_amm_ms: int = 400
+    latency_aggregator_ms: int = 1_500
+    latency_otc_ms: int = 500
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the variables named below; a bad value is a ValidationError naming its variable."""
+        env = os.environ if env is None else env
+        return cls(
+            jupiter_base_url=_text(env, "JUPITER_BASE_URL", cls.jupiter_base_url).rstrip("/"),
+            jupiter_api_key=env.get("JUPITER_API_KEY") or None,
+            jupiter_timeout_s=float(_number(env, "JUPITER_TIMEOUT_S", str(cls.jupiter_timeout_s))),
+            jupiter_max_rps=float(_number(env, "JUPITER_MAX_RPS", str(cls.jupiter_max_rps))),
+            jupiter_enabled=_flag(env, "JUPITER_ENABLED", cls.jupiter_enabled),
+            coingecko_url=_text(env, "COINGECKO_URL", cls.coingecko_url).rstrip("/"),
+            coingecko_api_key=env.get("COINGECKO_API_KEY") or None,
+            kraken_url=_text(env, "KRAKEN_URL", cls.kraken_url).rstrip("/"),
+            binance_url=_text(env, "BINANCE_URL", cls.binance_url).rstrip("/"),
+            price_timeout_s=float(_number(env, "PRICE_TIMEOUT_S", str(cls.price_timeout_s))),
+            price_ttl_s=float(_number(env, "PRICE_TTL_S", str(cls.price_ttl_s))),
+            price_failure_ttl_s=float(_number(env, "PRICE_FAILURE_TTL_S", str(cls.price_failure_ttl_s))),
+            offline=_flag(env, "SOLROUTE_OFFLINE", cls.offline),
+            min_leg_usd=_number(env, "ROUTER_MIN_LEG_USD", str(cls.min_leg_usd)),
+            latency_amm_ms=int(_number(env, "LATENCY_AMM_MS", str(cls.latency_amm_ms))),
+            latency_aggregator_ms=int(_number(env, "LATENCY_AGGREGATOR_MS", str(cls.latency_aggregator_ms))),
+            latency_otc_ms=int(_number(env, "LATENCY_OTC_MS", str(cls.latency_otc_ms))),
+        )

@@ -1,0 +1,162 @@
+"""The I/O edge of quoting: assemble a live ``Market`` (prices, pools, desks, Jupiter) and route.
+
+The router is pure; this module does the talking. Jupiter is asked at most once per quote and
+never waited for: when it is rate limited, unreachable or its breaker is open, the quote goes
+on without it and says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import otc_engine
+from amm.pools import Pool, default_pools
+from config import Settings
+from errors import ValidationError
+from jupiter_api import (
+    JupiterCircuitOpenError,
+    JupiterClient,
+    JupiterError,
+    JupiterNoRouteError,
+    JupiterRateLimitedError,
+    JupiterStatus,
+)
+from price_feeds import PoolImpliedSource, PriceQuote, PriceService, StaticSource, default_price_service
+from routing_engine import AggregatorQuote, LatencyConfig, Market, RouterConfig, RouteResult, find_route
+from tokens import TOKENS, get_token, to_base_units
+
+__all__ = ["Quote", "QuoteService"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A routed quote with the prices it used and the aggregator's state."""
+
+    result: RouteResult
+    prices: dict[str, PriceQuote]
+    jupiter_status: JupiterStatus | None
+
+
+class QuoteService:
+    """Holds the venues' state and quotes trades against it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        price_service: PriceService | None = None,
+        jupiter: JupiterClient | None = None,
+        pools: tuple[Pool, ...] | None = None,
+        desks: tuple[otc_engine.Desk, ...] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.pools: tuple[Pool, ...] = ()
+        self.price_service = price_service or self._default_prices(settings)
+        seed_prices = self.usd_prices(tuple(TOKENS))
+        self.pools = pools if pools is not None else default_pools(seed_prices)
+        self.desks = desks if desks is not None else otc_engine.default_desks(seed_prices, clock())
+        if jupiter is None and settings.jupiter_enabled and not settings.offline:
+            jupiter = JupiterClient(
+                settings.jupiter_base_url,
+                settings.jupiter_api_key,
+                timeout_s=settings.jupiter_timeout_s,
+                max_requests_per_s=settings.jupiter_max_rps,
+                max_wait_s=0.0,  # a quote never waits for a rate-limit slot: it goes on without Jupiter
+            )
+        self.jupiter = jupiter
+        self.router_config = RouterConfig(min_leg_usd=settings.min_leg_usd)
+        self.latency = LatencyConfig(
+            settings.latency_amm_ms, settings.latency_aggregator_ms, settings.latency_otc_ms
+        )
+
+    def _default_prices(self, settings: Settings) -> PriceService:
+        if settings.offline:
+            return PriceService(
+                [PoolImpliedSource(lambda: self.pools, clock=self.clock), StaticSource(clock=self.clock)],
+                ttl_s=settings.price_ttl_s,
+                failure_ttl_s=settings.price_failure_ttl_s,
+                clock=self.clock,
+            )
+        return default_price_service(
+            lambda: self.pools,
+            coingecko_url=settings.coingecko_url,
+            kraken_url=settings.kraken_url,
+            binance_url=settings.binance_url,
+            coingecko_api_key=settings.coingecko_api_key,
+            timeout_s=settings.price_timeout_s,
+            ttl_s=settings.price_ttl_s,
+            failure_ttl_s=settings.price_failure_ttl_s,
+            clock=self.clock,
+        )
+
+    def usd_prices(self, symbols: tuple[str, ...]) -> dict[str, Decimal]:
+        """USD price per symbol from the first source in the chain that has it."""
+        return {s: q.price_usd for s, q in self.price_service.get_prices(symbols).items()}
+
+    def _aggregator(
+        self, token_in: str, token_out: str, amount_in: int, slippage_bps: int
+    ) -> tuple[AggregatorQuote | None, str | None]:
+        if self.jupiter is None:
+            return None, "disabled (offline mode)" if self.settings.offline else "disabled"
+        try:
+            q = self.jupiter.quote(
+                get_token(token_in).mint, get_token(token_out).mint, amount_in, slippage_bps=slippage_bps
+            )
+        except JupiterNoRouteError as exc:
+            return None, f"no route: {exc.error_code or exc.message}"
+        except JupiterRateLimitedError as exc:
+            return None, f"rate limited for {exc.retry_after_s:.1f} s"
+        except JupiterCircuitOpenError:
+            return None, "offline (circuit breaker open)"
+        except (JupiterError, ValidationError) as exc:
+            log.info("Jupiter quote failed: %s", exc)
+            return None, "offline" if getattr(exc, "is_transient", False) else f"refused: {exc}"
+        return AggregatorQuote(
+            token_in, token_out, q.in_amount, q.out_amount, q.price_impact_pct, q.labels
+        ), None
+
+    def market(
+        self, token_in: str, token_out: str, amount_in: int, slippage_bps: int
+    ) -> tuple[Market, dict[str, PriceQuote]]:
+        """A snapshot of every venue for this trade, Jupiter included when it answers."""
+        prices = self.price_service.get_prices(tuple(TOKENS))
+        aggregator, why = self._aggregator(token_in, token_out, amount_in, slippage_bps)
+        market = Market(
+            self.pools,
+            self.desks,
+            {s: q.price_usd for s, q in prices.items()},
+            self.clock(),
+            aggregator=aggregator,
+            aggregator_unavailable=why,
+            latency=self.latency,
+        )
+        return market, prices
+
+    def quote(
+        self,
+        token_in: str,
+        token_out: str,
+        amount: object,
+        strategy: str = "OPTIMAL_SPLIT",
+        slippage_bps: int = 50,
+    ) -> Quote:
+        """Quote selling ``amount`` (human units) of token_in for token_out."""
+        sell, buy = get_token(token_in), get_token(token_out)
+        if sell == buy:
+            raise ValidationError(f"tokenIn and tokenOut are both {sell.symbol}", field="tokenOut")
+        amount_in = to_base_units(sell, amount, field="amountIn")
+        if amount_in <= 0:
+            raise ValidationError(f"amountIn must be positive, got {amount}", field="amountIn")
+        market, prices = self.market(sell.symbol, buy.symbol, amount_in, slippage_bps)
+        result = find_route(
+            market, sell.symbol, buy.symbol, amount_in, strategy, slippage_bps, self.router_config
+        )
+        return Quote(result, prices, self.jupiter.status() if self.jupiter else None)
