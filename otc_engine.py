@@ -44,9 +44,10 @@ price the risk of warehousing a large block.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
@@ -525,6 +526,12 @@ def curve(desk: Desk, token_in: str, token_out: str, mid_price: Decimal, now: fl
     """The desk's fillable input range and output polynomial for one direction, or None if none."""
     _check_mid(mid_price)
     desk = refilled(desk, now)
+    # The curve depends on the desk's state, not on the clock: memoise on everything but the time.
+    return _curve(replace(desk, updated_at=0.0), token_in, token_out, mid_price)
+
+
+@functools.lru_cache(maxsize=1024)
+def _curve(desk: Desk, token_in: str, token_out: str, mid_price: Decimal) -> DeskCurve | None:
     side = _side(desk, token_in, token_out, mid_price)
     if side is None:
         return None
@@ -538,13 +545,9 @@ def curve(desk: Desk, token_in: str, token_out: str, mid_price: Decimal, now: fl
 
     if min_in > max_in or not _fits(min_in):
         return None
-    # out is increasing on [0, max size] (see module docstring): bisect the last input that fits.
+    # out is increasing on [0, max size] (see module docstring): find the last input that fits.
     if not _fits(max_in):
-        lo, hi = min_in, max_in  # invariant: lo fits, hi does not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if _fits(mid) else (lo, mid)
-        max_in = lo
+        max_in = _last_fitting(_fits, min_in, max_in, _float_estimate(side, desk.curve.exponent, held + 1))
     # u*a - v*a**(p+1) has denominator dividing L, so out(a) lies on the grid (1/L)Z. Rounding u up
     # and v down by less than 1/(2 L A) and 1/(2 L A**(p+1)) moves out(a) up by less than 1/L for
     # every a <= A: never across the next integer, so the floor is unchanged.
@@ -560,6 +563,45 @@ def curve(desk: Desk, token_in: str, token_out: str, mid_price: Decimal, now: fl
         max_in=max_in,
         settlement_delay_s=desk.settlement_delay_s,
     )
+
+
+def _float_estimate(side: _Side, exponent: int, target: int) -> int:
+    """Where u·a − v·a^(p+1) reaches ``target``, by float Newton: only a starting point for exact checks."""
+    u, v = float(side.u), float(side.v)
+    a = target / u
+    for _ in range(60):
+        f = u * a - v * a ** (exponent + 1) - target
+        slope = u - (exponent + 1) * v * a**exponent
+        if slope <= 0.0:
+            break
+        step = f / slope
+        a -= step
+        if abs(step) < 0.5:
+            break
+    return int(a) if a == a and a > 0 else 0  # NaN-safe
+
+
+def _last_fitting(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int:
+    """Largest a in [lo, hi) with fits(a), given fits(lo) and not fits(hi); exact, guess-accelerated."""
+    if lo < guess < hi:
+        # Gallop from the guess: float error is a few units at most, so this takes a few exact checks.
+        step = 1
+        if fits(guess):
+            lo = guess
+            while lo + step < hi and fits(lo + step):
+                lo += step
+                step *= 2
+            hi = min(hi, lo + step)
+        else:
+            hi = guess
+            while hi - step > lo and not fits(hi - step):
+                hi -= step
+                step *= 2
+            lo = max(lo, hi - step)
+    while hi - lo > 1:  # invariant: lo fits, hi does not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
 
 
 def fill(desk: Desk, token_in: str, amount_in: int, amount_out: int, now: float) -> Desk:

@@ -188,13 +188,21 @@ class OtcVenue:
         self.mid_price = mid_price
         self.now = now
         self.params = otc_engine.curve(self.desk, token_in, token_out, mid_price, now)
+        self._quotes: dict[int, otc_engine.OtcQuote] = {}
         self.settlement_delay_s = self.desk.settlement_delay_s
         self.latency_ms = latency_ms + int(self.settlement_delay_s * 1000)
         self.min_in = self.params.min_in if self.params else 0
         self.max_in = self.params.max_in if self.params else 0
 
     def _quote(self, amount_in: int) -> otc_engine.OtcQuote:
-        return otc_engine.quote(self.desk, self.token_in, self.token_out, amount_in, self.mid_price, self.now)
+        # check(), quote() and fee_bps() ask about the same amounts: price each exactly once.
+        cached = self._quotes.get(amount_in)
+        if cached is None:
+            cached = otc_engine.quote(
+                self.desk, self.token_in, self.token_out, amount_in, self.mid_price, self.now
+            )
+            self._quotes[amount_in] = cached
+        return cached
 
     def check(self, amount_in: int) -> str | None:
         """The desk's own reason (below minimum, above maximum, inventory short), if any."""
