@@ -415,24 +415,36 @@ def _check_mid(mid_price: object) -> Decimal:
 # --- public API -----------------------------------------------------------------------------
 
 
-def refilled(desk: Desk, now: float) -> Desk:
-    """The desk at ``now``: each inventory below target refilled linearly, capped at the target."""
+def _inventories_at(desk: Desk, now: float) -> tuple[int, int]:
+    """(base, quote) inventory at ``now``: each below target refilled linearly, capped at the target."""
     _check_time(now, "now")
+    if desk.inventory_base >= desk.target_base and desk.inventory_quote >= desk.target_quote:
+        return desk.inventory_base, desk.inventory_quote  # full: nothing to refill (the usual case)
     # Fraction(float) is exact, so the elapsed time carries no rounding. A clock that runs
-    # backwards refills nothing and does not move updated_at back (it would count time twice).
+    # backwards refills nothing.
     elapsed = max(Fraction(0), Fraction(now) - Fraction(desk.updated_at))
 
     def _refill(inventory: int, target: int, rate: int) -> int:
-        if inventory >= target:
+        if inventory >= target or not elapsed:
             return inventory  # above target: the surplus is kept, never drained
         return min(target, inventory + math.floor(rate * elapsed))
 
-    return replace(
-        desk,
-        inventory_base=_refill(desk.inventory_base, desk.target_base, desk.refill_base_per_s),
-        inventory_quote=_refill(desk.inventory_quote, desk.target_quote, desk.refill_quote_per_s),
-        updated_at=max(now, desk.updated_at),
+    return (
+        _refill(desk.inventory_base, desk.target_base, desk.refill_base_per_s),
+        _refill(desk.inventory_quote, desk.target_quote, desk.refill_quote_per_s),
     )
+
+
+def refilled(desk: Desk, now: float) -> Desk:
+    """The desk at ``now``: each inventory below target refilled linearly, capped at the target.
+
+    updated_at never moves back (a clock that ran backwards would otherwise count time twice).
+    Pricing reads ``_inventories_at`` instead, so quoting never rebuilds (and re-validates) a desk.
+    """
+    inventory_base, inventory_quote = _inventories_at(desk, now)
+    if now <= desk.updated_at:
+        return desk
+    return replace(desk, inventory_base=inventory_base, inventory_quote=inventory_quote, updated_at=now)
 
 
 def quote(
@@ -446,7 +458,7 @@ def quote(
     """Quote ``amount_in`` base units of token_in at ``mid_price``; a refusal carries a reason."""
     _check_amount_in(amount_in)
     _check_mid(mid_price)
-    desk = refilled(desk, now)
+    inventory_base, inventory_quote = _inventories_at(desk, now)
     side = _side(desk, token_in, token_out, mid_price)
 
     def _unavailable(reason: Rejection, message: str, spread: Fraction, size: int) -> OtcQuote:
@@ -494,7 +506,7 @@ def quote(
             size_base,
         )
     amount_out = math.floor(_exact_out(desk, side, amount_in))
-    held = desk.inventory_quote if side.is_sell_base else desk.inventory_base
+    held = inventory_quote if side.is_sell_base else inventory_base
     out_symbol = side.token_out.symbol
     if amount_out > held:
         return _unavailable(
@@ -525,20 +537,57 @@ def quote(
 def curve(desk: Desk, token_in: str, token_out: str, mid_price: Decimal, now: float) -> DeskCurve | None:
     """The desk's fillable input range and output polynomial for one direction, or None if none."""
     _check_mid(mid_price)
-    desk = refilled(desk, now)
-    # The curve depends on the desk's state, not on the clock: memoise on everything but the time.
-    return _curve(replace(desk, updated_at=0.0), token_in, token_out, mid_price)
+    inventory_base, inventory_quote = _inventories_at(desk, now)
+    # The curve depends on the desk's terms and inventory, not on the clock: memoise on those.
+    return _curve(_Terms.of(desk), inventory_base, inventory_quote, token_in, token_out, mid_price)
+
+
+@dataclass(frozen=True, slots=True)
+class _Terms:
+    """What a desk's curve depends on besides inventory (hashable, cheap to build)."""
+
+    desk: Desk  # compared by the fields below only
+    key: tuple[object, ...]
+
+    @classmethod
+    def of(cls, desk: Desk) -> _Terms:
+        key = (
+            desk.desk_id,
+            desk.base,
+            desk.quote,
+            desk.base_spread_bps,
+            desk.size_spread_bps,
+            desk.curve,
+            desk.min_size,
+            desk.max_size,
+            desk.settlement_delay_s,
+        )
+        return cls(desk, key)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Terms) and self.key == other.key
 
 
 @functools.lru_cache(maxsize=1024)
-def _curve(desk: Desk, token_in: str, token_out: str, mid_price: Decimal) -> DeskCurve | None:
+def _curve(
+    terms: _Terms,
+    inventory_base: int,
+    inventory_quote: int,
+    token_in: str,
+    token_out: str,
+    mid_price: Decimal,
+) -> DeskCurve | None:
+    desk = terms.desk
     side = _side(desk, token_in, token_out, mid_price)
     if side is None:
         return None
     # size = a * size_per_in, so min_size <= size <= max_size bounds a by ceil / floor.
     min_in = max(1, math.ceil(desk.min_size / side.size_per_in))
     max_in = math.floor(desk.max_size / side.size_per_in)
-    held = desk.inventory_quote if side.is_sell_base else desk.inventory_base
+    held = inventory_quote if side.is_sell_base else inventory_base
 
     def _fits(a: int) -> bool:
         return math.floor(_exact_out(desk, side, a)) <= held

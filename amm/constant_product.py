@@ -21,6 +21,7 @@ __all__ = [
     "BPS",
     "amount_in_for_out",
     "amount_out_for_in",
+    "amount_out_unchecked",
     "marginal_price_after",
     "price_impact_bps",
     "spot_price",
@@ -49,6 +50,11 @@ def amount_out_for_in(reserve_in: int, reserve_out: int, amount_in: int, fee_bps
     """Output for an exact input: floor(a·g·y / (x + a·g)) in base units (may be 0 for dust)."""
     _check_pool(reserve_in, reserve_out, fee_bps)
     _check_amount(amount_in, "amount_in")
+    return amount_out_unchecked(reserve_in, reserve_out, amount_in, fee_bps)
+
+
+def amount_out_unchecked(reserve_in: int, reserve_out: int, amount_in: int, fee_bps: int) -> int:
+    """``amount_out_for_in`` without argument checks, for callers whose ints are already validated."""
     in_after_fee = amount_in * (BPS - fee_bps)
     return (in_after_fee * reserve_out) // (reserve_in * BPS + in_after_fee)
 

@@ -4,7 +4,16 @@ Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``err
 """
 
 from routing_engine.paths import LatencyConfig, Market, TwoHop, direct_venues, two_hop_paths
-from routing_engine.router import Leg, Route, RouterConfig, RouteResult, VenueQuote, find_route
+from routing_engine.router import (
+    Leg,
+    Route,
+    RouterConfig,
+    RouteResult,
+    SplitPlan,
+    VenueQuote,
+    find_route,
+    optimal_split,
+)
 from routing_engine.strategies import Strategy, parse_strategy
 from routing_engine.venues import AggregatorQuote, VenueKind
 
@@ -16,12 +25,14 @@ __all__ = [
     "Route",
     "RouteResult",
     "RouterConfig",
+    "SplitPlan",
     "Strategy",
     "TwoHop",
     "VenueKind",
     "VenueQuote",
     "direct_venues",
     "find_route",
+    "optimal_split",
     "parse_strategy",
     "two_hop_paths",
 ]

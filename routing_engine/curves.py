@@ -25,10 +25,12 @@ Curves:
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Protocol
 
-__all__ = ["CPCurve", "Curve", "PolyCurve", "SeriesCurve", "Stage", "virtual_cp_of_two_hops"]
+__all__ = ["CPCurve", "CPGroup", "Curve", "PolyCurve", "SeriesCurve", "Stage", "virtual_cp_of_two_hops"]
 
 _INF = math.inf
 
@@ -156,6 +158,65 @@ class PolyCurve:
     def value_at(self, lam: float) -> float:
         """f(x(λ))."""
         return self.value(self.x_at(lam))
+
+
+class CPGroup:
+    """Many constant-product curves at one marginal price, evaluated in O(log n).
+
+    Each curve's best response is x_i(μ) = clip((k_i·μ − R_in,i)/g_i, 0, cap_i) with
+    k_i = √(g_i·R_in,i·R_out,i): zero until μ = R_in/k, linear with slope k/g, flat from
+    μ = (R_in + g·cap)/k. Sorting those breakpoints once and keeping prefix sums gives, for
+    the active set at μ,
+        Σ x = A·μ − B + C,   Σ f = P − A/μ + V
+    (A = Σ k/g, B = Σ R_in/g, P = Σ R_out over active curves; C, V the capped inputs and
+    outputs), because an active curve pays f = R_out − k/(g·μ). One bisect per evaluation.
+    """
+
+    __slots__ = ("_a", "_b", "_c", "_mu", "_p", "_v", "cap", "curves", "lo", "marginal0")
+
+    def __init__(self, curves: Sequence[CPCurve]) -> None:
+        self.curves = tuple(curves)
+        self.lo = 0.0
+        self.cap = sum(c.cap for c in self.curves)
+        self.marginal0 = max((c.marginal0 for c in self.curves), default=0.0)
+        events: list[tuple[float, float, float, float, float, float]] = []
+        for c in self.curves:
+            slope, intercept = c._k / c.g, c.r_in / c.g
+            events.append((c.r_in / c._k, slope, intercept, c.r_out, 0.0, 0.0))
+            if c.cap != _INF:
+                # At the cap the curve leaves the linear part and becomes a constant.
+                events.append(
+                    ((c.r_in + c.g * c.cap) / c._k, -slope, -intercept, -c.r_out, c.cap, c.value(c.cap))
+                )
+        events.sort()
+        self._mu = [e[0] for e in events]
+        # Prefix sums after each event (index 0: before any): C loops via accumulate.
+        self._a = [0.0, *accumulate(e[1] for e in events)]
+        self._b = [0.0, *accumulate(e[2] for e in events)]
+        self._p = [0.0, *accumulate(e[3] for e in events)]
+        self._c = [0.0, *accumulate(e[4] for e in events)]
+        self._v = [0.0, *accumulate(e[5] for e in events)]
+
+    def x_at(self, lam: float) -> float:
+        """Σ best responses."""
+        mu = 1.0 / math.sqrt(lam)
+        j = bisect_right(self._mu, mu)
+        return max(0.0, self._a[j] * mu - self._b[j]) + self._c[j]
+
+    def slope_at(self, lam: float) -> float:
+        """d Σx / dλ = A · dμ/dλ = −A / (2·λ^1.5)."""
+        j = bisect_right(self._mu, 1.0 / math.sqrt(lam))
+        return -self._a[j] / (2.0 * lam * math.sqrt(lam))
+
+    def value_at(self, lam: float) -> float:
+        """Σ outputs at the best responses."""
+        mu = 1.0 / math.sqrt(lam)
+        j = bisect_right(self._mu, mu)
+        return max(0.0, self._p[j] - self._a[j] / mu) + self._v[j]
+
+    def allocation(self, lam: float) -> list[float]:
+        """Each curve's best response."""
+        return [c.x_at(lam) for c in self.curves]
 
 
 class Stage:

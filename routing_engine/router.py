@@ -15,6 +15,7 @@ to it in bps.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from amm.constant_product import BPS
 from errors import InsufficientLiquidityError, NoRouteError, ValidationError
 from routing_engine.curves import (
     CPCurve,
+    CPGroup,
     Curve,
     PolyCurve,
     SeriesCurve,
@@ -36,7 +38,16 @@ from routing_engine.strategies import Strategy, parse_strategy
 from routing_engine.venues import AmmVenue, Venue, VenueKind, price_impact_bps
 from tokens import get_token
 
-__all__ = ["Leg", "Route", "RouteResult", "RouterConfig", "VenueQuote", "find_route"]
+__all__ = [
+    "Leg",
+    "Route",
+    "RouteResult",
+    "RouterConfig",
+    "SplitPlan",
+    "VenueQuote",
+    "find_route",
+    "optimal_split",
+]
 
 _GAP_QUANTUM = Decimal("0.000001")
 _BPS_QUANTUM = Decimal("0.01")
@@ -87,6 +98,7 @@ class Leg:
     hop: int
     path: tuple[str, ...]
     is_estimate: bool
+    latency_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +200,13 @@ def _quote_two_hop(first: Venue, second: Venue, amount_in: int) -> VenueQuote:
     )
 
 
-def _single_route_legs(quote: VenueQuote, venues: dict[str, Venue]) -> tuple[Leg, ...]:
+def _single_route_legs(quote: VenueQuote, venues: dict[_LeafKey, Venue]) -> tuple[Leg, ...]:
     """Re-derive the legs of a single venue or two-hop path quote."""
     ids = quote.venue_id.split(">")
     legs = []
     amount = quote.amount_in
     for hop, venue_id in enumerate(ids):
-        venue = venues[f"{hop}:{venue_id}:{quote.path[hop]}"]  # same form as _leaf_key
+        venue = venues[(hop, venue_id, quote.path[hop])]  # same form as _leaf_key
         out = venue.quote(amount)
         legs.append(
             Leg(
@@ -208,6 +220,7 @@ def _single_route_legs(quote: VenueQuote, venues: dict[str, Venue]) -> tuple[Leg
                 hop,
                 quote.path,
                 venue.is_estimate,
+                venue.latency_ms,
             )
         )
         amount = out
@@ -233,35 +246,48 @@ def _pick_single(strategy: Strategy, candidates: Sequence[VenueQuote]) -> VenueQ
 
 @dataclass(frozen=True)
 class _Branch:
-    """A direct venue or a two-hop intermediate, as the solver sees it."""
+    """Direct venue(s) or a two-hop intermediate, as the solver sees it.
+
+    Several direct constant-product venues form one branch whose curve is a ``CPGroup``.
+    """
 
     curve: Curve
-    direct: Venue | None = None
+    direct: tuple[Venue, ...] = ()
     first: tuple[Venue, ...] = ()
     second: tuple[Venue, ...] = ()
     first_curves: tuple[CPCurve | PolyCurve, ...] = ()
     second_curves: tuple[CPCurve | PolyCurve, ...] = ()
 
 
-def _leaf_key(hop: int, venue: Venue | Leg) -> str:
+_LeafKey = tuple[int, str, str]
+
+
+def _leaf_key(hop: int, venue: Venue | Leg) -> _LeafKey:
     """Identifies one venue at one hop in one direction (legs and venues map to the same key)."""
-    return f"{hop}:{venue.venue_id}:{venue.token_in}"
+    return (hop, venue.venue_id, venue.token_in)
 
 
 def _build_branches(
     direct: Sequence[Venue],
     paths: Sequence[TwoHop],
-    excluded: frozenset[str],
-    forced: frozenset[str],
+    excluded: frozenset[_LeafKey],
+    forced: frozenset[_LeafKey],
 ) -> list[_Branch]:
     branches = []
+    grouped: list[tuple[Venue, CPCurve]] = []
     for venue in direct:
         key = _leaf_key(0, venue)
         if key in excluded:
             continue
         curve = venue.curve(forced_on=key in forced)
-        if curve.cap > curve.lo or curve.lo > 0:
-            branches.append(_Branch(curve, direct=venue))
+        if isinstance(curve, CPCurve):
+            grouped.append((venue, curve))
+        elif curve.cap > curve.lo or curve.lo > 0:
+            branches.append(_Branch(curve, direct=(venue,)))
+    if len(grouped) == 1:
+        branches.append(_Branch(grouped[0][1], direct=(grouped[0][0],)))
+    elif grouped:
+        branches.append(_Branch(CPGroup([c for _, c in grouped]), direct=tuple(v for v, _ in grouped)))
     for path in paths:
         first = tuple(v for v in path.first if _leaf_key(0, v) not in excluded)
         second = tuple(v for v in path.second if _leaf_key(1, v) not in excluded)
@@ -294,8 +320,8 @@ def _build_branches(
 class _Integerised:
     legs: list[Leg]
     amount_out: int
-    dust: set[str]
-    below_min: set[str]
+    dust: set[_LeafKey]
+    below_min: set[_LeafKey]
 
 
 def _fill_stage(
@@ -337,6 +363,7 @@ def _fill_stage(
                 hop,
                 path,
                 venue.is_estimate,
+                venue.latency_ms,
             )
         )
     return total
@@ -358,34 +385,40 @@ def _dust_rule(market: Market, tokens: set[str], config: RouterConfig) -> _DustR
     for token in tokens:
         usd = market.usd_prices.get(token)
         if usd and config.min_leg_usd > 0:
-            floor[token] = math.ceil(config.min_leg_usd / usd * get_token(token).unit)
+            floor[token] = _units_worth(token, usd, config.min_leg_usd)
     return _DustRule(floor, config.min_leg_fraction)
+
+
+@functools.lru_cache(maxsize=256)
+def _units_worth(token: str, usd_price: Decimal, usd: Decimal) -> int:
+    """Base units of ``token`` worth ``usd`` at ``usd_price`` (rounded up)."""
+    return math.ceil(usd / usd_price * get_token(token).unit)
 
 
 def _integerise(
     branches: Sequence[_Branch], solution: Solution, amount_in: int, dust: _DustRule
 ) -> _Integerised:
     result = _Integerised([], 0, set(), set())
-    token_in = branches[0].direct.token_in if branches[0].direct else branches[0].first[0].token_in
+    token_in = (branches[0].direct or branches[0].first)[0].token_in
     min_leg = dust.min_leg(token_in, amount_in)
-    caps = [b.direct.max_in if b.direct is not None else None for b in branches]
+    caps = [b.direct[0].max_in if len(b.direct) == 1 else None for b in branches]
     weights: Sequence[float] = solution.allocations
     if math.fsum(weights) <= 0.0:
         # An order below the solver's float resolution: it all goes to the best marginal price.
         best = max(range(len(branches)), key=lambda i: branches[i].curve.marginal0)
         weights = [1.0 if i == best else 0.0 for i in range(len(branches))]
     amounts = apportion(amount_in, weights, caps)
+    path: tuple[str, ...]
     for branch, amount in zip(branches, amounts, strict=True):
         if amount == 0:
             continue
-        if branch.direct is not None:
-            venue = branch.direct
-            result.amount_out += _fill_stage(
-                0, [venue], [1.0], amount, (venue.token_in, venue.token_out), min_leg, result
-            )
+        if branch.direct:
+            path = (token_in, branch.direct[0].token_out)
+            weights_in = branch.curve.allocation(solution.lam) if isinstance(branch.curve, CPGroup) else [1.0]
+            result.amount_out += _fill_stage(0, branch.direct, weights_in, amount, path, min_leg, result)
             continue
         first, second = branch.first, branch.second
-        path: tuple[str, ...] = (first[0].token_in, first[0].token_out, second[0].token_out)
+        path = (first[0].token_in, first[0].token_out, second[0].token_out)
         if isinstance(branch.curve, SeriesCurve):
             t = branch.curve.inner_price(solution.lam)
             w1 = [c.x_at(t) for c in branch.first_curves]
@@ -404,12 +437,15 @@ def _integerise(
     return result
 
 
-def _leaf_allocations(branches: Sequence[_Branch], solution: Solution) -> dict[str, tuple[float, Venue]]:
+def _leaf_allocations(branches: Sequence[_Branch], solution: Solution) -> dict[_LeafKey, tuple[float, Venue]]:
     """Continuous input of every venue at every hop in a solution."""
-    allocations: dict[str, tuple[float, Venue]] = {}
+    allocations: dict[_LeafKey, tuple[float, Venue]] = {}
     for branch, x in zip(branches, solution.allocations, strict=True):
-        if branch.direct is not None:
-            allocations[_leaf_key(0, branch.direct)] = (x, branch.direct)
+        if isinstance(branch.curve, CPGroup):
+            shares = branch.curve.allocation(solution.lam)
+            allocations |= {_leaf_key(0, v): (a, v) for v, a in zip(branch.direct, shares, strict=True)}
+        elif branch.direct:
+            allocations[_leaf_key(0, branch.direct[0])] = (x, branch.direct[0])
         elif isinstance(branch.curve, SeriesCurve):
             first, second = branch.curve.allocations(solution.lam)
             allocations |= {_leaf_key(0, v): (a, v) for v, a in zip(branch.first, first, strict=True)}
@@ -421,8 +457,8 @@ def _leaf_allocations(branches: Sequence[_Branch], solution: Solution) -> dict[s
 class _Node:
     """A branch-and-bound node: desks switched off, desks forced to at least their minimum."""
 
-    excluded: frozenset[str]
-    forced: frozenset[str]
+    excluded: frozenset[_LeafKey]
+    forced: frozenset[_LeafKey]
 
 
 @dataclass(frozen=True)
@@ -510,6 +546,54 @@ def _clean_split(
     raise InsufficientLiquidityError("the split did not settle on clean legs")
 
 
+@dataclass(frozen=True, slots=True)
+class SplitPlan:
+    """The OPTIMAL_SPLIT route on its own: exact legs, their output and the bound on any split."""
+
+    legs: tuple[Leg, ...]
+    amount_out: int
+    upper_bound_out: int | None
+
+
+def _plan(
+    market: Market,
+    direct: Sequence[Venue],
+    paths: Sequence[TwoHop],
+    token_in: str,
+    amount_in: int,
+    config: RouterConfig,
+    *,
+    split: bool,
+) -> SplitPlan:
+    """Branch and bound for the bound; with ``split``, also the clean integer legs (empty if none)."""
+    best_node, upper_float = _branch_and_bound(direct, paths, amount_in, config)
+    upper = math.ceil(upper_float) if upper_float is not None else None
+    if not split or best_node is None:
+        return SplitPlan((), 0, upper)
+    try:
+        dust = _dust_rule(market, {token_in} | {p.via for p in paths}, config)
+        result = _clean_split(direct, paths, amount_in, dust, best_node)
+    except InsufficientLiquidityError:
+        return SplitPlan((), 0, upper)
+    return SplitPlan(tuple(result.legs), result.amount_out, upper)
+
+
+def optimal_split(
+    market: Market, token_in: str, token_out: str, amount_in: int, config: RouterConfig = RouterConfig()
+) -> SplitPlan:
+    """The optimal split alone, without quoting every venue on its own (what execution re-runs).
+
+    ``find_route`` adds the per-venue quote table and never returns less than BEST_PRICE.
+    """
+    _validate(token_in, token_out, amount_in, 0)
+    direct = direct_venues(market, token_in, token_out)
+    paths = two_hop_paths(market, token_in, token_out) if config.two_hop else []
+    plan = _plan(market, direct, paths, token_in, amount_in, config, split=True)
+    if not plan.legs:
+        raise NoRouteError(f"no split can fill {amount_in} base units of {token_in} for {token_out}")
+    return plan
+
+
 # --- the entry point ---------------------------------------------------------------------
 
 
@@ -574,25 +658,18 @@ def find_route(
     quotes += [_quote_two_hop(a, b, amount_in) for p in paths for a in p.first for b in p.second]
     available = [q for q in quotes if q.available]
     best_single = max(available, key=lambda q: q.amount_out) if available else None
-    venue_index: dict[str, Venue] = {_leaf_key(0, v): v for v in direct}
+    venue_index: dict[_LeafKey, Venue] = {_leaf_key(0, v): v for v in direct}
     venue_index |= {_leaf_key(0, v): v for p in paths for v in p.first}
     venue_index |= {_leaf_key(1, v): v for p in paths for v in p.second}
 
     legs: tuple[Leg, ...]
-    best_node, upper_float = _branch_and_bound(direct, paths, amount_in, config)
-    upper = math.ceil(upper_float) if upper_float is not None else None
+    plan = _plan(market, direct, paths, token_in, amount_in, config, split=strategy is Strategy.OPTIMAL_SPLIT)
+    upper = plan.upper_bound_out
     if strategy is Strategy.OPTIMAL_SPLIT:
-        split = None
-        if best_node is not None:
-            try:
-                dust = _dust_rule(market, {token_in} | {p.via for p in paths}, config)
-                split = _clean_split(direct, paths, amount_in, dust, best_node)
-            except InsufficientLiquidityError:
-                split = None
-        if split is None and best_single is None:
+        if not plan.legs and best_single is None:
             raise NoRouteError(f"no route can fill {amount_in} base units of {token_in} for {token_out}")
-        if split is not None and (best_single is None or split.amount_out >= best_single.amount_out):
-            legs = tuple(split.legs)
+        if plan.legs and (best_single is None or plan.amount_out >= best_single.amount_out):
+            legs = plan.legs
         else:
             assert best_single is not None
             legs = _single_route_legs(best_single, venue_index)
@@ -621,7 +698,7 @@ def find_route(
             Decimal(best_single.amount_out),
             _BPS_QUANTUM,
         )
-    latency = _expected_latency_ms(legs, venue_index)
+    latency = _expected_latency_ms(legs)
     route = Route(
         strategy=strategy,
         legs=legs,
@@ -639,12 +716,11 @@ def find_route(
     )
 
 
-def _expected_latency_ms(legs: Sequence[Leg], index: dict[str, Venue]) -> int:
+def _expected_latency_ms(legs: Sequence[Leg]) -> int:
     """Legs of one hop run in parallel (the slowest counts); hops run in sequence; paths in parallel."""
     per_hop: dict[tuple[tuple[str, ...], int], int] = {}
     for leg in legs:
-        ms = index[_leaf_key(leg.hop, leg)].latency_ms
-        per_hop[(leg.path, leg.hop)] = max(per_hop.get((leg.path, leg.hop), 0), ms)
+        per_hop[(leg.path, leg.hop)] = max(per_hop.get((leg.path, leg.hop), 0), leg.latency_ms)
     per_path: dict[tuple[str, ...], int] = {}
     for (path, _hop), ms in per_hop.items():
         per_path[path] = per_path.get(path, 0) + ms

@@ -116,6 +116,12 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int | None]) 
     Largest-remainder rounding: floor every share (clipped to its cap), give one more unit to
     the largest fractional parts, then pour anything a cap pushed out into legs with room.
     """
+    if len(weights) == 1 and weights[0] > 0.0 and total >= 0:
+        if caps[0] is not None and total > caps[0]:
+            raise InsufficientLiquidityError(
+                f"{total - caps[0]} units cannot be placed within the venue's limit"
+            )
+        return [total]
     weight_sum = math.fsum(weights)
     if total < 0 or weight_sum <= 0.0:
         raise ValueError(f"cannot apportion {total} over weights summing to {weight_sum}")

@@ -19,13 +19,14 @@ says nothing there). Legs on this curve are estimates; the executor re-quotes Ju
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 from typing import Protocol
 
 import otc_engine
-from amm.constant_product import BPS, amount_out_for_in
+from amm.constant_product import BPS, amount_out_unchecked
 from amm.pools import Pool
 from errors import InsufficientLiquidityError, ValidationError
 from routing_engine.curves import CPCurve, PolyCurve
@@ -97,16 +98,24 @@ class Venue(Protocol):
         ...
 
 
+_CONTEXT = Context(prec=40)  # one shared context: cheaper than entering localcontext() per quote
+
+
 def _impact_bps(amount_in: int, amount_out: int, marginal0: Decimal) -> Decimal:
     """1 − (out / in) / marginal0, in bps: how far the fill is from the venue's own best price."""
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return (1 - Decimal(amount_out) / (Decimal(amount_in) * marginal0)) * BPS
+    ratio = _CONTEXT.divide(Decimal(amount_out), _CONTEXT.multiply(Decimal(amount_in), marginal0))
+    return _CONTEXT.multiply(_CONTEXT.subtract(Decimal(1), ratio), Decimal(BPS))
 
 
 def price_impact_bps(venue: Venue, amount_in: int, amount_out: int) -> Decimal:
     """Size-driven price impact of a fill on ``venue`` (fee and base spread excluded)."""
     return _impact_bps(amount_in, amount_out, venue.marginal0())
+
+
+@functools.lru_cache(maxsize=4096)
+def _cp_curve(reserve_in: int, reserve_out: int, fee_bps: int) -> CPCurve:
+    """A pool's curve depends only on its reserves and fee: quotes between trades share it."""
+    return CPCurve(float(reserve_in), float(reserve_out), (BPS - fee_bps) / BPS)
 
 
 class AmmVenue:
@@ -125,6 +134,8 @@ class AmmVenue:
         self.venue = pool.venue
         self.latency_ms = latency_ms
         self.reserve_in, self.reserve_out = pool.reserves(token_in)
+        self._marginal0: Decimal | None = None
+        self._last: tuple[int, int] = (-1, 0)
 
     def check(self, amount_in: int) -> str | None:
         """Pools take any positive amount that buys at least one base unit."""
@@ -135,8 +146,11 @@ class AmmVenue:
         return None
 
     def quote_unchecked(self, amount_in: int) -> int:
-        """x·y = k output without the dust check."""
-        return amount_out_for_in(self.reserve_in, self.reserve_out, amount_in, self.pool.fee_bps)
+        """x·y = k output without the dust check (the pool's ints were validated when it was built)."""
+        if self._last[0] != amount_in:  # check() then quote() ask about the same amount
+            out = amount_out_unchecked(self.reserve_in, self.reserve_out, amount_in, self.pool.fee_bps)
+            self._last = (amount_in, out)
+        return self._last[1]
 
     def quote(self, amount_in: int) -> int:
         """Exact constant-product output."""
@@ -147,14 +161,14 @@ class AmmVenue:
 
     def curve(self, forced_on: bool = False) -> CPCurve:
         """f(x) = g·x·R_out/(R_in + g·x)."""
-        g = (BPS - self.pool.fee_bps) / BPS
-        return CPCurve(float(self.reserve_in), float(self.reserve_out), g)
+        return _cp_curve(self.reserve_in, self.reserve_out, self.pool.fee_bps)
 
     def marginal0(self) -> Decimal:
         """g·R_out/R_in."""
-        with localcontext() as ctx:
-            ctx.prec = 40
-            return Decimal(BPS - self.pool.fee_bps) / BPS * self.reserve_out / self.reserve_in
+        if self._marginal0 is None:
+            numerator = Decimal((BPS - self.pool.fee_bps) * self.reserve_out)
+            self._marginal0 = _CONTEXT.divide(numerator, Decimal(BPS * self.reserve_in))
+        return self._marginal0
 
     def fee_bps(self, amount_in: int) -> Decimal:
         """The pool's fee."""
@@ -180,7 +194,7 @@ class OtcVenue:
         now: float,
         latency_ms: int,
     ) -> None:
-        self.desk = otc_engine.refilled(desk, now)
+        self.desk = desk  # quote() and curve() apply refills up to `now` themselves
         self.token_in = token_in
         self.token_out = token_out
         self.venue_id = desk.desk_id
@@ -189,6 +203,7 @@ class OtcVenue:
         self.now = now
         self.params = otc_engine.curve(self.desk, token_in, token_out, mid_price, now)
         self._quotes: dict[int, otc_engine.OtcQuote] = {}
+        self._poly = _integer_polynomial(self.params) if self.params else None
         self.settlement_delay_s = self.desk.settlement_delay_s
         self.latency_ms = latency_ms + int(self.settlement_delay_s * 1000)
         self.min_in = self.params.min_in if self.params else 0
@@ -204,13 +219,26 @@ class OtcVenue:
             self._quotes[amount_in] = cached
         return cached
 
+    def _fillable(self, amount_in: int) -> bool:
+        return self.params is not None and self.params.min_in <= amount_in <= self.params.max_in
+
     def check(self, amount_in: int) -> str | None:
         """The desk's own reason (below minimum, above maximum, inventory short), if any."""
+        if self._fillable(amount_in):
+            return None
         q = self._quote(amount_in)
         return None if q.available else (q.message or str(q.reason))
 
     def quote(self, amount_in: int) -> int:
-        """Exact desk output (mid ∓ size-dependent spread, floored)."""
+        """Exact desk output (mid ∓ size-dependent spread, floored).
+
+        Inside [min_in, max_in] this is floor(u·a − v·a^(p+1)) in integer arithmetic, which
+        otc_engine guarantees equals its own quote; elsewhere the desk says why it refuses.
+        """
+        if self._poly is not None and self._fillable(amount_in):
+            fu, fv, exponent, scale = self._poly
+            out: int = (fu * amount_in - fv * amount_in ** (exponent + 1)) // scale
+            return out
         q = self._quote(amount_in)
         if not q.available:
             raise InsufficientLiquidityError(f"{self.venue}: {q.message}")
@@ -242,6 +270,18 @@ class OtcVenue:
         if self.params is None:
             return 0
         return self._quote(self.params.max_in).amount_out
+
+
+@functools.lru_cache(maxsize=1024)
+def _integer_polynomial(params: otc_engine.DeskCurve) -> tuple[int, int, int, int]:
+    """(fu, fv, p, D) with u·a − v·a^(p+1) = (fu·a − fv·a^(p+1)) / D exactly (u, v are finite Decimals)."""
+    u_sign, u_digits, u_exp = params.u.as_tuple()
+    v_sign, v_digits, v_exp = params.v.as_tuple()
+    assert isinstance(u_exp, int) and isinstance(v_exp, int) and not u_sign and not v_sign
+    e = min(u_exp, v_exp, 0)
+    fu = int("".join(map(str, u_digits))) * 10 ** (u_exp - e)
+    fv = int("".join(map(str, v_digits))) * 10 ** (v_exp - e)
+    return fu, fv, params.exponent, 10**-e
 
 
 @dataclass(frozen=True, slots=True)

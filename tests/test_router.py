@@ -15,7 +15,17 @@ import otc_engine
 from amm.constant_product import amount_out_for_in
 from amm.pools import default_pools
 from errors import NoRouteError, UnknownTokenError, ValidationError
-from routing_engine import AggregatorQuote, Market, RouterConfig, RouteResult, Strategy, VenueKind, find_route
+from routing_engine import (
+    AggregatorQuote,
+    Market,
+    RouterConfig,
+    RouteResult,
+    Strategy,
+    VenueKind,
+    direct_venues,
+    find_route,
+    optimal_split,
+)
 from routing_engine.curves import CPCurve, virtual_cp_of_two_hops
 from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
 
@@ -280,3 +290,24 @@ def test_two_constant_product_hops_are_one_virtual_pool(
     virtual = virtual_cp_of_two_hops(first, second)
     x = r1 * share
     assert math.isclose(virtual.value(x), second.value(first.value(x)), rel_tol=1e-9)
+
+
+def test_optimal_split_alone_gives_the_same_legs_as_find_route(default_market: Market) -> None:
+    amount = 1_000 * ONE_SOL
+    plan = optimal_split(default_market, "SOL", "USDC", amount)
+    route = find_route(default_market, "SOL", "USDC", amount).route
+    assert plan.legs == route.legs
+    assert (plan.amount_out, plan.upper_bound_out) == (route.amount_out, route.upper_bound_out)
+    with pytest.raises(NoRouteError):
+        optimal_split(Market((), (), PRICES, NOW), "SOL", "USDC", amount)
+
+
+def test_desk_legs_at_the_edges_of_its_range_are_exact(default_market: Market) -> None:
+    """Amounts at exactly the desk minimum and maximum price the same as otc_engine.quote."""
+    venue = next(v for v in direct_venues(default_market, "SOL", "USDC") if v.kind is VenueKind.OTC)
+    desk = default_market.desks[0]
+    for amount in (venue.min_in, venue.min_in + 1, venue.max_in - 1, venue.max_in):
+        q = otc_engine.quote(desk, "SOL", "USDC", amount, Decimal(150), NOW)
+        assert q.available and venue.quote(amount) == q.amount_out
+    assert venue.check(venue.min_in - 1) is not None
+    assert venue.check(venue.max_in + 1) is not None
