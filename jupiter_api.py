@@ -21,13 +21,13 @@ from datetime import UTC
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 import requests
 import urllib3.exceptions
 
 from errors import NoRouteError, SolrouteError, ValidationError, VenueUnavailableError
+from http_session import SessionOwner
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -356,7 +356,7 @@ class JupiterStatus:
     is_available: bool  # False while open, or half-open with the one trial call in flight
 
 
-class JupiterClient:
+class JupiterClient(SessionOwner):
     """Thread-safe client for Jupiter's ``GET /quote`` with a rate limiter and a circuit breaker."""
 
     def __init__(
@@ -398,8 +398,7 @@ class JupiterClient:
         self._max_wait_s = float(max_wait_s)
         self._failure_threshold = failure_threshold
         self._cooldown_s = float(cooldown_s)
-        self._owns_session = session is None
-        self._session = requests.Session() if session is None else session
+        super().__init__(session)
         self._clock = clock
         self._sleep = sleep
         # Everything below is guarded by _lock, which is never held during I/O or sleeps.
@@ -412,22 +411,6 @@ class JupiterClient:
         self._last_error: str | None = None
 
     # -- lifecycle
-
-    def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._owns_session:
-            self._session.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- public API
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol, Self
 import requests
 
 from errors import PriceUnavailableError, SolrouteError, UnknownTokenError, ValidationError
+from http_session import SessionOwner
 from tokens import get_token
 
 __all__ = [
@@ -305,7 +306,7 @@ def _parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, seconds)
 
 
-class _HttpSource:
+class _HttpSource(SessionOwner):
     """Session ownership, one GET with a timeout, and error wrapping for the exchange sources."""
 
     name = "http"
@@ -323,24 +324,7 @@ class _HttpSource:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._clock = clock
-        self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
-
-    def close(self) -> None:
-        """Close the HTTP session if this source created it."""
-        if self._owns_session:
-            self._session.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().__init__(session)
 
     def _error(
         self, message: str, *, is_throttled: bool = False, retry_after_s: float | None = None
