@@ -1,0 +1,457 @@
+"""Routing benchmark: find_route latency, OPTIMAL_SPLIT's gain over simpler routes, and its optimality gap.
+
+Run from the repository root::
+
+    .venv/bin/python bench/routing.py              # full run (30-60 s on the 2-core box)
+    .venv/bin/python bench/routing.py --quick      # smoke test: fewer instances and repetitions
+    .venv/bin/python bench/routing.py --markdown   # the same tables as Markdown, for README.md
+
+Instances are the SOL→USDC markets of ``tests.reference_solver.random_market`` (12, 100 and 1,000
+direct venues: pools, sometimes OTC desks and a Jupiter quote; no two-hop paths), with orders of
+0.1%, 1% and 10% of the pools' total SOL depth. Three sections:
+
+1. Latency, two figures per venue count: the OPTIMAL_SPLIT route itself (``optimal_split``: the
+   split, exact integer legs and the dual bound; the targets apply to this) and the full quote
+   (``find_route(..., Strategy.OPTIMAL_SPLIT)``, which also quotes every venue on its own for the
+   side-by-side table and the saving versus the best single venue). Each is timed with
+   ``time.perf_counter_ns`` with gc off. Every call gets a freshly built ``Market`` (built outside
+   the timer), as a live router gets a new snapshot per quote, so no cache keyed on the snapshot
+   object can flatter the figures. p99 is the nearest-rank percentile (an observed call).
+2. Gain: OPTIMAL_SPLIT's output over BEST_PRICE's and over a greedy split in 5% chunks, in bps of
+   the other route's output: (ours − theirs) / theirs × 10⁴.
+3. Gap: (reference − ours) / reference × 10⁴ against the SLSQP reference solver, as a signed max
+   (negative: we beat SLSQP); at 1,000 venues SLSQP is too slow, so the route's own certificate
+   ``optimality_gap_bps`` (distance to the dual upper bound) is reported instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import random
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+# The reference solver's small SLSQP problems gain nothing from BLAS threads, and on a busy 2-core
+# box OpenBLAS's spinning workers made it 20× slower (0.8 s → 17 s per order, measured). One
+# thread, set before numpy loads; the router itself uses no numpy, so its timings are unaffected.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+from routing_engine import (  # noqa: E402
+    Market,
+    RouteResult,
+    SplitPlan,
+    Strategy,
+    direct_venues,
+    find_route,
+)
+from routing_engine import optimal_split as split_only  # noqa: E402
+from routing_engine.venues import Venue  # noqa: E402
+from tests.reference_solver import random_market, reference_optimum  # noqa: E402
+
+__all__ = ["greedy_split_out", "main"]
+
+TOKEN_IN, TOKEN_OUT = "SOL", "USDC"
+SLIPPAGE_BPS = 50
+BPS = 10_000
+VENUE_COUNTS = (12, 100, 1_000)
+# (label, divisor): the order is depth // divisor, exact in base units.
+ORDER_SIZES = (("0.1%", 1_000), ("1%", 100), ("10%", 10))
+GREEDY_CHUNKS = 20  # 5% each
+MEDIAN_TARGET_US = {12: 100, 1_000: 5_000}
+GAP_TARGET_BPS = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much work one venue count gets: random instances (seeds 0..n-1), timed passes, SLSQP checks."""
+
+    instances: int
+    timed_passes: int  # each pass times every (instance, order size) once
+    reference_instances: int  # 0: report the certificate instead of SLSQP
+
+
+# Tuned on the 2-core dev box (30-60 s in all, most of it SLSQP at 100 venues, 0.3-3 s per
+# order): ≥ 300 timed calls at 12 and 100 venues, ≥ 60 at 1,000, over 16 instances so p99 sees
+# the slow ones (OTC desks' minimum sizes cost branch-and-bound nodes).
+FULL_PLAN = {12: Plan(16, 50, 16), 100: Plan(16, 15, 8), 1_000: Plan(16, 5, 0)}
+QUICK_PLAN = {12: Plan(2, 10, 2), 100: Plan(2, 5, 1), 1_000: Plan(1, 3, 0)}
+
+
+def build_market(seed: int, n_venues: int) -> tuple[Market, int]:
+    """The benchmark instance for ``seed``: a fresh ``Market`` and its depth in SOL base units."""
+    return random_market(random.Random(seed), n_venues)
+
+
+def order_amounts(depth: int) -> list[tuple[str, int]]:
+    """Every benchmark order size for a market of ``depth`` base units, with its label."""
+    return [(label, depth // divisor) for label, divisor in ORDER_SIZES]
+
+
+def full_quote(market: Market, amount_in: int) -> RouteResult:
+    """The full OPTIMAL_SPLIT quote for SOL→USDC: every venue's own quote plus the route."""
+    return find_route(market, TOKEN_IN, TOKEN_OUT, amount_in, Strategy.OPTIMAL_SPLIT, SLIPPAGE_BPS)
+
+
+def route_only(market: Market, amount_in: int) -> SplitPlan:
+    """The OPTIMAL_SPLIT route alone (what execution re-runs)."""
+    return split_only(market, TOKEN_IN, TOKEN_OUT, amount_in)
+
+
+MEASURED: dict[str, Callable[[Market, int], object]] = {
+    "route (optimal_split)": route_only,
+    "full quote (find_route)": full_quote,
+}
+
+
+def greedy_split_out(venues: Sequence[Venue], amount_in: int, chunks: int = GREEDY_CHUNKS) -> int:
+    """Output of the greedy split: each chunk in turn goes where it adds the most exact output.
+
+    The order is cut into ``chunks`` equal chunks (the last takes the remainder, so they sum to
+    ``amount_in``); a venue whose ``check`` refuses its holding plus the chunk is skipped. The
+    output is Σ venue.quote(final holding).
+    """
+    size = amount_in // chunks
+    sizes = [size] * (chunks - 1) + [amount_in - size * (chunks - 1)]
+    held = [0] * len(venues)
+    held_out = [0] * len(venues)
+    for chunk in sizes:
+        if chunk == 0:
+            continue
+        best: tuple[int, int, int] | None = None  # (gain, venue index, output at the new holding)
+        for i, venue in enumerate(venues):
+            new_holding = held[i] + chunk
+            if venue.check(new_holding) is not None:
+                continue
+            out = venue.quote(new_holding)
+            if best is None or out - held_out[i] > best[0]:
+                best = (out - held_out[i], i, out)
+        if best is None:
+            raise RuntimeError(f"greedy split: no venue takes a chunk of {chunk} units")
+        _, i, out = best
+        held[i] += chunk
+        held_out[i] = out
+    return sum(held_out)
+
+
+def gain_bps(ours: int, theirs: int) -> float:
+    """(ours − theirs) / theirs × 10⁴, from exact integers."""
+    return (ours - theirs) * BPS / theirs
+
+
+def nearest_rank(samples: Sequence[int], percentile: float) -> int:
+    """The nearest-rank percentile: the smallest sample with at least ``percentile``% at or below it."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(percentile / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Timed OPTIMAL_SPLIT calls for one venue count."""
+
+    n_venues: int
+    what: str
+    cases: int
+    samples_ns: list[int]
+
+
+@dataclass
+class Quality:
+    """Gains and gaps for one venue count, per order-size label."""
+
+    n_venues: int
+    instances: int
+    vs_best_price: dict[str, list[float]] = field(default_factory=dict)
+    vs_greedy: dict[str, list[float]] = field(default_factory=dict)
+    reference_gaps: list[float] = field(default_factory=list)  # signed, bps
+    certificate_gaps: list[Decimal | None] = field(default_factory=list)
+
+
+def measure_latency(n_venues: int, plan: Plan, what: str) -> Latency:
+    """Time every (instance, order size) ``plan.timed_passes`` times, after one warm-up pass."""
+    cases = [
+        (seed, amount)
+        for seed in range(plan.instances)
+        for _, amount in order_amounts(build_market(seed, n_venues)[1])
+    ]
+    call = MEASURED[what]
+    for seed, amount in cases:  # warm-up: first-call costs (imports, Decimal contexts, caches)
+        call(build_market(seed, n_venues)[0], amount)
+    samples: list[int] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(plan.timed_passes):
+            for seed, amount in cases:
+                market, _ = build_market(seed, n_venues)
+                start = time.perf_counter_ns()
+                call(market, amount)
+                samples.append(time.perf_counter_ns() - start)
+    finally:
+        gc.enable()
+    return Latency(n_venues, what, len(cases), samples)
+
+
+def measure_quality(n_venues: int, plan: Plan) -> Quality:
+    """Gains over BEST_PRICE and greedy on every instance; gaps to SLSQP on the first few."""
+    quality = Quality(n_venues, plan.instances)
+    for seed in range(plan.instances):
+        market, depth = build_market(seed, n_venues)
+        venues = direct_venues(market, TOKEN_IN, TOKEN_OUT)
+        for label, amount in order_amounts(depth):
+            route = full_quote(market, amount).route
+            best_price = find_route(market, TOKEN_IN, TOKEN_OUT, amount, Strategy.BEST_PRICE, SLIPPAGE_BPS)
+            greedy = greedy_split_out(venues, amount)
+            quality.vs_best_price.setdefault(label, []).append(
+                gain_bps(route.amount_out, best_price.route.amount_out)
+            )
+            quality.vs_greedy.setdefault(label, []).append(gain_bps(route.amount_out, greedy))
+            quality.certificate_gaps.append(route.optimality_gap_bps)
+            if seed < plan.reference_instances:
+                reference = reference_optimum(market, TOKEN_IN, TOKEN_OUT, amount)
+                quality.reference_gaps.append((reference - route.amount_out) / reference * BPS)
+    return quality
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table; ``align`` holds one 'l' or 'r' per column."""
+
+    title: str
+    headers: tuple[str, ...]
+    align: str
+    rows: Sequence[tuple[str, ...]]
+
+
+def render_text(table: Table) -> str:
+    """Fixed-width table; columns are separated by at least two spaces and no cell holds two in a row."""
+    widths = [max(len(cell) for cell in column) for column in zip(table.headers, *table.rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if how == "r" else cell.ljust(width)
+            for cell, width, how in zip(cells, widths, table.align, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([table.title, line(table.headers), rule, *(line(row) for row in table.rows)])
+
+
+def render_markdown(table: Table) -> str:
+    """GitHub-flavoured Markdown table under a bold title."""
+    rule = ["---:" if how == "r" else ":---" for how in table.align]
+    lines = [
+        f"**{table.title}**",
+        "",
+        "| " + " | ".join(table.headers) + " |",
+        "| " + " | ".join(rule) + " |",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def verdict(is_met: bool) -> str:
+    """PASS or MISS."""
+    return "PASS" if is_met else "MISS"
+
+
+def venues_label(n_venues: int) -> str:
+    """1,000 rather than 1000."""
+    return f"{n_venues:,}"
+
+
+def latency_table(latencies: Sequence[Latency]) -> Table:
+    """Section 1: median and p99 µs per call against the median targets."""
+    rows = []
+    for lat in latencies:
+        median_us = statistics.median(lat.samples_ns) / 1_000
+        p99_us = nearest_rank(lat.samples_ns, 99) / 1_000
+        target = MEDIAN_TARGET_US.get(lat.n_venues) if lat.what.startswith("route") else None
+        rows.append(
+            (
+                venues_label(lat.n_venues),
+                lat.what,
+                f"{lat.cases // len(ORDER_SIZES)} × {len(ORDER_SIZES)}",
+                f"{len(lat.samples_ns):,}",
+                f"{median_us:,.1f}",
+                f"{p99_us:,.1f}",
+                f"≤ {target:,} µs" if target is not None else "—",
+                verdict(median_us <= target) if target is not None else "—",
+            )
+        )
+    return Table(
+        "1. Latency of an OPTIMAL_SPLIT route, µs per call "
+        "(fresh market per call, built outside the timer; gc off; p99 by nearest rank)",
+        (
+            "venues",
+            "measured",
+            "instances × sizes",
+            "calls",
+            "median µs",
+            "p99 µs",
+            "target (median)",
+            "result",
+        ),
+        "rlrrrrll",
+        rows,
+    )
+
+
+def gain_table(qualities: Sequence[Quality]) -> Table:
+    """Section 2: mean and min gain of OPTIMAL_SPLIT over BEST_PRICE and greedy, per order size."""
+    rows = []
+    for q in qualities:
+        for label, _ in ORDER_SIZES:
+            best, greedy = q.vs_best_price[label], q.vs_greedy[label]
+            rows.append(
+                (
+                    venues_label(q.n_venues),
+                    label,
+                    str(q.instances),
+                    f"{statistics.fmean(best):+,.3f}",
+                    f"{min(best):+,.3f}",
+                    f"{statistics.fmean(greedy):+,.3f}",
+                    f"{min(greedy):+,.3f}",
+                )
+            )
+    return Table(
+        "2. Output gain of OPTIMAL_SPLIT in bps: (ours − theirs) / theirs × 10⁴, mean and min over instances",
+        (
+            "venues",
+            "order (of depth)",
+            "instances",
+            "vs BEST_PRICE mean",
+            "vs BEST_PRICE min",
+            "vs greedy 5% mean",
+            "vs greedy 5% min",
+        ),
+        "rrrrrrr",
+        rows,
+    )
+
+
+def _certificate_cell(gaps: Sequence[Decimal | None]) -> tuple[str, bool]:
+    if any(gap is None for gap in gaps):
+        return f"missing on {sum(gap is None for gap in gaps)}", False
+    worst = max(gap for gap in gaps if gap is not None)
+    return f"{worst:f}", worst <= GAP_TARGET_BPS
+
+
+def gap_table(qualities: Sequence[Quality]) -> Table:
+    """Section 3: signed max gap to SLSQP, or the certificate where SLSQP is too slow; then overall."""
+    target = f"≤ {GAP_TARGET_BPS} bps"
+    rows = []
+    for q in qualities:
+        if q.reference_gaps:
+            worst = max(q.reference_gaps)
+            cell, is_met = f"{worst:+.2e}", worst <= GAP_TARGET_BPS
+            measure, cases = "vs SLSQP, signed max", len(q.reference_gaps)
+        else:
+            (cell, is_met), measure, cases = (
+                _certificate_cell(q.certificate_gaps),
+                "certificate, max",
+                len(q.certificate_gaps),
+            )
+        rows.append((venues_label(q.n_venues), measure, str(cases), cell, target, verdict(is_met)))
+    every = [gap for q in qualities for gap in q.certificate_gaps]
+    cell, is_met = _certificate_cell(every)
+    rows.append(("all", "certificate, max", str(len(every)), cell, target, verdict(is_met)))
+    return Table(
+        "3. Optimality gap in bps: vs SLSQP = (reference − ours) / reference × 10⁴ (negative: we beat "
+        "SLSQP); certificate = route.optimality_gap_bps (to the dual upper bound)",
+        ("venues", "measure", "orders", "max gap bps", "target", "result"),
+        "rlrrll",
+        rows,
+    )
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def header(started_at: datetime, load_1min: float, is_quick: bool, is_markdown: bool) -> list[str]:
+    """Date, Python version, command, machine and what was measured (code in backticks for Markdown)."""
+
+    def code(text: str) -> str:
+        return f"`{text}`" if is_markdown else text
+
+    when = started_at.strftime("%Y-%m-%d %H:%M UTC")
+    command = shlex.join(sys.orig_argv)
+    mode = " (--quick: smoke-test sizes, figures are rough)" if is_quick else ""
+    plan = QUICK_PLAN if is_quick else FULL_PLAN
+    seeds = ", ".join(
+        f"{venues_label(n)}: " + (f"seeds 0–{p.instances - 1}" if p.instances > 1 else "seed 0")
+        for n, p in plan.items()
+    )
+    sizes = ", ".join(label for label, _ in ORDER_SIZES)
+    return [
+        f"Solroute routing benchmark{mode} · {when} · Python {platform.python_version()} · "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, load {load_1min:.1f} at start · "
+        f"command: {code(command)}",
+        f"{TOKEN_IN}→{TOKEN_OUT} markets from {code('tests.reference_solver.random_market')} ({seeds}); "
+        f"direct venues only; orders of {sizes} of the pools' SOL depth.",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer instances and repetitions (smoke test)")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    args = parser.parse_args(argv)
+    plan = QUICK_PLAN if args.quick else FULL_PLAN
+
+    started_at = datetime.now(UTC)
+    load_1min = os.getloadavg()[0]  # other work on the box skews the timings: say how busy it was
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    latencies = []
+    for n_venues in VENUE_COUNTS:
+        progress(f"timing {n_venues} venues")
+        for what in MEASURED:
+            latencies.append(measure_latency(n_venues, plan[n_venues], what))
+    qualities = []
+    for n_venues in VENUE_COUNTS:
+        progress(f"gains and gaps at {n_venues} venues")
+        qualities.append(measure_quality(n_venues, plan[n_venues]))
+    progress("done")
+    elapsed_s = time.perf_counter() - started
+
+    tables = [latency_table(latencies), gain_table(qualities), gap_table(qualities)]
+    footer = f"PASS/MISS: the figure against its target (— : no target). Ran in {elapsed_s:.1f} s."
+    if args.markdown:
+        lines = header(started_at, load_1min, args.quick, is_markdown=True)
+        print("\n\n".join([*lines, *map(render_markdown, tables), footer]))
+    else:
+        print("\n".join(header(started_at, load_1min, args.quick, is_markdown=False)))
+        print()
+        print("\n\n".join([*map(render_text, tables), footer]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

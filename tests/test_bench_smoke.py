@@ -1,0 +1,107 @@
+"""bench/routing.py --quick runs end to end and its tables say what they should.
+
+No timing is asserted (timings depend on the machine); the checks are on the structure and on the
+quality figures, which are deterministic: every venue count is reported, OPTIMAL_SPLIT never pays
+less than BEST_PRICE, every gap parses and is within the 0.01 bps target, and each PASS/MISS label
+agrees with the figure beside it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+VENUE_COUNTS = {12, 100, 1_000}
+GAP_TARGET_BPS = 0.01
+
+
+def table(output: str, number: int) -> list[list[str]]:
+    """Rows of the fixed-width table titled "<number>. ...", cells split on runs of 2+ spaces."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{number}. "))
+    assert set(lines[start + 2]) <= {"-", " "}, f"no rule under the header of table {number}"
+    rows = []
+    for line in lines[start + 3 :]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", ""))
+
+
+def venues(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def quick_output() -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "routing.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_header_names_the_python_version_and_the_command(quick_output: str) -> None:
+    first = quick_output.splitlines()[0]
+    assert f"Python {sys.version.split()[0]}" in first
+    assert "bench/routing.py --quick" in first
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", first)
+
+
+@pytest.mark.slow
+def test_latency_is_reported_for_every_venue_count_with_honest_labels(quick_output: str) -> None:
+    rows = table(quick_output, 1)
+    assert {venues(row[0]) for row in rows} == VENUE_COUNTS
+    assert {row[1] for row in rows} == {"route (optimal_split)", "full quote (find_route)"}
+    for venue_count, measured, _cases, calls, median, p99, target, result in rows:
+        assert number(calls) > 0 and 0 < number(median) <= number(p99)
+        # The targets belong to the route itself; the full quote is reported without one.
+        assert (target == "—") == measured.startswith("full quote")
+        if target == "—":
+            assert result == "—"
+        else:
+            limit = re.fullmatch(r"≤ ([\d,]+) µs", target)
+            assert limit is not None, target
+            assert result == ("PASS" if number(median) <= number(limit.group(1)) else "MISS"), venue_count
+
+
+@pytest.mark.slow
+def test_the_split_never_pays_less_than_best_price_or_the_greedy_split(quick_output: str) -> None:
+    rows = table(quick_output, 2)
+    assert {venues(row[0]) for row in rows} == VENUE_COUNTS
+    assert {row[1] for row in rows} == {"0.1%", "1%", "10%"}
+    for _venues, _size, _instances, best_mean, best_min, greedy_mean, greedy_min in rows:
+        assert number(best_mean) >= number(best_min) >= 0
+        # The greedy split is feasible, so ours can trail it only by the gap target.
+        assert number(greedy_mean) >= number(greedy_min) >= -GAP_TARGET_BPS
+
+
+@pytest.mark.slow
+def test_every_gap_parses_and_meets_the_target(quick_output: str) -> None:
+    rows = table(quick_output, 3)
+    by_venues = {row[0]: row for row in rows}
+    assert {venues(v) for v in by_venues if v != "all"} == VENUE_COUNTS
+    assert by_venues["12"][1].startswith("vs SLSQP") and by_venues["100"][1].startswith("vs SLSQP")
+    assert by_venues["1,000"][1].startswith("certificate")
+    assert by_venues["all"][1].startswith("certificate")
+    for _venues, _measure, orders, gap, target, result in rows:
+        assert int(orders) > 0
+        assert target == f"≤ {GAP_TARGET_BPS} bps"
+        assert number(gap) <= GAP_TARGET_BPS
+        assert result == "PASS"
+    assert 0 <= number(by_venues["all"][3]) <= GAP_TARGET_BPS
