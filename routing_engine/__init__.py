@@ -4,16 +4,9 @@ Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``err
 """
 
 from routing_engine.paths import LatencyConfig, Market, TwoHop, direct_venues, two_hop_paths
-from routing_engine.router import (
-    Leg,
-    Route,
-    RouterConfig,
-    RouteResult,
-    SplitPlan,
-    VenueQuote,
-    find_route,
-    optimal_split,
-)
+from routing_engine.router import find_route
+from routing_engine.routes import Leg, Route, RouterConfig, RouteResult, SplitPlan, VenueQuote
+from routing_engine.splitting import optimal_split
 from routing_engine.strategies import Strategy, parse_strategy
 from routing_engine.venues import AggregatorQuote, VenueKind
 

@@ -13,18 +13,46 @@ Certificate (weak duality): for any λ ≥ 0 and any feasible split,
 D(λ*) is an upper bound on what ANY split can produce, and it is tight at the continuous
 optimum. Integer outputs floor the continuous ones, so D(λ*) also bounds every integer split;
 the route's optimality gap is (D(λ*) − achieved) / achieved.
+
+The pipeline (``optimal_split``): one branch per direct venue (constant-product venues merged
+into one ``CPGroup``) and per two-hop intermediate; a branch-and-bound over desk minimum sizes
+(each node convex, the largest leaf bound is the certificate); the best node rounded to base
+units with exact integer venue maths; dust legs (worth less than ``min_leg_usd``) and desk legs
+below the desk's minimum dropped, re-solving without them until every leg is clean.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
-from errors import InsufficientLiquidityError
-from routing_engine.curves import Curve
+from errors import InsufficientLiquidityError, NoRouteError
+from routing_engine.curves import (
+    CPCurve,
+    CPGroup,
+    Curve,
+    PolyCurve,
+    SeriesCurve,
+    Stage,
+    virtual_cp_of_two_hops,
+)
+from routing_engine.paths import Market, TwoHop, direct_venues, two_hop_paths
+from routing_engine.routes import (
+    DEFAULT_CONFIG,
+    LeafKey,
+    Leg,
+    RouterConfig,
+    SplitPlan,
+    leaf_key,
+    validate_order,
+)
+from routing_engine.venues import AmmVenue, Venue
+from tokens import get_token
 
-__all__ = ["Solution", "apportion", "dual_bound", "solve"]
+__all__ = ["Solution", "apportion", "dual_bound", "optimal_split", "plan_split", "solve"]
 
 _MAX_ITERATIONS = 200
 
@@ -149,3 +177,339 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int | None]) 
         amounts[i] -= 1
         leftover += 1
     return amounts
+
+
+# --- the split pipeline: branches, branch and bound, exact legs ------------------------------
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """Direct venue(s) or a two-hop intermediate, as the solver sees it.
+
+    Several direct constant-product venues form one branch whose curve is a ``CPGroup``.
+    """
+
+    curve: Curve
+    direct: tuple[Venue, ...] = ()
+    first: tuple[Venue, ...] = ()
+    second: tuple[Venue, ...] = ()
+    first_curves: tuple[CPCurve | PolyCurve, ...] = ()
+    second_curves: tuple[CPCurve | PolyCurve, ...] = ()
+
+
+def _build_branches(
+    direct: Sequence[Venue],
+    paths: Sequence[TwoHop],
+    excluded: frozenset[LeafKey],
+    forced: frozenset[LeafKey],
+) -> list[_Branch]:
+    branches = []
+    grouped: list[tuple[Venue, CPCurve]] = []
+    for venue in direct:
+        key = leaf_key(0, venue)
+        if key in excluded:
+            continue
+        curve = venue.curve(forced_on=key in forced)
+        if isinstance(curve, CPCurve):
+            grouped.append((venue, curve))
+        elif curve.cap > curve.lo or curve.lo > 0:
+            branches.append(_Branch(curve, direct=(venue,)))
+    if len(grouped) == 1:
+        branches.append(_Branch(grouped[0][1], direct=(grouped[0][0],)))
+    elif grouped:
+        branches.append(_Branch(CPGroup([c for _, c in grouped]), direct=tuple(v for v, _ in grouped)))
+    for path in paths:
+        first = tuple(v for v in path.first if leaf_key(0, v) not in excluded)
+        second = tuple(v for v in path.second if leaf_key(1, v) not in excluded)
+        if not first or not second:
+            continue
+        first_curves = tuple(v.curve(forced_on=leaf_key(0, v) in forced) for v in first)
+        second_curves = tuple(v.curve(forced_on=leaf_key(1, v) in forced) for v in second)
+        series: Curve
+        if (
+            len(first) == len(second) == 1
+            and isinstance(first_curves[0], CPCurve)
+            and isinstance(second_curves[0], CPCurve)
+        ):
+            series = virtual_cp_of_two_hops(first_curves[0], second_curves[0])
+        else:
+            series = SeriesCurve(Stage(first_curves), Stage(second_curves))
+        branches.append(
+            _Branch(
+                series,
+                first=first,
+                second=second,
+                first_curves=first_curves,
+                second_curves=second_curves,
+            )
+        )
+    return branches
+
+
+@dataclass
+class _Integerised:
+    legs: list[Leg]
+    amount_out: int
+    dust: set[LeafKey]
+    below_min: set[LeafKey]
+
+
+def _fill_stage(
+    hop: int,
+    venues: Sequence[Venue],
+    weights: Sequence[float],
+    amount: int,
+    path: tuple[str, ...],
+    min_leg: int,
+    result: _Integerised,
+) -> int:
+    """Split ``amount`` over one stage's venues by ``weights``; record legs and problems; return output."""
+    if math.fsum(weights) <= 0.0:
+        weights = [1.0 if isinstance(v, AmmVenue) else 0.0 for v in venues]
+    amounts = apportion(amount, weights, [v.max_in for v in venues])
+    total = 0
+    for venue, leg_amount in zip(venues, amounts, strict=True):
+        if leg_amount == 0:
+            continue
+        key = leaf_key(hop, venue)
+        if leg_amount < min_leg:
+            result.dust.add(key)
+            continue
+        reason = venue.check(leg_amount)
+        if reason is not None:
+            (result.below_min if leg_amount < venue.min_in else result.dust).add(key)
+            continue
+        out = venue.quote(leg_amount)
+        total += out
+        result.legs.append(
+            Leg(
+                venue.venue_id,
+                venue.venue,
+                venue.kind,
+                venue.token_in,
+                venue.token_out,
+                leg_amount,
+                out,
+                hop,
+                path,
+                venue.is_estimate,
+                venue.latency_ms,
+            )
+        )
+    return total
+
+
+@dataclass(frozen=True)
+class _DustRule:
+    """Smallest leg worth sending, per input token and hop total (see RouterConfig)."""
+
+    unit_floor: dict[str, int]
+    fraction: Decimal
+
+    def min_leg(self, token: str, hop_total: int) -> int:
+        return max(1, self.unit_floor.get(token, 1), int(hop_total * self.fraction))
+
+
+def _dust_rule(market: Market, tokens: set[str], config: RouterConfig) -> _DustRule:
+    floor = {}
+    for token in tokens:
+        usd = market.usd_prices.get(token)
+        if usd and config.min_leg_usd > 0:
+            floor[token] = _units_worth(token, usd, config.min_leg_usd)
+    return _DustRule(floor, config.min_leg_fraction)
+
+
+@functools.lru_cache(maxsize=256)
+def _units_worth(token: str, usd_price: Decimal, usd: Decimal) -> int:
+    """Base units of ``token`` worth ``usd`` at ``usd_price`` (rounded up)."""
+    return math.ceil(usd / usd_price * get_token(token).unit)
+
+
+def _integerise(
+    branches: Sequence[_Branch], solution: Solution, amount_in: int, dust: _DustRule
+) -> _Integerised:
+    result = _Integerised([], 0, set(), set())
+    token_in = (branches[0].direct or branches[0].first)[0].token_in
+    min_leg = dust.min_leg(token_in, amount_in)
+    caps = [b.direct[0].max_in if len(b.direct) == 1 else None for b in branches]
+    weights: Sequence[float] = solution.allocations
+    if math.fsum(weights) <= 0.0:
+        # An order below the solver's float resolution: it all goes to the best marginal price.
+        best = max(range(len(branches)), key=lambda i: branches[i].curve.marginal0)
+        weights = [1.0 if i == best else 0.0 for i in range(len(branches))]
+    amounts = apportion(amount_in, weights, caps)
+    path: tuple[str, ...]
+    for branch, amount in zip(branches, amounts, strict=True):
+        if amount == 0:
+            continue
+        if branch.direct:
+            path = (token_in, branch.direct[0].token_out)
+            weights_in = branch.curve.allocation(solution.lam) if isinstance(branch.curve, CPGroup) else [1.0]
+            result.amount_out += _fill_stage(0, branch.direct, weights_in, amount, path, min_leg, result)
+            continue
+        first, second = branch.first, branch.second
+        path = (first[0].token_in, first[0].token_out, second[0].token_out)
+        if isinstance(branch.curve, SeriesCurve):
+            t = branch.curve.inner_price(solution.lam)
+            w1 = [c.x_at(t) for c in branch.first_curves]
+            w2 = [c.x_at(solution.lam / t) for c in branch.second_curves]
+        else:
+            w1, w2 = [1.0], [1.0]
+        if amount < min_leg:
+            result.dust.update(leaf_key(0, v) for v, w in zip(first, w1, strict=True) if w > 0)
+            continue
+        before = len(result.dust) + len(result.below_min)
+        middle = _fill_stage(0, first, w1, amount, path, min_leg, result)
+        if len(result.dust) + len(result.below_min) > before or middle == 0:
+            continue  # re-solve without the offending first-hop leg before pricing the second hop
+        min_middle = dust.min_leg(path[1], middle)
+        result.amount_out += _fill_stage(1, second, w2, middle, path, min_middle, result)
+    return result
+
+
+def _leaf_allocations(branches: Sequence[_Branch], solution: Solution) -> dict[LeafKey, tuple[float, Venue]]:
+    """Continuous input of every venue at every hop in a solution."""
+    allocations: dict[LeafKey, tuple[float, Venue]] = {}
+    for branch, x in zip(branches, solution.allocations, strict=True):
+        if isinstance(branch.curve, CPGroup):
+            shares = branch.curve.allocation(solution.lam)
+            allocations |= {leaf_key(0, v): (a, v) for v, a in zip(branch.direct, shares, strict=True)}
+        elif branch.direct:
+            allocations[leaf_key(0, branch.direct[0])] = (x, branch.direct[0])
+        elif isinstance(branch.curve, SeriesCurve):
+            first, second = branch.curve.allocations(solution.lam)
+            allocations |= {leaf_key(0, v): (a, v) for v, a in zip(branch.first, first, strict=True)}
+            allocations |= {leaf_key(1, v): (a, v) for v, a in zip(branch.second, second, strict=True)}
+    return allocations
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A branch-and-bound node: desks switched off, desks forced to at least their minimum."""
+
+    excluded: frozenset[LeafKey]
+    forced: frozenset[LeafKey]
+
+
+@dataclass(frozen=True)
+class _Relaxed:
+    node: _Node
+    branches: list[_Branch]
+    solution: Solution
+    bound: float  # D(λ*) of this node's convex problem: tight, and ≥ anything below the node
+
+
+def _solve_node(
+    direct: Sequence[Venue], paths: Sequence[TwoHop], amount_in: int, node: _Node
+) -> _Relaxed | None:
+    branches = _build_branches(direct, paths, node.excluded, node.forced)
+    if not branches:
+        return None
+    curves = [b.curve for b in branches]
+    try:
+        solution = solve(curves, float(amount_in))
+    except InsufficientLiquidityError:
+        return None
+    return _Relaxed(node, branches, solution, dual_bound(curves, float(amount_in), solution.lam))
+
+
+def _branch_and_bound(
+    direct: Sequence[Venue], paths: Sequence[TwoHop], amount_in: int, config: RouterConfig
+) -> tuple[_Relaxed | None, float | None]:
+    """Best convex node and an upper bound on every split, honouring desk minimum sizes.
+
+    A desk's feasible inputs are {0} ∪ [min, max], which is not convex. Relax to [0, max];
+    where the relaxed optimum gives a desk an amount inside (0, min), branch into "desk off"
+    and "desk ≥ min". Every leaf is a convex problem solved exactly; the largest leaf dual
+    bound is an upper bound on every feasible split.
+    """
+    stack = [_Node(frozenset(), frozenset())]
+    best: _Relaxed | None = None
+    bound: float | None = None
+    root_bound: float | None = None
+    nodes = 0
+    while stack:
+        nodes += 1
+        if nodes > config.max_nodes:
+            return best, root_bound  # give up exactness, keep a valid (looser) bound
+        relaxed = _solve_node(direct, paths, amount_in, stack.pop())
+        if relaxed is None:
+            continue
+        if root_bound is None:
+            root_bound = relaxed.bound
+        node = relaxed.node
+        ambiguous = sorted(
+            key
+            for key, (x, venue) in _leaf_allocations(relaxed.branches, relaxed.solution).items()
+            if key not in node.forced and venue.min_in > 1 and 0.5 < x < venue.min_in
+        )
+        if ambiguous:
+            key = ambiguous[0]
+            stack.append(_Node(node.excluded | {key}, node.forced))
+            stack.append(_Node(node.excluded, node.forced | {key}))
+            continue
+        bound = relaxed.bound if bound is None else max(bound, relaxed.bound)
+        if best is None or relaxed.bound > best.bound:
+            best = relaxed
+    return best, bound
+
+
+def _clean_split(
+    direct: Sequence[Venue],
+    paths: Sequence[TwoHop],
+    amount_in: int,
+    dust: _DustRule,
+    start: _Relaxed,
+) -> _Integerised:
+    """Round a node's optimum to base units, dropping dust and re-solving until every leg is clean."""
+    relaxed = start
+    for _ in range(64):
+        result = _integerise(relaxed.branches, relaxed.solution, amount_in, dust)
+        problems = result.dust | result.below_min
+        if not problems:
+            return result
+        node = _Node(relaxed.node.excluded | problems, relaxed.node.forced - problems)
+        next_relaxed = _solve_node(direct, paths, amount_in, node)
+        if next_relaxed is None:
+            raise InsufficientLiquidityError("no venue is left to fill the order")
+        relaxed = next_relaxed
+    raise InsufficientLiquidityError("the split did not settle on clean legs")
+
+
+def plan_split(
+    market: Market,
+    direct: Sequence[Venue],
+    paths: Sequence[TwoHop],
+    token_in: str,
+    amount_in: int,
+    config: RouterConfig,
+    *,
+    split: bool,
+) -> SplitPlan:
+    """Branch and bound for the bound; with ``split``, also the clean integer legs (empty if none)."""
+    best_node, upper_float = _branch_and_bound(direct, paths, amount_in, config)
+    upper = math.ceil(upper_float) if upper_float is not None else None
+    if not split or best_node is None:
+        return SplitPlan((), 0, upper)
+    try:
+        dust = _dust_rule(market, {token_in} | {p.via for p in paths}, config)
+        result = _clean_split(direct, paths, amount_in, dust, best_node)
+    except InsufficientLiquidityError:
+        return SplitPlan((), 0, upper)
+    return SplitPlan(tuple(result.legs), result.amount_out, upper)
+
+
+def optimal_split(
+    market: Market, token_in: str, token_out: str, amount_in: int, config: RouterConfig = DEFAULT_CONFIG
+) -> SplitPlan:
+    """The optimal split alone, without quoting every venue on its own (what execution re-runs).
+
+    ``find_route`` adds the per-venue quote table and never returns less than BEST_PRICE.
+    """
+    validate_order(token_in, token_out, amount_in, 0)
+    direct = direct_venues(market, token_in, token_out)
+    paths = two_hop_paths(market, token_in, token_out) if config.two_hop else []
+    plan = plan_split(market, direct, paths, token_in, amount_in, config, split=True)
+    if not plan.legs:
+        raise NoRouteError(f"no split can fill {amount_in} base units of {token_in} for {token_out}")
+    return plan

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from errors import ValidationError
+from errors import NoRouteError, ValidationError
 
-__all__ = ["Strategy", "parse_strategy"]
+if TYPE_CHECKING:  # routes imports Strategy from here
+    from routing_engine.routes import VenueQuote
+
+__all__ = ["Strategy", "parse_strategy", "pick_single"]
 
 
 class Strategy(enum.StrEnum):
@@ -30,3 +36,18 @@ def parse_strategy(value: object, *, field: str = "routingStrategy") -> Strategy
             pass
     choices = ", ".join(s.value for s in Strategy)
     raise ValidationError(f"unknown {field} {value!r}; expected one of {choices}", field=field)
+
+
+def pick_single(strategy: Strategy, candidates: Sequence[VenueQuote]) -> VenueQuote:
+    """The available single venue or path that the strategy ranks first; NoRouteError if none."""
+    available = [q for q in candidates if q.available]
+    if not available:
+        reasons = "; ".join(f"{q.venue}: {q.reason}" for q in candidates) or "no venue trades this pair"
+        raise NoRouteError(f"no single venue can fill this order ({reasons})")
+    if strategy is Strategy.LOWEST_SLIPPAGE:
+        return min(available, key=lambda q: (q.price_impact_bps or Decimal(0), -q.amount_out))
+    if strategy is Strategy.HIGHEST_LIQUIDITY:
+        return max(available, key=lambda q: (q.depth_out, q.amount_out))
+    if strategy is Strategy.FASTEST_EXECUTION:
+        return min(available, key=lambda q: (q.latency_ms, -q.amount_out))
+    return max(available, key=lambda q: q.amount_out)

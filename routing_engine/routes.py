@@ -1,0 +1,139 @@
+"""What the router returns: venue quotes, legs, routes, and the router's settings (plain values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from errors import ValidationError
+from routing_engine.strategies import Strategy
+from routing_engine.venues import Venue, VenueKind
+from tokens import get_token
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LeafKey",
+    "Leg",
+    "Route",
+    "RouteResult",
+    "RouterConfig",
+    "SplitPlan",
+    "VenueQuote",
+    "leaf_key",
+    "validate_order",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    """Tunables of the split."""
+
+    # A leg is dust when it is worth less than ``min_leg_usd`` at the reference price (too small to be
+    # worth a transaction), or, optionally, less than ``min_leg_fraction`` of what its hop carries.
+    min_leg_usd: Decimal = Decimal("1")
+    min_leg_fraction: Decimal = Decimal(0)
+    two_hop: bool = True
+    max_nodes: int = 64  # branch-and-bound nodes over desk minimums before settling for a looser bound
+
+
+DEFAULT_CONFIG = RouterConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class VenueQuote:
+    """One venue's (or one two-hop path's) quote for the whole order."""
+
+    venue_id: str
+    venue: str
+    kind: VenueKind
+    path: tuple[str, ...]
+    amount_in: int
+    amount_out: int
+    price_impact_bps: Decimal | None
+    fee_bps: Decimal | None
+    available: bool
+    reason: str | None
+    latency_ms: int
+    depth_out: int
+    is_estimate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One venue's part of a route: hop 0 is the first (or only) hop, hop 1 the second."""
+
+    venue_id: str
+    venue: str
+    kind: VenueKind
+    token_in: str
+    token_out: str
+    amount_in: int
+    amount_out: int
+    hop: int
+    path: tuple[str, ...]
+    is_estimate: bool
+    latency_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The chosen route and its figures."""
+
+    strategy: Strategy
+    legs: tuple[Leg, ...]
+    amount_in: int
+    amount_out: int
+    min_amount_out: int
+    price_impact_bps: Decimal | None
+    savings_vs_best_single_bps: Decimal | None
+    optimality_gap_bps: Decimal | None
+    upper_bound_out: int | None
+    expected_latency_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """Everything a quote shows: every venue's quote and the chosen route."""
+
+    token_in: str
+    token_out: str
+    amount_in: int
+    slippage_bps: int
+    reference_price: Decimal | None
+    quotes: tuple[VenueQuote, ...]
+    best_single: VenueQuote | None
+    route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class SplitPlan:
+    """The OPTIMAL_SPLIT route on its own: exact legs, their output and the bound on any split."""
+
+    legs: tuple[Leg, ...]
+    amount_out: int
+    upper_bound_out: int | None
+
+
+LeafKey = tuple[int, str, str]
+
+
+def leaf_key(hop: int, venue: Venue | Leg) -> LeafKey:
+    """Identifies one venue at one hop in one direction (legs and venues map to the same key)."""
+    return (hop, venue.venue_id, venue.token_in)
+
+
+def validate_order(token_in: str, token_out: str, amount_in: int, slippage_bps: int) -> None:
+    """Refuse an order that can never be valid, naming the field (tokenOut, amountIn, slippageBps)."""
+    get_token(token_in)
+    get_token(token_out)
+    if token_in == token_out:
+        raise ValidationError(f"tokenIn and tokenOut are both {token_in}", field="tokenOut")
+    if isinstance(amount_in, bool) or not isinstance(amount_in, int) or amount_in <= 0:
+        raise ValidationError(
+            f"amountIn must be a positive number of base units, got {amount_in!r}", field="amountIn"
+        )
+    if isinstance(slippage_bps, bool) or not isinstance(slippage_bps, int) or not 0 <= slippage_bps <= 5_000:
+        raise ValidationError(
+            f"slippageBps must be an integer from 0 to 5000, got {slippage_bps!r}",
+            field="slippageBps",
+        )
