@@ -65,6 +65,10 @@ class Curve(Protocol):
         """f(x(λ)): output at the best response."""
         ...
 
+    def surplus_at(self, lam: float) -> float:
+        """max_x f(x) − λ·x over the branch's inputs: its term in the dual bound."""
+        ...
+
 
 class CPCurve:
     """Constant-product curve f(x) = g·x·R_out / (R_in + g·x) on [lo, cap]."""
@@ -106,6 +110,18 @@ class CPCurve:
     def value_at(self, lam: float) -> float:
         """f(x(λ))."""
         return self.value(self.x_at(lam))
+
+    def surplus_at(self, lam: float) -> float:
+        """max f(x) − λ·x: (√(g·R_out) − √(λ·R_in))² / g inside the bounds, with no x in it.
+
+        At the optimum R_in + g·x = k/√λ, and f − λ·x simplifies to that square. Computing it
+        from x instead loses everything on deep curves, where x is only known to ~R_in·1e-16.
+        """
+        x = self.x_at(lam)
+        if x <= self.lo or x >= self.cap:
+            return self.value(x) - lam * x
+        root = math.sqrt(self.g * self.r_out) - math.sqrt(lam * self.r_in)
+        return root * root / self.g
 
 
 class PolyCurve:
@@ -159,43 +175,43 @@ class PolyCurve:
         """f(x(λ))."""
         return self.value(self.x_at(lam))
 
+    def surplus_at(self, lam: float) -> float:
+        """max f(x) − λ·x."""
+        x = self.x_at(lam)
+        return self.value(x) - lam * x
+
 
 class CPGroup:
-    """Many constant-product curves at one marginal price, evaluated in O(log n).
+    """Many constant-product curves at one marginal price: the solver's hot path in O(log n).
 
     Each curve's best response is x_i(μ) = clip((k_i·μ − R_in,i)/g_i, 0, cap_i) with
     k_i = √(g_i·R_in,i·R_out,i): zero until μ = R_in/k, linear with slope k/g, flat from
     μ = (R_in + g·cap)/k. Sorting those breakpoints once and keeping prefix sums gives, for
-    the active set at μ,
-        Σ x = A·μ − B + C,   Σ f = P − A/μ + V
-    (A = Σ k/g, B = Σ R_in/g, P = Σ R_out over active curves; C, V the capped inputs and
-    outputs), because an active curve pays f = R_out − k/(g·μ). One bisect per evaluation.
+    the active set at μ, Σ x = A·μ − B + C and d Σx / dμ = A (A = Σ k/g, B = Σ R_in/g over
+    active curves; C the capped inputs). One bisect per evaluation. Outputs (for the bound)
+    are summed curve by curve: see ``value_at``.
     """
 
-    __slots__ = ("_a", "_b", "_c", "_mu", "_p", "_v", "cap", "curves", "lo", "marginal0")
+    __slots__ = ("_a", "_b", "_c", "_mu", "cap", "curves", "lo", "marginal0")
 
     def __init__(self, curves: Sequence[CPCurve]) -> None:
         self.curves = tuple(curves)
         self.lo = 0.0
         self.cap = sum(c.cap for c in self.curves)
         self.marginal0 = max((c.marginal0 for c in self.curves), default=0.0)
-        events: list[tuple[float, float, float, float, float, float]] = []
+        events: list[tuple[float, float, float, float]] = []  # (μ, ΔA, ΔB, ΔC)
         for c in self.curves:
             slope, intercept = c._k / c.g, c.r_in / c.g
-            events.append((c.r_in / c._k, slope, intercept, c.r_out, 0.0, 0.0))
+            events.append((c.r_in / c._k, slope, intercept, 0.0))
             if c.cap != _INF:
                 # At the cap the curve leaves the linear part and becomes a constant.
-                events.append(
-                    ((c.r_in + c.g * c.cap) / c._k, -slope, -intercept, -c.r_out, c.cap, c.value(c.cap))
-                )
+                events.append(((c.r_in + c.g * c.cap) / c._k, -slope, -intercept, c.cap))
         events.sort()
         self._mu = [e[0] for e in events]
         # Prefix sums after each event (index 0: before any): C loops via accumulate.
         self._a = [0.0, *accumulate(e[1] for e in events)]
         self._b = [0.0, *accumulate(e[2] for e in events)]
-        self._p = [0.0, *accumulate(e[3] for e in events)]
-        self._c = [0.0, *accumulate(e[4] for e in events)]
-        self._v = [0.0, *accumulate(e[5] for e in events)]
+        self._c = [0.0, *accumulate(e[3] for e in events)]
 
     def x_at(self, lam: float) -> float:
         """Σ best responses."""
@@ -209,10 +225,12 @@ class CPGroup:
         return -self._a[j] / (2.0 * lam * math.sqrt(lam))
 
     def value_at(self, lam: float) -> float:
-        """Σ outputs at the best responses."""
-        mu = 1.0 / math.sqrt(lam)
-        j = bisect_right(self._mu, mu)
-        return max(0.0, self._p[j] - self._a[j] / mu) + self._v[j]
+        """Σ outputs at the best responses, curve by curve (O(n): not on the solver's hot path)."""
+        return math.fsum(c.value_at(lam) for c in self.curves)
+
+    def surplus_at(self, lam: float) -> float:
+        """Σ max f − λ·x, curve by curve in the cancellation-free form (see CPCurve.surplus_at)."""
+        return math.fsum(c.surplus_at(lam) for c in self.curves)
 
     def allocation(self, lam: float) -> list[float]:
         """Each curve's best response."""
@@ -241,6 +259,10 @@ class Stage:
     def value_at(self, lam: float) -> float:
         """Σ outputs at the best responses."""
         return sum(c.value_at(lam) for c in self.curves)
+
+    def surplus_at(self, lam: float) -> float:
+        """Σ max f − λ·x."""
+        return math.fsum(c.surplus_at(lam) for c in self.curves)
 
     def allocation(self, lam: float) -> list[float]:
         """Each curve's best response."""
@@ -328,6 +350,10 @@ class SeriesCurve:
             return 0.0
         t = self.inner_price(lam)
         return self.second.value_at(lam / t)
+
+    def surplus_at(self, lam: float) -> float:
+        """value − λ·x, both from the same inner price t (so they belong together)."""
+        return self.value_at(lam) - lam * self.x_at(lam)
 
     def allocations(self, lam: float) -> tuple[list[float], list[float]]:
         """Each stage's per-venue inputs when the branch is optimal for λ."""

@@ -8,13 +8,13 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import otc_engine
 from amm.constant_product import amount_out_for_in
-from amm.pools import default_pools
-from errors import NoRouteError, UnknownTokenError, ValidationError
+from amm.pools import Pool, default_pools
+from errors import NoRouteError, SolrouteError, UnknownTokenError, ValidationError
 from routing_engine import (
     AggregatorQuote,
     Market,
@@ -22,12 +22,14 @@ from routing_engine import (
     RouteResult,
     Strategy,
     VenueKind,
+    VenueQuote,
     direct_venues,
     find_route,
     optimal_split,
 )
 from routing_engine.curves import CPCurve, virtual_cp_of_two_hops
 from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
+from tokens import get_token
 
 ONE_SOL = 10**9
 GAP_TARGET_BPS = Decimal("0.01")
@@ -311,3 +313,83 @@ def test_desk_legs_at_the_edges_of_its_range_are_exact(default_market: Market) -
         assert q.available and venue.quote(amount) == q.amount_out
     assert venue.check(venue.min_in - 1) is not None
     assert venue.check(venue.max_in + 1) is not None
+
+
+@st.composite
+def markets(draw: st.DrawFn) -> tuple[Market, int]:
+    """Small SOL→USDC markets: 1–6 pools of any depth and fee, maybe a USDT two-hop, desks, Jupiter."""
+    pools = []
+    for i in range(draw(st.integers(1, 6))):
+        sol = draw(st.integers(10**6, 10**16))
+        price = draw(st.decimals(Decimal("100"), Decimal("200"), places=2))
+        usdc = max(1, int(sol * price / 1000))
+        pools.append(
+            Pool(f"p{i}", "Raydium", "SOL", "USDC", sol, usdc, draw(st.sampled_from((0, 1, 25, 30, 100))))
+        )
+    if draw(st.booleans()):  # a two-hop branch through USDT, with desk B possibly in its first stage
+        for i in range(draw(st.integers(1, 3))):
+            sol = draw(st.integers(10**6, 10**16))
+            pools.append(Pool(f"h1-{i}", "Orca", "SOL", "USDT", sol, max(1, sol * 150 // 1000), 25))
+        usd = draw(st.integers(10**6, 10**14))
+        pools.append(Pool("h2", "Meteora", "USDT", "USDC", usd, usd, draw(st.sampled_from((1, 4)))))
+    desks = otc_engine.default_desks(PRICES, NOW)[: draw(st.integers(0, 2))]
+    aggregator = None
+    if draw(st.booleans()):
+        a = draw(st.integers(10**9, 10**14))
+        impact = draw(st.decimals(Decimal("0"), Decimal("0.05"), places=4))
+        aggregator = AggregatorQuote("SOL", "USDC", a, max(1, int(a * (1 - impact) * 149 // 1000)), impact)
+    amount = draw(st.integers(1, 10**14))
+    return Market(tuple(pools), desks, PRICES, NOW, aggregator=aggregator), amount
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=markets())
+def test_optimal_split_invariants_hold_on_any_market(case: tuple[Market, int]) -> None:
+    market, amount = case
+    try:
+        result = find_route(market, "SOL", "USDC", amount)
+    except NoRouteError:
+        # Only dust can be unroutable here: every single venue must refuse it too.
+        assert all(not q.available for q in find_route_quotes_or_empty(market, amount))
+        return
+    assert_route_is_sound(result, market)
+    if result.best_single is not None:
+        assert result.route.amount_out >= result.best_single.amount_out
+
+
+def find_route_quotes_or_empty(market: Market, amount: int) -> tuple[VenueQuote, ...]:
+    try:
+        return find_route(market, "SOL", "USDC", amount, Strategy.BEST_PRICE).quotes
+    except NoRouteError:
+        return ()
+
+
+TOKEN_SYMBOLS = ("SOL", "USDC", "USDT", "RAY", "JUP", "BONK")
+
+
+@pytest.mark.parametrize("token_in", TOKEN_SYMBOLS)
+@pytest.mark.parametrize("token_out", TOKEN_SYMBOLS)
+def test_every_pair_and_size_routes_soundly_or_refuses_cleanly(
+    default_market: Market, token_in: str, token_out: str
+) -> None:
+    market = Market(default_market.pools, default_market.desks, PRICES, NOW)
+    unit = get_token(token_in).unit
+    for human in (
+        Decimal("0.000001"),
+        Decimal("0.01"),
+        Decimal(1),
+        Decimal(1_000),
+        Decimal(1_000_000),
+        Decimal(10**9),
+    ):
+        amount = int(human * unit)
+        if amount <= 0:
+            continue
+        for strategy in Strategy:
+            try:
+                result = find_route(market, token_in, token_out, amount, strategy)
+            except SolrouteError as exc:
+                assert token_in == token_out or isinstance(exc, NoRouteError), (human, strategy, exc)
+                continue
+            assert token_in != token_out
+            assert_route_is_sound(result, market)
