@@ -109,8 +109,13 @@ def solve(branches: Sequence[Curve], amount: float) -> Solution:
         if iterations > _MAX_ITERATIONS:
             raise InsufficientLiquidityError("could not bracket the split: venues too shallow for the order")
 
-    # Refine: Newton where it stays inside the bracket, else the secant across it, else bisection.
+    # Refine: Newton where it stays inside the bracket, else the secant across it, else
+    # bisection; and whenever a step fails to halve the bracket, the next step bisects. Without
+    # that, a kink (a deep venue switching on next to shallow ones) pins one end of the bracket
+    # and the secant crawls; with it the bracket at least halves every two steps.
     mu = mu_b - s_b * (mu_b - mu_a) / (s_b - s_a)
+    width = mu_b - mu_a
+    must_bisect = False
     for _ in range(_MAX_ITERATIONS):
         residual = _total(branches, mu**-2) - amount
         iterations += 1
@@ -120,6 +125,11 @@ def solve(branches: Sequence[Curve], amount: float) -> Solution:
             mu_b, s_b = mu, residual
         if abs(residual) <= tol or mu_b - mu_a <= 1e-15 * mu_b:
             break
+        must_bisect = must_bisect or (mu_b - mu_a) > 0.5 * width
+        width = mu_b - mu_a
+        if must_bisect:
+            mu, must_bisect = 0.5 * (mu_a + mu_b), False
+            continue
         lam = mu**-2
         # dS/dμ = dS/dλ · dλ/dμ = Σ slope · (−2·μ⁻³) ≥ 0
         slope = sum(b.slope_at(lam) for b in branches) * (-2.0 / (mu * mu * mu))
@@ -267,12 +277,18 @@ def _fill_stage(
     if math.fsum(weights) <= 0.0:
         weights = [1.0 if isinstance(v, AmmVenue) else 0.0 for v in venues]
     amounts = apportion(amount, weights, [v.max_in for v in venues])
+    # If every leg is dust but the stage as a whole is not, keep the largest leg: dropping them
+    # all would throw away a worthwhile stage instead of consolidating it (re-solving without
+    # the others hands the largest the stage's whole flow).
+    keep = -1
+    if amount >= min_leg and all(a < min_leg for a in amounts):
+        keep = max(range(len(amounts)), key=amounts.__getitem__)
     total = 0
-    for venue, leg_amount in zip(venues, amounts, strict=True):
+    for i, (venue, leg_amount) in enumerate(zip(venues, amounts, strict=True)):
         if leg_amount == 0:
             continue
         key = leaf_key(hop, venue)
-        if leg_amount < min_leg:
+        if leg_amount < min_leg and i != keep:
             result.dust.add(key)
             continue
         reason = venue.check(leg_amount)

@@ -393,3 +393,39 @@ def test_every_pair_and_size_routes_soundly_or_refuses_cleanly(
                 continue
             assert token_in != token_out
             assert_route_is_sound(result, market)
+
+
+def test_the_solver_converges_where_a_deep_pool_switches_on_next_to_shallow_ones() -> None:
+    """S(μ) is flat, then nearly vertical: plain regula falsi stalled here (found by sampling)."""
+    pools = (
+        Pool("deep", "Raydium", "SOL", "USDC", 531_722_989_171_286, 56_536_974_295_373, 30),
+        Pool("tiny", "Raydium", "SOL", "USDC", 11_072_794, 1_555_634, 100),
+        Pool("shallow", "Raydium", "SOL", "USDC", 8_782_752_745, 1_686_947_793, 1),
+    )
+    market = Market(pools, (), PRICES, NOW)
+    amount = 12_412_825_441
+    result = find_route(market, "SOL", "USDC", amount, config=RouterConfig(min_leg_usd=Decimal(0)))
+    reference = reference_optimum(market, "SOL", "USDC", amount)
+    assert result.route.amount_out >= reference * (1 - 1e-6)
+    assert {leg.venue_id for leg in result.route.legs} >= {"deep", "shallow"}
+    assert result.route.optimality_gap_bps is not None and result.route.optimality_gap_bps <= GAP_TARGET_BPS
+
+
+def test_a_stage_of_dust_legs_is_consolidated_not_dropped() -> None:
+    """A $1.6 two-hop branch split over three first-hop pools keeps one leg instead of vanishing."""
+    pools = (
+        Pool("direct", "Raydium", "SOL", "USDC", 113_206_673_721, 14_195_626_084, 100),
+        Pool("h1-0", "Orca", "SOL", "USDT", 318_028_654_381, 47_704_298_157, 25),
+        Pool("h1-1", "Orca", "SOL", "USDT", 532_309_346_813, 79_846_402_021, 25),
+        Pool("h1-2", "Orca", "SOL", "USDT", 955_109_696_128, 143_266_454_419, 25),
+        Pool("h2", "Meteora", "USDT", "USDC", 13_186_494, 13_186_494, 1),
+    )
+    market = Market(pools, (), PRICES, NOW)
+    result = find_route(market, "SOL", "USDC", 2_648_333_834)
+    two_hop = [leg for leg in result.route.legs if len(leg.path) == 3]
+    assert [leg.venue_id for leg in two_hop] == ["h1-2", "h2"]
+    one_dollar_of_sol = math.ceil(ONE_SOL / 150)
+    assert two_hop[0].amount_in >= one_dollar_of_sol  # the kept leg is no longer dust
+    assert result.best_single is not None
+    assert result.route.amount_out > result.best_single.amount_out
+    assert_route_is_sound(result, market)
