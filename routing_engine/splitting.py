@@ -110,11 +110,11 @@ def solve(branches: Sequence[Curve], amount: float) -> Solution:
             raise InsufficientLiquidityError("could not bracket the split: venues too shallow for the order")
 
     # Refine: Newton where it stays inside the bracket, else the secant across it, else
-    # bisection; and whenever a step fails to halve the bracket, the next step bisects. Without
+    # bisection; and whenever a step fails to halve the residual, the next step bisects. Without
     # that, a kink (a deep venue switching on next to shallow ones) pins one end of the bracket
-    # and the secant crawls; with it the bracket at least halves every two steps.
+    # and the secant crawls; Newton's quadratic steps are never slowed by it.
     mu = mu_b - s_b * (mu_b - mu_a) / (s_b - s_a)
-    width = mu_b - mu_a
+    previous = math.inf
     must_bisect = False
     for _ in range(_MAX_ITERATIONS):
         residual = _total(branches, mu**-2) - amount
@@ -125,8 +125,8 @@ def solve(branches: Sequence[Curve], amount: float) -> Solution:
             mu_b, s_b = mu, residual
         if abs(residual) <= tol or mu_b - mu_a <= 1e-15 * mu_b:
             break
-        must_bisect = must_bisect or (mu_b - mu_a) > 0.5 * width
-        width = mu_b - mu_a
+        must_bisect = must_bisect or abs(residual) > 0.5 * previous
+        previous = abs(residual)
         if must_bisect:
             mu, must_bisect = 0.5 * (mu_a + mu_b), False
             continue
