@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -116,7 +117,7 @@ def _solve_convex(
         bounds.append((lo / amount, min(hi, amount * 50) / amount))
     # Output scale: the best marginal price among the first-hop venues, near x = 0.
     scale = amount * max(
-        fn.f(amount * 1e-9) / (amount * 1e-9) for fn in direct + [a for a, _ in paths for a in a]
+        fn.f(amount * 1e-9) / (amount * 1e-9) for fn in direct + [f for first, _ in paths for f in first]
     )
     n_direct = len(direct)
     first_hop_idx: list[list[int]] = []
@@ -135,7 +136,9 @@ def _solve_convex(
         total += sum(fns[i].f(z[i] * amount) for idx in second_hop_idx for i in idx)
         return -total / scale
 
-    constraints = [{"type": "eq", "fun": lambda z: float(sum(z[i] for i in inputs_idx) - 1.0)}]
+    constraints: list[dict[str, Any]] = [
+        {"type": "eq", "fun": lambda z: float(sum(z[i] for i in inputs_idx) - 1.0)}
+    ]
     for idx1, idx2 in zip(first_hop_idx, second_hop_idx, strict=True):
         constraints.append(
             {
