@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
 
@@ -29,7 +29,7 @@ import requests
 
 from errors import PriceUnavailableError, SolrouteError, UnknownTokenError, ValidationError
 from http_session import SessionOwner
-from tokens import get_token
+from tokens import get_token, parse_amount
 
 __all__ = [
     "BINANCE_URL",
@@ -120,22 +120,10 @@ _KRAKEN_ASSET_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 
 def _finite_decimal(value: object) -> Decimal | None:
     """A finite Decimal from a Decimal, int, numeric string or float (via repr), else None."""
-    if isinstance(value, bool):
+    try:
+        return parse_amount(value)
+    except ValidationError:
         return None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    else:
-        return None
-    return number if number.is_finite() else None
 
 
 def _positive_price(value: object) -> Decimal | None:
