@@ -102,7 +102,7 @@ def to_base_units(token: Token, amount: object, *, field: str = "amount") -> int
     if mantissa == 0:
         units = 0
     elif shift >= 0:
-        if len(digits) + shift > len(str(U64_MAX)):
+        if len(digits) + shift > len(str(U64_MAX)):  # also spares computing 10**shift for "1e1000000"
             raise ValidationError(f"{field} {human} {token.symbol} is too large", field=field)
         units = mantissa * 10**shift
     else:

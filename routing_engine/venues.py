@@ -319,6 +319,11 @@ class AggregatorVenue:
         self.latency_ms = latency_ms
         self.max_in = quote.in_amount
         self._impact = min(max(quote.price_impact_pct, _MIN_IMPACT), Decimal("0.5"))
+        # i = n/d exactly (a finite Decimal), so the fitted curve's floor is integer arithmetic.
+        n, d = self._impact.as_integer_ratio()
+        self._numerator_per_unit = quote.out_amount * d  # out(x) = o·d·x / (a·(d − n) + n·x)
+        self._denominator_base = quote.in_amount * (d - n)
+        self._impact_n = n
 
     def check(self, amount_in: int) -> str | None:
         """Only amounts up to the quoted size are offered."""
@@ -331,13 +336,10 @@ class AggregatorVenue:
         return None
 
     def quote_unchecked(self, amount_in: int) -> int:
-        """floor(o·x / (a·(1 − i) + i·x)): exactly o at x = a."""
-        a, o, i = self.aggregator_quote.in_amount, self.aggregator_quote.out_amount, self._impact
-        if amount_in == a:
-            return o
-        with localcontext() as ctx:
-            ctx.prec = 50
-            return int(Decimal(o) * amount_in / (a * (1 - i) + i * amount_in))
+        """floor(o·x / (a·(1 − i) + i·x)), exactly (o at x = a), in integers: rounds for the venue."""
+        denominator = self._denominator_base + self._impact_n * amount_in
+        out: int = self._numerator_per_unit * amount_in // denominator
+        return out
 
     def quote(self, amount_in: int) -> int:
         """Estimated output on the fitted curve."""

@@ -6,6 +6,7 @@ import math
 import random
 from collections import defaultdict
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,7 @@ from routing_engine import (
     optimal_split,
 )
 from routing_engine.curves import CPCurve, virtual_cp_of_two_hops
+from routing_engine.venues import AggregatorVenue
 from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
 from tokens import get_token
 
@@ -429,3 +431,20 @@ def test_a_stage_of_dust_legs_is_consolidated_not_dropped() -> None:
     assert result.best_single is not None
     assert result.route.amount_out > result.best_single.amount_out
     assert_route_is_sound(result, market)
+
+
+@given(
+    quoted_in=st.integers(1, 10**16),
+    quoted_out=st.integers(1, 10**16),
+    impact=st.decimals(Decimal("0"), Decimal("0.6"), places=8),
+    share=st.fractions(Fraction(0), Fraction(1)),
+)
+def test_the_jupiter_fit_pays_the_exact_floor_and_its_own_quote(
+    quoted_in: int, quoted_out: int, impact: Decimal, share: Fraction
+) -> None:
+    """out(x) = floor(o·x / (a(1 − i) + i·x)) exactly (rounding for the venue); out(a) = o."""
+    venue = AggregatorVenue(AggregatorQuote("SOL", "USDC", quoted_in, quoted_out, impact), 1_500)
+    i = Fraction(min(max(impact, Decimal("1e-7")), Decimal("0.5")))  # the fit's documented clamp
+    x = max(1, math.floor(quoted_in * share))
+    assert venue.quote_unchecked(x) == math.floor(Fraction(quoted_out) * x / (quoted_in * (1 - i) + i * x))
+    assert venue.quote_unchecked(quoted_in) == quoted_out
