@@ -90,3 +90,78 @@ class Settings:
             latency_aggregator_ms=int(_number(env, "LATENCY_AGGREGATOR_MS", str(cls.latency_aggregator_ms))),
             latency_otc_ms=int(_number(env, "LATENCY_OTC_MS", str(cls.latency_otc_ms))),
         )
+
+
+# --- the Flask application's settings -----------------------------------------------------
+
+APP_ENVS = ("development", "production", "testing")
+DEV_SECRET_KEY = "solroute-development-only-secret"  # refused outside development and testing
+
+
+def database_url(raw: str | None, instance_path: str) -> str:
+    """The SQLAlchemy URL: ``DATABASE_URL`` with the installed PostgreSQL driver, else SQLite.
+
+    SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3; we ship psycopg2, and Heroku-style
+    ``postgres://`` URLs are not recognised at all, so both are rewritten.
+    """
+    if raw is None or not raw.strip():
+        return f"sqlite:///{os.path.join(instance_path, 'solroute.db')}"
+    url = raw.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def _rate_limits(env: Mapping[str, str]) -> dict[str, float]:
+    """``VENUE_RATE_LIMITS="jupiter=0.5,orca=20"``: requests per second per venue at execution."""
+    raw = env.get("VENUE_RATE_LIMITS")
+    if raw is None:
+        return {"jupiter": 0.5}  # Jupiter's free tier; the simulated venues have no limit
+    limits: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValidationError(
+                f"environment variable VENUE_RATE_LIMITS has {part!r}; expected venue=per_second",
+                field="VENUE_RATE_LIMITS",
+            )
+        limits[name.strip().lower()] = float(_number({"v": value}, "v", "0"))
+    return limits
+
+
+def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> dict[str, object]:
+    """The Flask config mapping read from the environment (``create_app`` layers overrides on top)."""
+    env = os.environ if env is None else env
+    app_env = _text(env, "SOLROUTE_ENV", "development").lower()
+    if app_env not in APP_ENVS:
+        raise ValidationError(
+            f"environment variable SOLROUTE_ENV={app_env!r} must be one of {', '.join(APP_ENVS)}",
+            field="SOLROUTE_ENV",
+        )
+    secret = env.get("SECRET_KEY", "").strip()
+    if not secret:
+        if app_env == "production":
+            raise ValidationError(
+                "SECRET_KEY must be set in production (it signs the web session)", field="SECRET_KEY"
+            )
+        secret = DEV_SECRET_KEY
+    redis_url = env.get("REDIS_URL", "").strip() or None
+    return {
+        "SOLROUTE_ENV": app_env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
+        "REDIS_URL": redis_url,
+        "SOLROUTE_SETTINGS": Settings.from_env(env),
+        "VENUE_RATE_LIMITS": _rate_limits(env),
+        "VENUE_RATE_LIMIT_WAIT_S": float(_number(env, "VENUE_RATE_LIMIT_WAIT_S", "1")),
+        "ORDER_MAX_ATTEMPTS": int(_number(env, "ORDER_MAX_ATTEMPTS", "4")),
+        "ORDER_RETRY_BASE_S": float(_number(env, "ORDER_RETRY_BASE_S", "0.5")),
+        "ORDER_STALE_AFTER_S": float(_number(env, "ORDER_STALE_AFTER_S", "120")),
+        "RECOVERY_INTERVAL_S": float(_number(env, "RECOVERY_INTERVAL_S", "30")),
+        "OTC_SETTLEMENT_SCALE": _number(env, "OTC_SETTLEMENT_SCALE", "1"),
+        "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
+        "DEMO_ACCOUNT": _text(env, "DEMO_ACCOUNT", "demo"),
+        # Prefix of every Redis name we own: the RQ queue, the Socket.IO channel, rate-limit keys.
+        "REDIS_NAMESPACE": _text(env, "REDIS_NAMESPACE", "solroute"),
+    }

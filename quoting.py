@@ -55,14 +55,19 @@ class QuoteService:
         pools: tuple[Pool, ...] | None = None,
         desks: tuple[otc_engine.Desk, ...] | None = None,
         clock: Callable[[], float] = time.time,
+        venue_state: Callable[[], tuple[tuple[Pool, ...], tuple[otc_engine.Desk, ...]]] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.pools: tuple[Pool, ...] = ()
         self.price_service = price_service or self._default_prices(settings)
-        seed_prices = self.usd_prices(tuple(TOKENS))
-        self.pools = pools if pools is not None else default_pools(seed_prices)
-        self.desks = desks if desks is not None else otc_engine.default_desks(seed_prices, clock())
+        self.desks: tuple[otc_engine.Desk, ...] = ()
+        if venue_state is None and (pools is None or desks is None):
+            seed_prices = self.usd_prices(tuple(TOKENS))  # only when seeding our own venues
+            self.pools = pools if pools is not None else default_pools(seed_prices)
+            self.desks = desks if desks is not None else otc_engine.default_desks(seed_prices, clock())
+        else:
+            self.pools, self.desks = pools or (), desks or ()
         if jupiter is None and settings.jupiter_enabled and not settings.offline:
             jupiter = JupiterClient(
                 settings.jupiter_base_url,
@@ -72,6 +77,8 @@ class QuoteService:
                 max_wait_s=0.0,  # a quote never waits for a rate-limit slot: it goes on without Jupiter
             )
         self.jupiter = jupiter
+        # Where pools and desks come from on each quote (the app reads its database); None: fixed.
+        self.venue_state = venue_state
         self.router_config = RouterConfig(min_leg_usd=settings.min_leg_usd)
         self.latency = LatencyConfig(
             settings.latency_amm_ms, settings.latency_aggregator_ms, settings.latency_otc_ms
@@ -101,7 +108,7 @@ class QuoteService:
         """USD price per symbol from the first source in the chain that has it."""
         return {s: q.price_usd for s, q in self.price_service.get_prices(symbols).items()}
 
-    def _aggregator(
+    def aggregator_quote(
         self, token_in: str, token_out: str, amount_in: int, slippage_bps: int
     ) -> tuple[AggregatorQuote | None, str | None]:
         if self.jupiter is None:
@@ -124,17 +131,30 @@ class QuoteService:
         ), None
 
     def market(
-        self, token_in: str, token_out: str, amount_in: int, slippage_bps: int
+        self,
+        token_in: str,
+        token_out: str,
+        amount_in: int,
+        slippage_bps: int,
+        *,
+        aggregator: tuple[AggregatorQuote | None, str | None] | None = None,
     ) -> tuple[Market, dict[str, PriceQuote]]:
-        """A snapshot of every venue for this trade, Jupiter included when it answers."""
+        """A snapshot of every venue for this trade, Jupiter included when it answers.
+
+        ``aggregator`` replaces asking Jupiter here (execution asks it with its own limits).
+        """
+        pools, desks = self.venue_state() if self.venue_state is not None else (self.pools, self.desks)
+        self.pools, self.desks = pools, desks  # pool-implied prices read the latest pools
         prices = self.price_service.get_prices(tuple(TOKENS))
-        aggregator, why = self._aggregator(token_in, token_out, amount_in, slippage_bps)
+        if aggregator is None:
+            aggregator = self.aggregator_quote(token_in, token_out, amount_in, slippage_bps)
+        agg_quote, why = aggregator
         market = Market(
-            self.pools,
-            self.desks,
+            pools,
+            desks,
             {s: q.price_usd for s, q in prices.items()},
             self.clock(),
-            aggregator=aggregator,
+            aggregator=agg_quote,
             aggregator_unavailable=why,
             latency=self.latency,
         )
@@ -155,7 +175,21 @@ class QuoteService:
         amount_in = to_base_units(sell, amount, field="amountIn")
         if amount_in <= 0:
             raise ValidationError(f"amountIn must be positive, got {amount}", field="amountIn")
-        market, prices = self.market(sell.symbol, buy.symbol, amount_in, slippage_bps)
+        return self.quote_units(sell.symbol, buy.symbol, amount_in, strategy, slippage_bps)
+
+    def quote_units(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_in: int,
+        strategy: str = "OPTIMAL_SPLIT",
+        slippage_bps: int = 50,
+        *,
+        aggregator: tuple[AggregatorQuote | None, str | None] | None = None,
+    ) -> Quote:
+        """Quote selling ``amount_in`` base units; the tokens must already be validated symbols."""
+        sell, buy = get_token(token_in), get_token(token_out)
+        market, prices = self.market(sell.symbol, buy.symbol, amount_in, slippage_bps, aggregator=aggregator)
         result = find_route(
             market, sell.symbol, buy.symbol, amount_in, strategy, slippage_bps, self.router_config
         )

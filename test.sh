@@ -6,6 +6,8 @@ bash scripts/bootstrap.sh requirements-dev.txt
 # The reference solver's small SLSQP problems gain nothing from BLAS threads and, on a busy
 # 2-core machine, spinning BLAS workers made them ~20x slower.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+# The application tests run against this machine's PostgreSQL and Redis as well as SQLite.
+bash scripts/services.sh
 .venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

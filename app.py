@@ -1,0 +1,212 @@
+"""The application factory: config, extensions, services, blueprints and CLI commands.
+
+``create_app(overrides)`` layers configuration as: environment (``config.app_config``), then
+``instance/config.py``, then ``overrides`` (tests). ``role="worker"`` builds the same app for an
+RQ worker: no Socket.IO server, emits go to the Redis message queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import Migrate
+
+from config import app_config
+from executor import Executor, InProcessExecutor, RqExecutor
+from live_updates import register_handlers, socketio
+from models import db
+from quoting import QuoteService
+from rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from venue_state import create_account, load_desks, load_pools, seed_database
+
+__all__ = ["Services", "create_app", "start_background"]
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent
+migrate = Migrate()
+_handlers_registered = False
+
+
+@dataclass
+class Services:
+    """What views and jobs share in one process."""
+
+    quotes: QuoteService
+    executor: Executor
+    rate_limiter: RateLimiter
+    emit_mode: str  # server | queue | off
+    redis: Any = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.executor.shutdown()
+        if self.quotes.jupiter is not None:
+            self.quotes.jupiter.close()
+        self.quotes.price_service.close()
+
+
+def _sqlite_engine_options(app: Flask) -> None:
+    """SQLite: WAL, a busy timeout and BEGIN IMMEDIATE, so writers queue instead of losing updates."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not uri.startswith("sqlite"):
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 20)
+        return
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    options.setdefault("connect_args", {}).update({"check_same_thread": False, "timeout": 30})
+
+
+def _install_sqlite_locking(app: Flask) -> None:
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (pysqlite's is deferred)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        # SQLite has no row locks: an immediate transaction takes the write lock up front, so a
+        # read-modify-write in record_trade can never interleave with another writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web") -> Flask:
+    """Build the Flask app (``role`` is ``web`` or ``worker``)."""
+    global _handlers_registered
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(app_config(instance_path=app.instance_path))
+    app.config.from_pyfile("config.py", silent=True)
+    if overrides:
+        app.config.update(overrides)
+    app.config["SOLROUTE_ROLE"] = role
+    app.config.setdefault("MAINTENANCE_THREAD", True)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    _sqlite_engine_options(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    with app.app_context():
+        _install_sqlite_locking(app)
+
+    redis_url = app.config.get("REDIS_URL")
+    redis_client = None
+    if redis_url:
+        from redis import Redis
+
+        redis_client = Redis.from_url(redis_url)
+    scale = Decimal(app.config["OTC_SETTLEMENT_SCALE"])
+    quotes = QuoteService(
+        app.config["SOLROUTE_SETTINGS"],
+        venue_state=lambda: (load_pools(db.session), load_desks(db.session, scale)),
+    )
+    limits = app.config["VENUE_RATE_LIMITS"]
+    namespace = app.config["REDIS_NAMESPACE"]
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis_client, limits, prefix=f"{namespace}:ratelimit:")
+        if redis_client
+        else LocalRateLimiter(limits)
+    )
+    executor: Executor = (
+        RqExecutor(redis_url, queue_name=namespace)
+        if redis_url
+        else InProcessExecutor(app, app.config["INPROCESS_WORKERS"])
+    )
+    if role == "web":
+        emit_mode = "server"
+        socketio.init_app(
+            app,
+            async_mode="threading",
+            message_queue=redis_url,
+            channel=namespace,
+            cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
+            manage_session=True,
+        )
+        if not _handlers_registered:
+            register_handlers(socketio)
+            _handlers_registered = True
+    else:
+        emit_mode = "queue" if redis_url else "off"
+    services = Services(quotes, executor, limiter, emit_mode, redis_client)
+    app.extensions["solroute"] = services
+
+    from views.api import api
+    from views.errors import register_error_handlers
+
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    _register_cli(app)
+    return app
+
+
+def start_background(app: Flask) -> None:
+    """Start the serving process's background threads (wsgi.py calls this; CLI commands do not).
+
+    In-process mode (no REDIS_URL) the web process also recovers stuck orders and samples
+    metrics; with Redis the workers do that.
+    """
+    services: Services = app.extensions["solroute"]
+    if app.config.get("REDIS_URL") or not app.config["MAINTENANCE_THREAD"]:
+        return
+    from jobs import run_maintenance
+
+    thread = threading.Thread(
+        target=run_maintenance,
+        args=(app, services.stop_event.is_set, app.config["RECOVERY_INTERVAL_S"]),
+        name="solroute-maintenance",
+        daemon=True,
+    )
+    services.threads.append(thread)
+    thread.start()
+
+
+def _register_cli(app: Flask) -> None:
+    accounts = click.Group("accounts", help="Paper trading accounts.")
+
+    @accounts.command("create")
+    @click.argument("name")
+    def create(name: str) -> None:
+        """Create a funded paper account and print its API key (shown once)."""
+        account, key = create_account(db.session, name)
+        db.session.commit()
+        click.echo(f"account {account.name} (id {account.id}) created")
+        click.echo(f"API key: {key}")
+
+    app.cli.add_command(accounts)
+
+    @app.cli.command("seed")
+    def seed() -> None:
+        """Seed tokens, default pools and desks and the demo account (idempotent)."""
+        key = seed_database(db.session, demo_account=app.config["DEMO_ACCOUNT"])
+        db.session.commit()
+        if key is not None:
+            path = Path(app.instance_path) / "demo_api_key"
+            if app.config["SOLROUTE_ENV"] == "development":
+                path.write_text(key + "\n")
+                path.chmod(0o600)
+            click.echo(f"demo account {app.config['DEMO_ACCOUNT']!r} created; API key: {key}")
+        else:
+            click.echo("database already seeded")

@@ -1,0 +1,21 @@
+"""gunicorn settings for Solroute (``gunicorn -c gunicorn.conf.py wsgi:app``).
+
+One worker per gunicorn process: Socket.IO needs sticky sessions, which several workers in one
+process do not give. Scale out with more single-worker processes on other ports behind a sticky
+proxy, all sharing REDIS_URL (Socket.IO message queue, RQ) and DATABASE_URL.
+Threads bound the open websockets plus in-flight requests (Flask-SocketIO threading mode).
+Run with ``--no-control-socket`` so that several instances on one machine do not collide.
+"""
+
+import os
+
+bind = os.environ.get("SOLROUTE_BIND", "127.0.0.1:5000")
+worker_class = "gthread"
+workers = 1
+threads = int(os.environ.get("GUNICORN_THREADS", "100"))
+timeout = 60
+graceful_timeout = 10
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")

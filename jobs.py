@@ -1,0 +1,460 @@
+"""Job functions, run by RQ workers or the in-process executor: take ids, load, decide, record, publish.
+
+``execute_order``: pending → quoting (fresh prices, a fresh Jupiter quote within its rate limit)
+→ routing (the order's strategy on current pools and desks) → building (the plan, checked against
+``minAmountOut``) → submitted → confirmed by ``trade_logger.record_trade``, which re-prices every
+leg under row locks. OTC legs settle after the desk's settlement delay, by a delayed
+``settle_order`` job, so no worker sleeps. Transient faults (a Jupiter timeout, a lock timeout)
+retry with exponential backoff; business rejections fail the order at once with the reason.
+
+``recover_orders`` finds orders a dead worker left behind and re-queues or fails them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_app_context
+
+import live_updates
+from errors import InsufficientLiquidityError, NoRouteError, SolrouteError
+from jupiter_api import JupiterCircuitOpenError, JupiterError, JupiterNoRouteError, JupiterRateLimitedError
+from models import FINAL_STATUSES, AmmPool, Order, OrderStatus, SystemMetrics, Trade, db, utcnow
+from routing_engine import AggregatorQuote, Market, find_route
+from tokens import get_token
+from trade_logger import (
+    ExecutionPlan,
+    InsufficientBalanceError,
+    RecordedTrade,
+    SlippageExceededError,
+    advance,
+    fail_order,
+    plan_from_route,
+    record_trade,
+)
+
+__all__ = ["TransientError", "execute_order", "record_metrics", "recover_orders", "settle_order"]
+
+log = logging.getLogger(__name__)
+
+_worker_app: Flask | None = None
+
+
+class TransientError(SolrouteError):
+    """A fault worth retrying (timeouts, lock contention); never a business rejection."""
+
+    code = "transient"
+
+
+@contextmanager
+def job_context() -> Iterator[Flask]:
+    """The app context a job runs in: the executor's, or the worker process's own app."""
+    global _worker_app
+    if has_app_context():
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            yield app
+        finally:
+            db.session.remove()
+        return
+    if _worker_app is None:
+        from app import create_app
+
+        _worker_app = create_app(role="worker")
+    with _worker_app.app_context():
+        try:
+            yield _worker_app
+        finally:
+            db.session.remove()
+
+
+def _services(app: Flask) -> Any:
+    return app.extensions["solroute"]
+
+
+def _is_transient_db_error(exc: BaseException) -> bool:
+    if isinstance(exc, sa.exc.OperationalError):
+        return True  # lock timeouts, "database is locked", dropped connections
+    code = getattr(getattr(exc, "orig", None), "pgcode", None)
+    return code in ("40001", "40P01", "55P03")  # serialization failure, deadlock, lock not available
+
+
+def _retry_or_fail(app: Flask, order_id: str, attempt: int, why: str) -> None:
+    svc = _services(app)
+    max_attempts = app.config["ORDER_MAX_ATTEMPTS"]
+    if attempt >= max_attempts:
+        _fail(order_id, "retries_exhausted", f"gave up after {attempt} attempts: {why}")
+        return
+    delay = app.config["ORDER_RETRY_BASE_S"] * 2 ** (attempt - 1) * (1 + random.random() * 0.25)
+    log.info("order %s attempt %d: %s; retrying in %.2f s", order_id, attempt, why, delay)
+    svc.executor.enqueue(
+        "jobs.execute_order", order_id, attempt + 1, delay_s=delay, job_id=f"order-{order_id}-{attempt + 1}"
+    )
+
+
+def _fail(order_id: str, code: str, message: str) -> None:
+    order = fail_order(db.session, order_id, code, message)
+    if order is not None:
+        live_updates.publish_order_update(order, message)
+
+
+def _publish(order: Order | None, message: str) -> None:
+    if order is not None:
+        live_updates.publish_order_update(order, message)
+
+
+def _aggregator_at_execution(
+    app: Flask, order: Order, attempt: int
+) -> tuple[AggregatorQuote | None, str | None]:
+    """A fresh Jupiter quote for this order, within Jupiter's rate limit; None with the reason if not."""
+    svc = _services(app)
+    jupiter = svc.quotes.jupiter
+    if jupiter is None:
+        return None, "disabled"
+    if not svc.rate_limiter.acquire("jupiter", app.config["VENUE_RATE_LIMIT_WAIT_S"]):
+        return None, "rate limited at execution"
+    try:
+        q = jupiter.quote(
+            get_token(order.token_in).mint,
+            get_token(order.token_out).mint,
+            order.amount_in,
+            slippage_bps=order.slippage_bps,
+        )
+    except JupiterNoRouteError as exc:
+        return None, f"no route: {exc.error_code or exc.message}"
+    except JupiterRateLimitedError as exc:
+        return None, f"rate limited for {exc.retry_after_s:.1f} s"
+    except JupiterCircuitOpenError:
+        return None, "offline (circuit breaker open)"
+    except JupiterError as exc:
+        if exc.is_transient and attempt < app.config["ORDER_MAX_ATTEMPTS"]:
+            raise TransientError(f"Jupiter: {exc}") from exc
+        return None, "offline" if exc.is_transient else f"refused: {exc}"
+    return AggregatorQuote(
+        order.token_in, order.token_out, q.in_amount, q.out_amount, q.price_impact_pct, q.labels
+    ), None
+
+
+def _limited_venues(app: Flask, venues: set[str]) -> set[str]:
+    """The venues among ``venues`` whose rate limit has no slot within the configured wait."""
+    svc = _services(app)
+    wait = app.config["VENUE_RATE_LIMIT_WAIT_S"]
+    return {v for v in sorted(venues) if not svc.rate_limiter.acquire(v, wait)}
+
+
+def _without(market: Market, venues: set[str]) -> Market:
+    return Market(
+        tuple(p for p in market.pools if p.venue.lower() not in venues),
+        tuple(d for d in market.desks if d.name.lower() not in venues),
+        market.usd_prices,
+        market.now,
+        aggregator=market.aggregator,
+        aggregator_unavailable=market.aggregator_unavailable,
+        latency=market.latency,
+    )
+
+
+def execute_order(order_id: str, attempt: int = 1) -> str:
+    """Run one order through its lifecycle; returns its status when this job is done with it."""
+    with job_context() as app:
+        try:
+            return _execute(app, order_id, attempt)
+        except TransientError as exc:
+            db.session.rollback()
+            _retry_or_fail(app, order_id, attempt, str(exc))
+            return "retrying"
+        except sa.exc.SQLAlchemyError as exc:
+            db.session.rollback()
+            if not _is_transient_db_error(exc):
+                raise
+            _retry_or_fail(app, order_id, attempt, f"database: {type(exc.orig or exc).__name__}")
+            return "retrying"
+
+
+def _execute(app: Flask, order_id: str, attempt: int) -> str:
+    svc = _services(app)
+    order = db.session.get(Order, order_id)
+    if order is None:
+        log.warning("execute_order: no order %s", order_id)
+        return "missing"
+    if order.status in FINAL_STATUSES:
+        return str(order.status)  # a duplicate or recovered job: the order is already done
+
+    _publish(
+        advance(
+            db.session,
+            order_id,
+            [(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt})")],
+            attempt=attempt,
+        ),
+        f"quoting every venue (attempt {attempt})",
+    )
+    order = db.session.get(Order, order_id)
+    if order is None or order.status in FINAL_STATUSES:
+        return "final"
+    aggregator = _aggregator_at_execution(app, order, attempt)
+    try:
+        market, _prices = svc.quotes.market(
+            order.token_in, order.token_out, order.amount_in, order.slippage_bps, aggregator=aggregator
+        )
+        # The routing event is committed with the others at submission: one commit, three events.
+        live_updates.publish(
+            "order_update",
+            {**live_updates.order_payload(order, "routing"), "status": OrderStatus.ROUTING},
+            f"order:{order_id}",
+        )
+        result = find_route(
+            market,
+            order.token_in,
+            order.token_out,
+            order.amount_in,
+            order.strategy,
+            order.slippage_bps,
+            svc.quotes.router_config,
+        )
+        limited = _limited_venues(
+            app, {leg.venue.lower() for leg in result.route.legs if leg.kind.value != "aggregator"}
+        )
+        if limited:
+            result = find_route(
+                _without(market, limited),
+                order.token_in,
+                order.token_out,
+                order.amount_in,
+                order.strategy,
+                order.slippage_bps,
+                svc.quotes.router_config,
+            )
+    except (NoRouteError, InsufficientLiquidityError) as exc:
+        _fail(order_id, exc.code, f"no route at execution: {exc}")
+        return OrderStatus.FAILED
+    route = result.route
+    if route.amount_out < order.min_amount_out:
+        _fail(
+            order_id,
+            SlippageExceededError.code,
+            f"market moved: best route now pays "
+            f"{_amount(order.token_out, route.amount_out)} {order.token_out}, "
+            f"below the minimum of {_amount(order.token_out, order.min_amount_out)} "
+            f"({order.slippage_bps} bps tolerance); nothing was traded",
+        )
+        return OrderStatus.FAILED
+    desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in market.desks}
+    delay = max(
+        (desk_delays.get(leg.venue_id, 0.0) for leg in route.legs if leg.kind.value == "otc"), default=0.0
+    )
+    plan = plan_from_route(result, order.min_amount_out, market.usd_prices, settlement_delay_s=delay)
+    venues = ", ".join(sorted({leg.venue for leg in route.legs}))
+    settle_at = time.time() + delay
+    steps = [
+        (OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {venues}"),
+        (
+            OrderStatus.BUILDING,
+            f"plan pays {_amount(order.token_out, route.amount_out)} {order.token_out}, "
+            f"minimum {_amount(order.token_out, order.min_amount_out)}",
+        ),
+        (OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s" if delay else "submitted"),
+    ]
+    stored = advance(db.session, order_id, steps, route={"plan": plan.to_json(), "settle_at": settle_at})
+    if stored is None:
+        return "final"
+    live_updates.publish(
+        "order_update",
+        {**live_updates.order_payload(stored, steps[1][1]), "status": OrderStatus.BUILDING},
+        f"order:{order_id}",
+    )
+    _publish(stored, steps[2][1])
+    if delay > 0:
+        svc.executor.enqueue(
+            "jobs.settle_order", order_id, attempt, delay_s=delay, job_id=f"settle-{order_id}-{attempt}"
+        )
+        return OrderStatus.SUBMITTED
+    return _settle(app, order_id, plan, attempt)
+
+
+def settle_order(order_id: str, attempt: int = 1) -> str:
+    """Settle a submitted order whose OTC settlement delay has passed."""
+    with job_context() as app:
+        try:
+            order = db.session.get(Order, order_id)
+            if order is None or order.status in FINAL_STATUSES:
+                return "final" if order else "missing"
+            plan = ExecutionPlan.from_json((order.route or {})["plan"])
+            return _settle(app, order_id, plan, attempt)
+        except sa.exc.SQLAlchemyError as exc:
+            db.session.rollback()
+            if not _is_transient_db_error(exc):
+                raise
+            _retry_or_fail(app, order_id, attempt, f"database: {type(exc.orig or exc).__name__}")
+            return "retrying"
+
+
+def _settle(app: Flask, order_id: str, plan: ExecutionPlan, attempt: int) -> str:
+    try:
+        recorded = record_trade(db.session, order_id, plan, now=time.time())
+    except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
+        _fail(order_id, exc.code, str(exc))
+        return OrderStatus.FAILED
+    if not recorded.already_final:
+        _publish_trade(recorded)
+    return OrderStatus.CONFIRMED
+
+
+def _publish_trade(recorded: RecordedTrade) -> None:
+    order = db.session.get(Order, recorded.order_id)
+    if order is None:
+        return
+    live_updates.publish_order_update(order)
+    trade = db.session.get(Trade, recorded.trade_id)
+    if trade is not None:
+        live_updates.publish_trade_executed(
+            {
+                "orderId": order.id,
+                "tradeId": trade.id,
+                "tokenIn": order.token_in,
+                "tokenOut": order.token_out,
+                "amountIn": _amount(order.token_in, order.amount_in),
+                "amountOut": _amount(order.token_out, recorded.amount_out),
+                "routingStrategy": order.strategy,
+                "venues": sorted({leg.planned.venue for leg in recorded.legs}),
+                "notionalUsd": round(trade.notional_usd, 2),
+                "savingsUsd": round(trade.savings_usd, 6),
+                "priceImpactBps": None if trade.price_impact_bps is None else str(trade.price_impact_bps),
+                "latencyMs": round(trade.latency_ms, 3),
+                "executedAt": trade.executed_at.isoformat().replace("+00:00", "Z"),
+                "paper": True,
+            }
+        )
+    for pool in recorded.pools:
+        price = _pool_price(pool)
+        live_updates.publish_pool_update(
+            {
+                "id": pool["id"],
+                "venue": pool["venue"],
+                "kind": "amm",
+                "tokenA": pool["tokenA"],
+                "tokenB": pool["tokenB"],
+                "reserveA": _amount(pool["tokenA"], pool["reserveA"]),
+                "reserveB": _amount(pool["tokenB"], pool["reserveB"]),
+                "price": price,
+            }
+        )
+    for desk in recorded.desks:
+        live_updates.publish_pool_update(
+            {
+                "id": desk["id"],
+                "venue": desk["name"],
+                "kind": "otc",
+                "tokenA": desk["base"],
+                "tokenB": desk["quote"],
+                "inventoryBase": _amount(desk["base"], desk["inventoryBase"]),
+                "inventoryQuote": _amount(desk["quote"], desk["inventoryQuote"]),
+            }
+        )
+
+
+def _pool_price(pool: dict[str, Any]) -> str:
+    a, b = get_token(pool["tokenA"]), get_token(pool["tokenB"])
+    price = Decimal(pool["reserveB"]).scaleb(-b.decimals) / Decimal(pool["reserveA"]).scaleb(-a.decimals)
+    return f"{price.normalize():f}"
+
+
+def _amount(symbol: str, units: int) -> str:
+    from views.serialize import amount_str
+
+    return amount_str(symbol, units) or "0"
+
+
+# --- recovery and metrics -----------------------------------------------------------------------
+
+
+def recover_orders(stale_after_s: float | None = None) -> dict[str, int]:
+    """Re-queue (or, out of attempts, fail) orders left unfinished longer than ``stale_after_s``."""
+    with job_context() as app:
+        svc = _services(app)
+        stale_after = app.config["ORDER_STALE_AFTER_S"] if stale_after_s is None else stale_after_s
+        now = utcnow()
+        cutoff = now - timedelta(seconds=stale_after)
+        rows = db.session.execute(
+            sa.select(Order.id, Order.status, Order.attempts, Order.route)
+            .where(Order.status.not_in([s.value for s in FINAL_STATUSES]), Order.updated_at < cutoff)
+            .order_by(Order.created_at)
+            .limit(500)
+        ).all()
+        requeued = failed = 0
+        for order_id, status, attempts, route in rows:
+            settle_at = (route or {}).get("settle_at")
+            if status == OrderStatus.SUBMITTED and settle_at and time.time() < settle_at + stale_after:
+                continue  # waiting for its OTC settlement, not stuck
+            # Claim it (compare-and-set on updated_at) so two recoverers never both re-queue it.
+            claimed = db.session.execute(
+                sa.update(Order)
+                .where(Order.id == order_id, Order.updated_at < cutoff)
+                .values(updated_at=utcnow())
+            ).rowcount
+            db.session.commit()
+            if not claimed:
+                continue
+            if attempts >= app.config["ORDER_MAX_ATTEMPTS"]:
+                _fail(
+                    order_id,
+                    "abandoned",
+                    f"no worker finished this order after {attempts} attempts; nothing was traded",
+                )
+                failed += 1
+            else:
+                log.warning("recovering order %s left in %s", order_id, status)
+                svc.executor.enqueue(
+                    "jobs.execute_order",
+                    order_id,
+                    attempts + 1,
+                    job_id=f"order-{order_id}-{attempts + 1}-recovered",
+                )
+                requeued += 1
+        return {"requeued": requeued, "failed": failed}
+
+
+def record_metrics() -> None:
+    """Append a point of each dashboard time series (queue depth, open orders, reserves' value)."""
+    with job_context() as app:
+        svc = _services(app)
+        now = utcnow()
+        open_orders = db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(Order)
+            .where(Order.status.not_in([s.value for s in FINAL_STATUSES]))
+        ).scalar_one()
+        confirmed = db.session.execute(
+            sa.select(sa.func.count()).select_from(Order).where(Order.status == OrderStatus.CONFIRMED)
+        ).scalar_one()
+        pools = db.session.execute(sa.select(sa.func.count()).select_from(AmmPool)).scalar_one()
+        points: list[tuple[str, float]] = [
+            ("queue_depth", float(svc.executor.queue_depth())),
+            ("open_orders", float(open_orders)),
+            ("confirmed_orders", float(confirmed)),
+            ("amm_pools", float(pools)),
+        ]
+        db.session.add_all(SystemMetrics(name=n, value=v, recorded_at=now) for n, v in points)
+        db.session.commit()
+
+
+def run_maintenance(app: Flask, stop: Callable[[], bool], interval_s: float) -> None:
+    """Loop: recover stuck orders and record metrics every ``interval_s`` until ``stop()``."""
+    while not stop():
+        try:
+            with app.app_context():
+                recover_orders()
+                record_metrics()
+        except Exception:
+            log.exception("maintenance pass failed")
+        deadline = time.monotonic() + interval_s
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.5, interval_s))

@@ -1,0 +1,199 @@
+"""Socket.IO: the rooms, the handlers and the ``publish_*`` helpers every writer calls.
+
+Rooms: ``order:<id>`` (its owner only, joined with ``subscribe_order``), and the public rooms
+``trades``, ``pools`` and ``prices`` that every connection joins on connect.
+
+Who emits: the web process through its own server (which, with ``REDIS_URL``, fans out through
+the Redis message queue to every web process); an RQ worker has no server and writes to that
+queue directly with a write-only manager, created lazily (never at import time).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import socketio as socketio_lib
+import sqlalchemy as sa
+from flask import current_app, request, session
+from flask_socketio import SocketIO, emit, join_room, leave_room
+
+from models import Account, Order, db
+from venue_state import hash_api_key
+
+__all__ = [
+    "PUBLIC_ROOMS",
+    "order_payload",
+    "publish",
+    "publish_order_update",
+    "publish_pool_update",
+    "publish_price_update",
+    "publish_trade_executed",
+    "register_handlers",
+    "socketio",
+]
+
+log = logging.getLogger(__name__)
+
+socketio = SocketIO()
+PUBLIC_ROOMS = ("trades", "pools", "prices")
+
+_managers: dict[tuple[str, str], socketio_lib.RedisManager] = {}
+_managers_lock = threading.Lock()
+
+
+def _queue_writer(url: str, channel: str) -> socketio_lib.RedisManager:
+    with _managers_lock:
+        manager = _managers.get((url, channel))
+        if manager is None:
+            manager = socketio_lib.RedisManager(url, channel=channel, write_only=True)
+            _managers[(url, channel)] = manager
+        return manager
+
+
+def publish(event: str, data: Mapping[str, Any], room: str) -> None:
+    """Emit ``event`` to ``room`` from wherever we are (web process or worker); never raises."""
+    try:
+        mode = current_app.extensions["solroute"].emit_mode
+        if mode == "server":
+            socketio.emit(event, dict(data), to=room)
+        elif mode == "queue":
+            config = current_app.config
+            _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit(
+                event, dict(data), namespace="/", room=room
+            )
+    except Exception:  # a live update must never fail a trade that is already committed
+        log.exception("could not publish %s to %s", event, room)
+
+
+def order_payload(
+    order: Order, message: str | None = None, *, legs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The ``order_update`` body: the order's state now."""
+    from views.serialize import order_legs, order_summary  # views import us; keep the cycle lazy
+
+    data = order_summary(order)
+    data["message"] = message if message is not None else (order.error_message or _last_message(order))
+    data["timestamp"] = order.updated_at.isoformat()
+    if legs is not None:
+        data["legs"] = legs
+    else:
+        known = order_legs(order)
+        if known:
+            data["legs"] = known
+    return data
+
+
+def _last_message(order: Order) -> str:
+    return order.events[-1].message if order.events else order.status
+
+
+def publish_order_update(order: Order, message: str | None = None) -> None:
+    publish("order_update", order_payload(order, message), f"order:{order.id}")
+
+
+def publish_trade_executed(data: Mapping[str, Any]) -> None:
+    publish("trade_executed", data, "trades")
+
+
+def publish_pool_update(data: Mapping[str, Any]) -> None:
+    publish("pool_update", data, "pools")
+
+
+def publish_price_update(data: Mapping[str, Any]) -> None:
+    publish("price_update", data, "prices")
+
+
+# --- handlers (web process only) --------------------------------------------------------------
+
+
+def _account_from(auth: object) -> int | None:
+    key = None
+    if isinstance(auth, Mapping):
+        key = auth.get("apiKey") or auth.get("api_key")
+    key = key or request.headers.get("X-API-Key")
+    if isinstance(key, str) and key:
+        return db.session.execute(
+            sa.select(Account.id).where(Account.api_key_hash == hash_api_key(key))
+        ).scalar_one_or_none()
+    account_id = session.get("account_id")
+    return account_id if isinstance(account_id, int) else None
+
+
+def register_handlers(sio: SocketIO) -> None:
+    """Attach the connection and subscription handlers."""
+
+    @sio.on("connect")
+    def connect(auth: object = None) -> bool:
+        try:
+            session["sr_account_id"] = _account_from(auth)
+        finally:
+            db.session.remove()
+        for room in PUBLIC_ROOMS:
+            join_room(room)
+        return True
+
+    @sio.on("subscribe")
+    def subscribe(data: object = None) -> dict[str, Any]:
+        room = data.get("room") if isinstance(data, Mapping) else None
+        if room not in PUBLIC_ROOMS:
+            return {
+                "error": {
+                    "code": "invalid_input",
+                    "message": f"room must be one of {', '.join(PUBLIC_ROOMS)}",
+                    "field": "room",
+                }
+            }
+        join_room(room)
+        return {"ok": True, "room": room}
+
+    @sio.on("unsubscribe")
+    def unsubscribe(data: object = None) -> dict[str, Any]:
+        room = data.get("room") if isinstance(data, Mapping) else None
+        if room not in PUBLIC_ROOMS:
+            return {
+                "error": {
+                    "code": "invalid_input",
+                    "message": f"room must be one of {', '.join(PUBLIC_ROOMS)}",
+                    "field": "room",
+                }
+            }
+        leave_room(room)
+        return {"ok": True, "room": room}
+
+    @sio.on("subscribe_order")
+    def subscribe_order(data: object = None) -> dict[str, Any]:
+        order_id = data.get("orderId") if isinstance(data, Mapping) else None
+        if not isinstance(order_id, str) or not order_id:
+            return {"error": {"code": "invalid_input", "message": "orderId is required", "field": "orderId"}}
+        account_id = session.get("sr_account_id")
+        if account_id is None:
+            return {
+                "error": {
+                    "code": "unauthorized",
+                    "message": "connect with auth {apiKey} (or a logged-in session) to follow orders",
+                    "field": "apiKey",
+                }
+            }
+        try:
+            order = db.session.get(Order, order_id)
+            # The same answer for someone else's order as for a missing one: ids are not disclosed.
+            if order is None or order.account_id != account_id:
+                return {
+                    "error": {
+                        "code": "not_found",
+                        "message": f"no order {order_id} for this account",
+                        "field": "orderId",
+                    }
+                }
+            join_room(f"order:{order_id}")
+            # Read again after joining, then send: an update published in between is either in this
+            # state or arrives after it, so a late subscriber still sees the final state at once.
+            db.session.expire_all()
+            order = db.session.get(Order, order_id)
+            emit("order_update", order_payload(order))
+            return {"ok": True, "orderId": order_id, "status": order.status}
+        finally:
+            db.session.remove()

@@ -1,0 +1,367 @@
+"""Storage: the database models and nothing else (logic lives in trade_logger.py and the core).
+
+Amounts are integer base units in ``BigInteger`` columns (SPL amounts are u64; the API refuses
+anything above 2^63 - 1, far beyond any token's supply). Prices, spreads and other ratios are
+exact decimals stored as text (``ExactDecimal``) because SQLite has no exact numeric type. Floats
+appear only in columns named ``*_usd`` or ``value`` that feed charts and statistics. Every
+timestamp is timezone-aware UTC (``UTCDateTime`` re-attaches the zone SQLite drops).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Account",
+    "AccountKind",
+    "AmmPool",
+    "Balance",
+    "Fill",
+    "LedgerEntry",
+    "OTCPool",
+    "Order",
+    "OrderEvent",
+    "OrderStatus",
+    "SystemMetrics",
+    "Token",
+    "Trade",
+    "db",
+    "utcnow",
+]
+
+# Named constraints so Alembic can alter them (and batch mode can rebuild SQLite tables).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A Decimal stored as its exact text (SQLite has no exact numeric type; we want one schema)."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise TypeError(f"ExactDecimal needs a finite Decimal, got {value!r}")
+        return str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise TypeError(f"naive datetime {value!r}: use models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class OrderStatus(enum.StrEnum):
+    PENDING = "pending"
+    QUOTING = "quoting"
+    ROUTING = "routing"
+    BUILDING = "building"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+FINAL_STATUSES = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED})
+
+
+class AccountKind(enum.StrEnum):
+    TRADER = "trader"
+    POOL = "pool"  # one per AMM pool: the other side of its swaps
+    DESK = "desk"  # one per OTC desk
+    COUNTERPARTY = "counterparty"  # Jupiter paper fills
+    TREASURY = "treasury"  # the source of paper deposits
+
+
+class Token(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "tokens"
+
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    mint: Mapped[str] = mapped_column(String(64), unique=True)
+    decimals: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class AmmPool(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "amm_pools"
+    __table_args__ = (
+        CheckConstraint("reserve_a > 0 AND reserve_b > 0", name="positive_reserves"),
+        Index("ix_amm_pools_pair", "token_a", "token_b"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    venue: Mapped[str] = mapped_column(String(32), index=True)
+    token_a: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    token_b: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    reserve_a: Mapped[int] = mapped_column(BigInteger)
+    reserve_b: Mapped[int] = mapped_column(BigInteger)
+    fee_bps: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OTCPool(db.Model):  # type: ignore[name-defined,misc]
+    """An OTC desk: pair, spread curve, size limits and inventory (refilled over time)."""
+
+    __tablename__ = "otc_pools"
+    __table_args__ = (
+        CheckConstraint("inventory_base >= 0 AND inventory_quote >= 0", name="inventory_non_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    base: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    quote: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    base_spread_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    size_spread_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    curve: Mapped[str] = mapped_column(String(16))
+    min_size: Mapped[int] = mapped_column(BigInteger)
+    max_size: Mapped[int] = mapped_column(BigInteger)
+    inventory_base: Mapped[int] = mapped_column(BigInteger)
+    inventory_quote: Mapped[int] = mapped_column(BigInteger)
+    target_base: Mapped[int] = mapped_column(BigInteger)
+    target_quote: Mapped[int] = mapped_column(BigInteger)
+    refill_base_per_s: Mapped[int] = mapped_column(BigInteger)
+    refill_quote_per_s: Mapped[int] = mapped_column(BigInteger)
+    settlement_delay_s: Mapped[Decimal] = mapped_column(ExactDecimal)
+    noise_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    # Seconds since the epoch, exactly as otc_engine.Desk keeps it (refill is linear in time).
+    inventory_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Account(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default=AccountKind.TRADER)
+    # sha256 of the key: keys are 256-bit random, so a slow hash adds nothing but latency.
+    api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    api_key_prefix: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    balances: Mapped[list[Balance]] = relationship(back_populates="account", lazy="selectin")
+
+
+class Balance(db.Model):  # type: ignore[name-defined,misc]
+    """A paper balance; ``reserved`` is held by open orders and cannot be spent twice."""
+
+    __tablename__ = "balances"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_non_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= amount", name="reserved_within_amount"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="balances")
+
+
+class Order(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "idempotency_key", name="uq_orders_account_idempotency_key"),
+        Index("ix_orders_account_created", "account_id", "created_at"),
+        Index("ix_orders_status_updated", "status", "updated_at"),
+        CheckConstraint("amount_in > 0", name="positive_amount_in"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    token_in: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), index=True)
+    token_out: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), index=True)
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    order_type: Mapped[str] = mapped_column(String(16), default="market")
+    strategy: Mapped[str] = mapped_column(String(32), index=True)
+    slippage_bps: Mapped[int] = mapped_column(Integer)
+    quoted_amount_out: Mapped[int] = mapped_column(BigInteger)
+    min_amount_out: Mapped[int] = mapped_column(BigInteger)
+    amount_out: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The route as planned at submission and as executed (legs, gap, savings): JSON for display.
+    route: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    quoting_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    routing_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    building_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", order_by="OrderEvent.id", lazy="select"
+    )
+    fills: Mapped[list[Fill]] = relationship(back_populates="order", order_by="Fill.leg_index", lazy="select")
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class OrderEvent(db.Model):  # type: ignore[name-defined,misc]
+    """One lifecycle transition of an order: the timeline the order page shows."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Trade(db.Model):  # type: ignore[name-defined,misc]
+    """One executed order: what the trader paid and received, and what routing saved."""
+
+    __tablename__ = "trades"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_in: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    token_out: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    strategy: Mapped[str] = mapped_column(String(32), index=True)
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    amount_out: Mapped[int] = mapped_column(BigInteger)
+    quoted_amount_out: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)  # token_out per token_in, human units
+    best_single_venue: Mapped[str | None] = mapped_column(String(64))
+    best_single_amount_out: Mapped[int | None] = mapped_column(BigInteger)
+    jupiter_amount_out: Mapped[int | None] = mapped_column(BigInteger)
+    price_impact_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    optimality_gap_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    notional_usd: Mapped[float] = mapped_column(Float)  # statistics only
+    savings_usd: Mapped[float] = mapped_column(Float)  # vs the best single venue; statistics only
+    latency_ms: Mapped[float] = mapped_column(Float)  # submit (order created) to confirmed
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Fill(db.Model):  # type: ignore[name-defined,misc]
+    """One executed leg of a trade."""
+
+    __tablename__ = "fills"
+    __table_args__ = (Index("ix_fills_venue_created", "venue", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trade_id: Mapped[int] = mapped_column(ForeignKey("trades.id"), index=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    leg_index: Mapped[int] = mapped_column(Integer)
+    venue_id: Mapped[str] = mapped_column(String(64))
+    venue: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    hop: Mapped[int] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(64))
+    token_in: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), index=True)
+    token_out: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), index=True)
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    amount_out: Mapped[int] = mapped_column(BigInteger)
+    quoted_amount_out: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)  # token_out per token_in, human units
+    fee: Mapped[int] = mapped_column(BigInteger)  # in token_in base units
+    fee_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    is_paper: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    order: Mapped[Order] = relationship(back_populates="fills")
+
+
+class LedgerEntry(db.Model):  # type: ignore[name-defined,misc]
+    """Double entry: for each trade or deposit, the entries of each token sum to zero."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_account_token", "account_id", "token"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    token: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    amount: Mapped[int] = mapped_column(BigInteger)  # signed: + credit, - debit
+    trade_id: Mapped[int | None] = mapped_column(ForeignKey("trades.id"), index=True)
+    # Groups the entries of one posting (a trade or a deposit); each group sums to zero per token.
+    journal: Mapped[str] = mapped_column(String(48), index=True)
+    memo: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SystemMetrics(db.Model):  # type: ignore[name-defined,misc]
+    """A time series point for the dashboard: ``name`` at ``recorded_at``."""
+
+    __tablename__ = "system_metrics"
+    __table_args__ = (Index("ix_system_metrics_name_time", "name", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,706 @@
+"""The one write path for orders and executed trades, and the analytics read from them.
+
+``record_trade`` is the only code that moves tokens: in one database transaction it locks the
+order, the pools, desks and balances it touches (always in the same order: order, pools, desks,
+balances, so two workers never deadlock), re-prices every leg against the locked state, enforces
+the order's ``min_amount_out`` and then writes reserves, inventories, balances, ledger entries,
+the trade, its fills and the order's final state together. Anything that goes wrong raises and
+the transaction rolls back: nothing is half-written.
+
+The lifecycle writes (``create_order``, ``advance``, ``fail_order``) are here too, so every
+change of an order's state goes through this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal, localcontext
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+import otc_engine
+from errors import InsufficientLiquidityError, SolrouteError, ValidationError
+from models import (
+    FINAL_STATUSES,
+    Account,
+    AccountKind,
+    AmmPool,
+    Balance,
+    Fill,
+    LedgerEntry,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OTCPool,
+    Trade,
+    utcnow,
+)
+from routing_engine import RouteResult
+from tokens import get_token
+from venue_state import JUPITER_ACCOUNT, desk_from_row, pool_from_row
+
+__all__ = [
+    "ExecutionPlan",
+    "InsufficientBalanceError",
+    "OrderConflictError",
+    "PlannedLeg",
+    "RecordedTrade",
+    "SlippageExceededError",
+    "advance",
+    "create_order",
+    "fail_order",
+    "plan_from_route",
+    "record_trade",
+]
+
+PHASE_COLUMNS = {
+    OrderStatus.QUOTING: "quoting_at",
+    OrderStatus.ROUTING: "routing_at",
+    OrderStatus.BUILDING: "building_at",
+    OrderStatus.SUBMITTED: "submitted_at",
+    OrderStatus.CONFIRMED: "confirmed_at",
+    OrderStatus.FAILED: "failed_at",
+}
+
+
+class SlippageExceededError(SolrouteError):
+    """Execution would pay out less than the order's minimum: nothing moves."""
+
+    code = "slippage_exceeded"
+
+
+class InsufficientBalanceError(SolrouteError, ValueError):
+    code = "insufficient_balance"
+
+
+class OrderConflictError(SolrouteError):
+    """The Idempotency-Key was used before with a different request."""
+
+    code = "idempotency_conflict"
+
+
+# --- plans: what the job decided, as plain JSON-able values ----------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedLeg:
+    venue_id: str
+    venue: str
+    kind: str  # amm | otc | aggregator
+    token_in: str
+    token_out: str
+    amount_in: int
+    amount_out: int
+    hop: int
+    path: tuple[str, ...]
+    fee_bps: str | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """A routed order ready to settle: legs, the prices used and what the alternatives gave."""
+
+    legs: tuple[PlannedLeg, ...]
+    amount_out: int
+    min_amount_out: int
+    usd_prices: Mapping[str, str]
+    best_single_venue: str | None = None
+    best_single_amount_out: int | None = None
+    jupiter_amount_out: int | None = None
+    price_impact_bps: str | None = None
+    optimality_gap_bps: str | None = None
+    savings_vs_best_single_bps: str | None = None
+    settlement_delay_s: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["legs"] = [asdict(leg) | {"path": list(leg.path)} for leg in self.legs]
+        data["usd_prices"] = dict(self.usd_prices)
+        data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExecutionPlan:
+        legs = tuple(PlannedLeg(**(dict(leg) | {"path": tuple(leg["path"])})) for leg in data["legs"])
+        return cls(**(dict(data) | {"legs": legs}))
+
+
+def plan_from_route(
+    result: RouteResult,
+    min_amount_out: int,
+    usd_prices: Mapping[str, Decimal],
+    settlement_delay_s: float = 0.0,
+) -> ExecutionPlan:
+    """The execution plan of a routed quote."""
+    route = result.route
+    fee_by_venue = {q.venue_id: q.fee_bps for q in result.quotes}
+    jupiter = next((q for q in result.quotes if q.kind.value == "aggregator" and q.available), None)
+    return ExecutionPlan(
+        legs=tuple(
+            PlannedLeg(
+                leg.venue_id,
+                leg.venue,
+                leg.kind.value,
+                leg.token_in,
+                leg.token_out,
+                leg.amount_in,
+                leg.amount_out,
+                leg.hop,
+                tuple(leg.path),
+                None if fee_by_venue.get(leg.venue_id) is None else str(fee_by_venue[leg.venue_id]),
+            )
+            for leg in route.legs
+        ),
+        amount_out=route.amount_out,
+        min_amount_out=min_amount_out,
+        usd_prices={s: str(p) for s, p in usd_prices.items()},
+        best_single_venue=result.best_single.venue if result.best_single else None,
+        best_single_amount_out=result.best_single.amount_out if result.best_single else None,
+        jupiter_amount_out=jupiter.amount_out if jupiter else None,
+        price_impact_bps=_str(route.price_impact_bps),
+        optimality_gap_bps=_str(route.optimality_gap_bps),
+        savings_vs_best_single_bps=_str(route.savings_vs_best_single_bps),
+        settlement_delay_s=settlement_delay_s,
+    )
+
+
+def _str(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- the order lifecycle ------------------------------------------------------------------------
+
+
+def request_hash(payload: Mapping[str, Any]) -> str:
+    """A stable digest of an order request, to tell a replay from a different reuse of a key."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _event(session: Session, order: Order, status: OrderStatus, message: str, at: datetime) -> OrderEvent:
+    order.status = status
+    order.updated_at = at
+    column = PHASE_COLUMNS.get(status)
+    if column is not None:
+        setattr(order, column, at)
+    event = OrderEvent(order_id=order.id, status=status, message=message, created_at=at)
+    session.add(event)
+    return event
+
+
+def create_order(
+    session: Session,
+    account: Account,
+    *,
+    token_in: str,
+    token_out: str,
+    amount_in: int,
+    strategy: str,
+    slippage_bps: int,
+    quoted_amount_out: int,
+    min_amount_out: int,
+    route: Mapping[str, Any] | None,
+    idempotency_key: str | None,
+    request_digest: str,
+) -> tuple[Order, bool]:
+    """Insert a pending order and hold its input on the balance; returns (order, created).
+
+    With an Idempotency-Key already used by this account, returns the earlier order instead
+    (``created`` False), or raises OrderConflictError if that order was a different request.
+    """
+    if idempotency_key is not None:
+        existing = session.execute(
+            sa.select(Order).where(Order.account_id == account.id, Order.idempotency_key == idempotency_key)
+        ).scalar_one_or_none()
+        if existing is not None:
+            if existing.request_hash != request_digest:
+                raise OrderConflictError(
+                    "this Idempotency-Key was already used for a different order request",
+                    field="Idempotency-Key",
+                )
+            return existing, False
+    try:
+        balance = session.execute(
+            sa.select(Balance)
+            .where(Balance.account_id == account.id, Balance.token == token_in)
+            .with_for_update()
+        ).scalar_one_or_none()
+        available = 0 if balance is None else balance.amount - balance.reserved
+        if balance is None or available < amount_in:
+            token = get_token(token_in)
+            raise InsufficientBalanceError(
+                f"balance too small: {_human(token_in, available)} {token.symbol} available, "
+                f"order needs {_human(token_in, amount_in)}",
+                field="amountIn",
+            )
+        now = utcnow()
+        balance.reserved += amount_in
+        balance.updated_at = now
+        order = Order(
+            id=uuid.uuid4().hex,
+            account_id=account.id,
+            token_in=token_in,
+            token_out=token_out,
+            amount_in=amount_in,
+            order_type="market",
+            strategy=strategy,
+            slippage_bps=slippage_bps,
+            quoted_amount_out=quoted_amount_out,
+            min_amount_out=min_amount_out,
+            status=OrderStatus.PENDING,
+            idempotency_key=idempotency_key,
+            request_hash=request_digest,
+            attempts=0,
+            route=dict(route) if route is not None else None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(order)
+        session.flush()
+        _event(session, order, OrderStatus.PENDING, "order received", now)
+        session.commit()
+    except sa.exc.IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the insert: answer with its order.
+        session.rollback()
+        if idempotency_key is None:
+            raise
+        existing = session.execute(
+            sa.select(Order).where(Order.account_id == account.id, Order.idempotency_key == idempotency_key)
+        ).scalar_one()
+        if existing.request_hash != request_digest:
+            raise OrderConflictError(
+                "this Idempotency-Key was already used for a different order request",
+                field="Idempotency-Key",
+            ) from None
+        return existing, False
+    except BaseException:
+        session.rollback()
+        raise
+    return order, True
+
+
+def advance(
+    session: Session,
+    order_id: str,
+    steps: Sequence[tuple[OrderStatus, str]],
+    *,
+    attempt: int | None = None,
+    route: Mapping[str, Any] | None = None,
+) -> Order | None:
+    """Record lifecycle steps of a live order in one commit; None if the order is final or gone."""
+    try:
+        order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+        if order is None or order.status in FINAL_STATUSES:
+            session.rollback()
+            return None
+        for status, message in steps:
+            _event(session, order, status, message, utcnow())
+        if attempt is not None:
+            order.attempts = attempt
+        if route is not None:
+            order.route = dict(route)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return order
+
+
+def fail_order(session: Session, order_id: str, code: str, message: str) -> Order | None:
+    """Mark a live order failed and release its held input; None if it was already final."""
+    try:
+        order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+        if order is None or order.status in FINAL_STATUSES:
+            session.rollback()
+            return None
+        balance = session.execute(
+            sa.select(Balance)
+            .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
+            .with_for_update()
+        ).scalar_one()
+        balance.reserved -= order.amount_in
+        balance.updated_at = utcnow()
+        order.error_code = code
+        order.error_message = message
+        _event(session, order, OrderStatus.FAILED, message, utcnow())
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return order
+
+
+# --- executing a trade --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutedLeg:
+    planned: PlannedLeg
+    amount_in: int
+    amount_out: int
+    fee: int
+    fee_bps: Decimal
+
+
+@dataclass(frozen=True)
+class RecordedTrade:
+    """What a settled order changed: for the job to publish after commit."""
+
+    order_id: str
+    account_id: int
+    trade_id: int
+    amount_out: int
+    legs: tuple[ExecutedLeg, ...]
+    pools: tuple[Mapping[str, Any], ...]  # pool states after the trade
+    desks: tuple[Mapping[str, Any], ...]
+    already_final: bool = False
+
+
+def _human(symbol: str, units: int) -> str:
+    token = get_token(symbol)
+    return f"{Decimal(units).scaleb(-token.decimals).normalize():f}"
+
+
+def _price(token_in: str, token_out: str, amount_in: int, amount_out: int) -> Decimal:
+    """token_out per token_in in human units (28 significant digits)."""
+    if amount_in == 0:
+        return Decimal(0)
+    with localcontext() as ctx:
+        ctx.prec = 28
+        return Decimal(amount_out).scaleb(-get_token(token_out).decimals) / Decimal(amount_in).scaleb(
+            -get_token(token_in).decimals
+        )
+
+
+def _scaled(amounts: Sequence[int], total: int) -> list[int]:
+    """Split ``total`` in proportion to ``amounts`` exactly (floors, the remainder to the largest)."""
+    planned = sum(amounts)
+    if planned == 0:
+        return [0 for _ in amounts]
+    shares = [total * a // planned for a in amounts]
+    shares[max(range(len(amounts)), key=lambda i: amounts[i])] += total - sum(shares)
+    return shares
+
+
+def record_trade(session: Session, order_id: str, plan: ExecutionPlan, *, now: float) -> RecordedTrade:
+    """Settle a routed order: everything moves in one transaction, or nothing does.
+
+    Raises SlippageExceededError when the legs, re-priced against the locked current state, pay
+    out less than the order's minimum, InsufficientLiquidityError when a desk can no longer fill,
+    InsufficientBalanceError when the held input is gone. The caller fails the order then.
+    """
+    try:
+        result = _record(session, order_id, plan, now)
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _record(session: Session, order_id: str, plan: ExecutionPlan, now: float) -> RecordedTrade:
+    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    if order is None:
+        raise ValidationError(f"no order {order_id}", field="orderId")
+    if order.status in FINAL_STATUSES:
+        trade_id = session.execute(sa.select(Trade.id).where(Trade.order_id == order_id)).scalar()
+        return RecordedTrade(
+            order_id, order.account_id, trade_id or 0, order.amount_out or 0, (), (), (), already_final=True
+        )
+    if sum(leg.amount_in for leg in plan.legs if leg.hop == 0) != order.amount_in:
+        raise ValidationError("the plan's first-hop legs do not add up to the order's amount", field="legs")
+
+    pool_ids = sorted({leg.venue_id for leg in plan.legs if leg.kind == "amm"})
+    desk_ids = sorted({leg.venue_id for leg in plan.legs if leg.kind == "otc"})
+    pool_rows = (
+        {
+            r.id: r
+            for r in session.execute(
+                sa.select(AmmPool).where(AmmPool.id.in_(pool_ids)).order_by(AmmPool.id).with_for_update()
+            ).scalars()
+        }
+        if pool_ids
+        else {}
+    )
+    desk_rows = (
+        {
+            r.id: r
+            for r in session.execute(
+                sa.select(OTCPool).where(OTCPool.id.in_(desk_ids)).order_by(OTCPool.id).with_for_update()
+            ).scalars()
+        }
+        if desk_ids
+        else {}
+    )
+    missing = (set(pool_ids) - set(pool_rows)) | (set(desk_ids) - set(desk_rows))
+    if missing:
+        raise InsufficientLiquidityError(f"venue {sorted(missing)[0]} no longer exists", field="legs")
+    balances = {
+        b.token: b
+        for b in session.execute(
+            sa.select(Balance)
+            .where(
+                Balance.account_id == order.account_id,
+                Balance.token.in_(sorted({order.token_in, order.token_out})),
+            )
+            .order_by(Balance.token)
+            .with_for_update()
+        ).scalars()
+    }
+
+    pools = {pid: pool_from_row(row) for pid, row in pool_rows.items()}
+    desks = {did: otc_engine.refilled(desk_from_row(row), now) for did, row in desk_rows.items()}
+    prices = {s: Decimal(p) for s, p in plan.usd_prices.items()}
+
+    executed: list[ExecutedLeg] = []
+    produced: dict[str, int] = defaultdict(int)  # intermediate tokens made by earlier hops
+    for hop in sorted({leg.hop for leg in plan.legs}):
+        legs = [leg for leg in plan.legs if leg.hop == hop]
+        inputs = [leg.amount_in for leg in legs]
+        if hop > 0:
+            # A later hop spends exactly what the earlier hop produced, split as planned.
+            by_token: dict[str, list[int]] = defaultdict(list)
+            for i, leg in enumerate(legs):
+                by_token[leg.token_in].append(i)
+            for token, idx in by_token.items():
+                for i, share in zip(
+                    idx, _scaled([legs[i].amount_in for i in idx], produced.pop(token, 0)), strict=True
+                ):
+                    inputs[i] = share
+        for leg, amount_in in zip(legs, inputs, strict=True):
+            out, fee, fee_bps = _execute_leg(leg, amount_in, pools, desks, prices, now)
+            executed.append(ExecutedLeg(leg, amount_in, out, fee, fee_bps))
+            if leg.token_out != order.token_out:
+                produced[leg.token_out] += out
+    if any(produced.values()):
+        raise ValidationError("the plan leaves intermediate tokens unspent", field="legs")
+    total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
+    if total_out < order.min_amount_out:
+        raise SlippageExceededError(
+            f"market moved: the route now pays {_human(order.token_out, total_out)} {order.token_out}, "
+            f"below the minimum of {_human(order.token_out, order.min_amount_out)} "
+            f"({order.slippage_bps} bps slippage tolerance); nothing was traded",
+            field="slippageBps",
+        )
+
+    sell = balances.get(order.token_in)
+    if sell is None or sell.reserved < order.amount_in or sell.amount < order.amount_in:
+        raise InsufficientBalanceError("the order's held balance is gone", field="amountIn")
+    stamp = utcnow()
+    sell.amount -= order.amount_in
+    sell.reserved -= order.amount_in
+    sell.updated_at = stamp
+    buy = balances.get(order.token_out)
+    if buy is None:
+        buy = Balance(account_id=order.account_id, token=order.token_out, amount=0, reserved=0)
+        session.add(buy)
+    buy.amount += total_out
+    buy.updated_at = stamp
+
+    for pid, pool in pools.items():
+        row = pool_rows[pid]
+        row.reserve_a, row.reserve_b, row.updated_at = pool.reserve_a, pool.reserve_b, stamp
+    for did, desk in desks.items():
+        row = desk_rows[did]
+        row.inventory_base, row.inventory_quote = desk.inventory_base, desk.inventory_quote
+        row.inventory_at, row.updated_at = desk.updated_at, stamp
+
+    latency_ms = (stamp - order.created_at).total_seconds() * 1000.0
+    price_in = float(prices.get(order.token_in, 0))
+    price_out = float(prices.get(order.token_out, 0))
+    out_scale = 10 ** -get_token(order.token_out).decimals
+    best_single = plan.best_single_amount_out
+    trade = Trade(
+        order_id=order.id,
+        account_id=order.account_id,
+        token_in=order.token_in,
+        token_out=order.token_out,
+        strategy=order.strategy,
+        amount_in=order.amount_in,
+        amount_out=total_out,
+        quoted_amount_out=order.quoted_amount_out,
+        price=_price(order.token_in, order.token_out, order.amount_in, total_out),
+        best_single_venue=plan.best_single_venue,
+        best_single_amount_out=best_single,
+        jupiter_amount_out=plan.jupiter_amount_out,
+        price_impact_bps=None if plan.price_impact_bps is None else Decimal(plan.price_impact_bps),
+        optimality_gap_bps=None if plan.optimality_gap_bps is None else Decimal(plan.optimality_gap_bps),
+        notional_usd=order.amount_in * 10 ** -get_token(order.token_in).decimals * price_in,
+        savings_usd=0.0 if best_single is None else (total_out - best_single) * out_scale * price_out,
+        latency_ms=latency_ms,
+        executed_at=stamp,
+    )
+    session.add(trade)
+    session.flush()
+
+    accounts = _venue_accounts(session, pool_rows, desk_rows)
+    journal = f"trade-{order.id}"
+    entries = [
+        LedgerEntry(
+            account_id=order.account_id,
+            token=order.token_in,
+            amount=-order.amount_in,
+            trade_id=trade.id,
+            journal=journal,
+            memo="sold",
+            created_at=stamp,
+        ),
+        LedgerEntry(
+            account_id=order.account_id,
+            token=order.token_out,
+            amount=total_out,
+            trade_id=trade.id,
+            journal=journal,
+            memo="bought",
+            created_at=stamp,
+        ),
+    ]
+    fills = []
+    for index, e in enumerate(executed):
+        leg = e.planned
+        account_id = accounts[leg.venue_id] if leg.kind in ("amm", "otc") else accounts[JUPITER_ACCOUNT]
+        memo = f"{leg.venue} {leg.token_in}->{leg.token_out}"
+        entries.append(
+            LedgerEntry(
+                account_id=account_id,
+                token=leg.token_in,
+                amount=e.amount_in,
+                trade_id=trade.id,
+                journal=journal,
+                memo=memo,
+                created_at=stamp,
+            )
+        )
+        entries.append(
+            LedgerEntry(
+                account_id=account_id,
+                token=leg.token_out,
+                amount=-e.amount_out,
+                trade_id=trade.id,
+                journal=journal,
+                memo=memo,
+                created_at=stamp,
+            )
+        )
+        fills.append(
+            Fill(
+                trade_id=trade.id,
+                order_id=order.id,
+                leg_index=index,
+                venue_id=leg.venue_id,
+                venue=leg.venue,
+                kind=leg.kind,
+                hop=leg.hop,
+                path=">".join(leg.path),
+                token_in=leg.token_in,
+                token_out=leg.token_out,
+                amount_in=e.amount_in,
+                amount_out=e.amount_out,
+                quoted_amount_out=leg.amount_out,
+                price=_price(leg.token_in, leg.token_out, e.amount_in, e.amount_out),
+                fee=e.fee,
+                fee_bps=e.fee_bps,
+                is_paper=True,
+                created_at=stamp,
+            )
+        )
+    session.add_all(entries)
+    session.add_all(fills)
+
+    order.amount_out = total_out
+    venues = ", ".join(f"{e.planned.venue} {_human(e.planned.token_in, e.amount_in)}" for e in executed)
+    _event(
+        session,
+        order,
+        OrderStatus.CONFIRMED,
+        f"filled {_human(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)",
+        stamp,
+    )
+    session.flush()
+    return RecordedTrade(
+        order_id=order.id,
+        account_id=order.account_id,
+        trade_id=trade.id,
+        amount_out=total_out,
+        legs=tuple(executed),
+        pools=tuple(
+            {
+                "id": p.pool_id,
+                "venue": p.venue,
+                "tokenA": p.token_a,
+                "tokenB": p.token_b,
+                "reserveA": p.reserve_a,
+                "reserveB": p.reserve_b,
+            }
+            for p in pools.values()
+        ),
+        desks=tuple(
+            {
+                "id": d.desk_id,
+                "name": d.name,
+                "base": d.base,
+                "quote": d.quote,
+                "inventoryBase": d.inventory_base,
+                "inventoryQuote": d.inventory_quote,
+            }
+            for d in desks.values()
+        ),
+    )
+
+
+def _execute_leg(
+    leg: PlannedLeg,
+    amount_in: int,
+    pools: dict[str, Any],
+    desks: dict[str, otc_engine.Desk],
+    prices: Mapping[str, Decimal],
+    now: float,
+) -> tuple[int, int, Decimal]:
+    """Apply one leg to the (locked) venue state in place; returns (amount_out, fee, fee_bps)."""
+    if amount_in == 0:
+        return 0, 0, Decimal(0)
+    if leg.kind == "amm":
+        pool = pools[leg.venue_id]
+        pools[leg.venue_id], out = pool.swap(leg.token_in, amount_in)
+        fee = -(-amount_in * pool.fee_bps // 10_000)  # the fee the pool keeps, rounded for the pool
+        return out, fee, Decimal(pool.fee_bps)
+    if leg.kind == "otc":
+        desk = desks[leg.venue_id]
+        base_usd, quote_usd = prices.get(desk.base), prices.get(desk.quote)
+        if not base_usd or not quote_usd:
+            raise InsufficientLiquidityError(f"no mid price for {desk.name}", field="legs")
+        with localcontext() as ctx:
+            ctx.prec = 40
+            mid = base_usd / quote_usd
+        q = otc_engine.quote(desk, leg.token_in, leg.token_out, amount_in, mid, now)
+        if not q.available:
+            raise InsufficientLiquidityError(f"{desk.name} refused the fill: {q.message}", field="legs")
+        desks[leg.venue_id] = otc_engine.fill(desk, leg.token_in, amount_in, q.amount_out, now)
+        fee = math.ceil(Decimal(amount_in) * q.spread_bps / 10_000)
+        return q.amount_out, fee, q.spread_bps
+    # Aggregator (Jupiter): a paper fill at the fresh quote's price for this leg's size.
+    if leg.amount_in == 0:
+        return 0, 0, Decimal(0)
+    out = leg.amount_out * amount_in // leg.amount_in
+    return out, 0, Decimal(leg.fee_bps) if leg.fee_bps else Decimal(0)
+
+
+def _venue_accounts(
+    session: Session, pool_rows: Mapping[str, AmmPool], desk_rows: Mapping[str, OTCPool]
+) -> dict[str, int]:
+    accounts: dict[str, int] = {pid: row.account_id for pid, row in pool_rows.items()}
+    accounts.update({did: row.account_id for did, row in desk_rows.items()})
+    jupiter = session.execute(
+        sa.select(Account.id).where(Account.name == JUPITER_ACCOUNT, Account.kind == AccountKind.COUNTERPARTY)
+    ).scalar_one()
+    accounts[JUPITER_ACCOUNT] = jupiter
+    return accounts

@@ -1,0 +1,1 @@
+"""Thin HTTP layer: ``api`` (JSON under /api), ``errors`` (one error mapping), ``serialize``, ``schemas``."""

@@ -1,0 +1,100 @@
+"""Errors to HTTP, in one place: ``{"error": {"code", "message", "field"}}`` for every /api failure."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pydantic
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from errors import (
+    AmountPrecisionError,
+    InsufficientLiquidityError,
+    NoRouteError,
+    PriceUnavailableError,
+    SolrouteError,
+    UnknownTokenError,
+    ValidationError,
+    VenueUnavailableError,
+)
+from trade_logger import InsufficientBalanceError, OrderConflictError, SlippageExceededError
+
+__all__ = ["ApiError", "error_response", "register_error_handlers", "status_for"]
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(SolrouteError):
+    """An HTTP-level refusal (auth, not found, content type) with its status."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.code = code
+
+
+_STATUS: tuple[tuple[type[SolrouteError], int], ...] = (
+    (OrderConflictError, 409),
+    (InsufficientBalanceError, 422),
+    (SlippageExceededError, 422),
+    (NoRouteError, 422),
+    (InsufficientLiquidityError, 422),
+    (PriceUnavailableError, 503),
+    (VenueUnavailableError, 503),
+    (AmountPrecisionError, 400),
+    (UnknownTokenError, 400),
+    (ValidationError, 400),
+)
+
+
+def status_for(exc: SolrouteError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message, "field": field}}), status
+
+
+def pydantic_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
+    """The first problem of a schema validation, naming its field (``from`` for ``from_``)."""
+    first: Any = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
+    field = loc[0].rstrip("_") if loc else None
+    if first.get("type") == "extra_forbidden":
+        message = f"unknown field {field!r}"
+    elif first.get("type") == "missing":
+        message = f"{field} is required"
+    else:
+        message = f"{field}: {first.get('msg', 'invalid value')}" if field else str(first.get("msg"))
+    return error_response(400, "invalid_input", message, field)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(SolrouteError)
+    def solroute_error(exc: SolrouteError) -> tuple[Response, int]:
+        return error_response(status_for(exc), exc.code, exc.message, exc.field)
+
+    @app.errorhandler(pydantic.ValidationError)
+    def schema_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
+        return pydantic_error(exc)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if not request.path.startswith("/api/"):
+            return exc
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name or "error", None)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if request.path.startswith("/api/"):
+            return error_response(500, "internal_error", "internal error; it has been logged", None)
+        return "Internal Server Error", 500

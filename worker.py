@@ -1,0 +1,75 @@
+"""An RQ worker for Solroute: ``python -m worker`` (needs REDIS_URL; DATABASE_URL for PostgreSQL).
+
+It recovers orders a dead worker left behind when it starts and then every RECOVERY_INTERVAL_S
+(one worker at a time, under a Redis lock), and runs jobs in its own process (RQ's SimpleWorker:
+no fork per job) with the scheduler on, for delayed retries and OTC settlement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import time
+
+from rq import Queue, SimpleWorker
+
+from app import create_app
+
+log = logging.getLogger("solroute.worker")
+
+
+def _maintenance(app, stop: threading.Event, interval_s: float) -> None:  # type: ignore[no-untyped-def]
+    import jobs
+
+    redis = app.extensions["solroute"].redis
+    while not stop.is_set():
+        # One recoverer per interval across all workers.
+        lock = f"{app.config['REDIS_NAMESPACE']}:maintenance"
+        if redis.set(lock, "1", nx=True, ex=max(1, int(interval_s))):
+            try:
+                with app.app_context():
+                    result = jobs.recover_orders()
+                    jobs.record_metrics()
+                if any(result.values()):
+                    log.warning("recovery: %s", result)
+            except Exception:
+                log.exception("maintenance pass failed")
+        stop.wait(interval_s)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--name", help="worker name (default: RQ's)")
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(role="worker")
+    if not app.config.get("REDIS_URL"):
+        raise SystemExit("worker: set REDIS_URL (without it the web process runs jobs itself)")
+    import jobs
+
+    jobs._worker_app = app
+    redis = app.extensions["solroute"].redis
+    with app.app_context():
+        # On start: whatever a dead worker left is ours to finish (stale ones only).
+        log.info("startup recovery: %s", jobs.recover_orders())
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_maintenance,
+        args=(app, stop, app.config["RECOVERY_INTERVAL_S"]),
+        name="solroute-maintenance",
+        daemon=True,
+    )
+    thread.start()
+    queue = Queue(app.config["REDIS_NAMESPACE"], connection=redis)
+    worker = SimpleWorker([queue], connection=redis, name=args.name)
+    try:
+        worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
+    finally:
+        stop.set()
+        time.sleep(0)
+
+
+if __name__ == "__main__":
+    main()
