@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -175,7 +175,9 @@ def execute_order(order_id: str, attempt: int = 1) -> str:
             db.session.rollback()
             if not _is_transient_db_error(exc):
                 raise
-            _retry_or_fail(app, order_id, attempt, f"database: {type(exc.orig or exc).__name__}")
+            _retry_or_fail(
+                app, order_id, attempt, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}"
+            )
             return "retrying"
 
 
@@ -293,7 +295,9 @@ def settle_order(order_id: str, attempt: int = 1) -> str:
             db.session.rollback()
             if not _is_transient_db_error(exc):
                 raise
-            _retry_or_fail(app, order_id, attempt, f"database: {type(exc.orig or exc).__name__}")
+            _retry_or_fail(
+                app, order_id, attempt, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}"
+            )
             return "retrying"
 
 
@@ -361,7 +365,7 @@ def _publish_trade(recorded: RecordedTrade) -> None:
         )
 
 
-def _pool_price(pool: dict[str, Any]) -> str:
+def _pool_price(pool: Mapping[str, Any]) -> str:
     a, b = get_token(pool["tokenA"]), get_token(pool["tokenB"])
     price = Decimal(pool["reserveB"]).scaleb(-b.decimals) / Decimal(pool["reserveA"]).scaleb(-a.decimals)
     return f"{price.normalize():f}"
@@ -395,11 +399,12 @@ def recover_orders(stale_after_s: float | None = None) -> dict[str, int]:
             if status == OrderStatus.SUBMITTED and settle_at and time.time() < settle_at + stale_after:
                 continue  # waiting for its OTC settlement, not stuck
             # Claim it (compare-and-set on updated_at) so two recoverers never both re-queue it.
-            claimed = db.session.execute(
+            result = db.session.execute(
                 sa.update(Order)
                 .where(Order.id == order_id, Order.updated_at < cutoff)
                 .values(updated_at=utcnow())
-            ).rowcount
+            )
+            claimed = result.rowcount if isinstance(result, sa.CursorResult) else 0
             db.session.commit()
             if not claimed:
                 continue

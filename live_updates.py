@@ -193,6 +193,8 @@ def register_handlers(sio: SocketIO) -> None:
             # state or arrives after it, so a late subscriber still sees the final state at once.
             db.session.expire_all()
             order = db.session.get(Order, order_id)
+            if order is None:
+                return {"error": {"code": "not_found", "message": f"no order {order_id}", "field": "orderId"}}
             emit("order_update", order_payload(order))
             return {"ok": True, "orderId": order_id, "status": order.status}
         finally:

@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, scoped_session
 
 __all__ = [
     "FINAL_STATUSES",
@@ -39,6 +39,7 @@ __all__ = [
     "AccountKind",
     "AmmPool",
     "Balance",
+    "DbSession",
     "Fill",
     "LedgerEntry",
     "OTCPool",
@@ -60,6 +61,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# A plain Session or Flask-SQLAlchemy's scoped ``db.session``: the write path accepts either.
+DbSession = Session | scoped_session[Any]
 
 
 def utcnow() -> datetime:

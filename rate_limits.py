@@ -16,7 +16,8 @@ __all__ = ["LocalRateLimiter", "RateLimiter", "RedisRateLimiter"]
 
 
 class RateLimiter(Protocol):
-    limits: Mapping[str, float]
+    @property
+    def limits(self) -> Mapping[str, float]: ...
 
     def acquire(self, venue: str, max_wait_s: float) -> bool: ...
 

@@ -25,7 +25,6 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 import otc_engine
 from errors import InsufficientLiquidityError, SolrouteError, ValidationError
@@ -35,6 +34,7 @@ from models import (
     AccountKind,
     AmmPool,
     Balance,
+    DbSession,
     Fill,
     LedgerEntry,
     Order,
@@ -186,7 +186,7 @@ def request_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _event(session: Session, order: Order, status: OrderStatus, message: str, at: datetime) -> OrderEvent:
+def _event(session: DbSession, order: Order, status: OrderStatus, message: str, at: datetime) -> OrderEvent:
     order.status = status
     order.updated_at = at
     column = PHASE_COLUMNS.get(status)
@@ -198,7 +198,7 @@ def _event(session: Session, order: Order, status: OrderStatus, message: str, at
 
 
 def create_order(
-    session: Session,
+    session: DbSession,
     account: Account,
     *,
     token_in: str,
@@ -289,7 +289,7 @@ def create_order(
 
 
 def advance(
-    session: Session,
+    session: DbSession,
     order_id: str,
     steps: Sequence[tuple[OrderStatus, str]],
     *,
@@ -315,7 +315,7 @@ def advance(
     return order
 
 
-def fail_order(session: Session, order_id: str, code: str, message: str) -> Order | None:
+def fail_order(session: DbSession, order_id: str, code: str, message: str) -> Order | None:
     """Mark a live order failed and release its held input; None if it was already final."""
     try:
         order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
@@ -391,7 +391,7 @@ def _scaled(amounts: Sequence[int], total: int) -> list[int]:
     return shares
 
 
-def record_trade(session: Session, order_id: str, plan: ExecutionPlan, *, now: float) -> RecordedTrade:
+def record_trade(session: DbSession, order_id: str, plan: ExecutionPlan, *, now: float) -> RecordedTrade:
     """Settle a routed order: everything moves in one transaction, or nothing does.
 
     Raises SlippageExceededError when the legs, re-priced against the locked current state, pay
@@ -407,7 +407,7 @@ def record_trade(session: Session, order_id: str, plan: ExecutionPlan, *, now: f
         raise
 
 
-def _record(session: Session, order_id: str, plan: ExecutionPlan, now: float) -> RecordedTrade:
+def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) -> RecordedTrade:
     order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
     if order is None:
         raise ValidationError(f"no order {order_id}", field="orderId")
@@ -695,7 +695,7 @@ def _execute_leg(
 
 
 def _venue_accounts(
-    session: Session, pool_rows: Mapping[str, AmmPool], desk_rows: Mapping[str, OTCPool]
+    session: DbSession, pool_rows: Mapping[str, AmmPool], desk_rows: Mapping[str, OTCPool]
 ) -> dict[str, int]:
     accounts: dict[str, int] = {pid: row.account_id for pid, row in pool_rows.items()}
     accounts.update({did: row.account_id for did, row in desk_rows.items()})

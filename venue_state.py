@@ -13,14 +13,14 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
 
 import otc_engine
 from amm.pools import Pool, default_pools
 from errors import ValidationError
-from models import Account, AccountKind, AmmPool, Balance, LedgerEntry, OTCPool, Token, utcnow
+from models import Account, AccountKind, AmmPool, Balance, DbSession, LedgerEntry, OTCPool, Token, utcnow
 from price_feeds import StaticSource
 from tokens import TOKENS, get_token, to_base_units
 
@@ -57,16 +57,16 @@ def seed_prices() -> dict[str, Decimal]:
     return {s: q.price_usd for s, q in StaticSource().fetch(tuple(TOKENS)).items()}
 
 
-def pool_from_row(row: AmmPool | sa.Row[tuple[object, ...]]) -> Pool:
+def pool_from_row(row: Any) -> Pool:
     """The pure pool value of a database row."""
     return Pool(
         pool_id=str(row.id),
         venue=str(row.venue),
         token_a=str(row.token_a),
         token_b=str(row.token_b),
-        reserve_a=int(row.reserve_a),  # type: ignore[call-overload]
-        reserve_b=int(row.reserve_b),  # type: ignore[call-overload]
-        fee_bps=int(row.fee_bps),  # type: ignore[call-overload]
+        reserve_a=int(row.reserve_a),
+        reserve_b=int(row.reserve_b),
+        fee_bps=int(row.fee_bps),
     )
 
 
@@ -79,20 +79,20 @@ def desk_from_row(
         name=str(row.name),
         base=str(row.base),
         quote=str(row.quote),
-        base_spread_bps=Decimal(row.base_spread_bps),  # type: ignore[arg-type]
-        size_spread_bps=Decimal(row.size_spread_bps),  # type: ignore[arg-type]
+        base_spread_bps=Decimal(row.base_spread_bps),
+        size_spread_bps=Decimal(row.size_spread_bps),
         curve=otc_engine.SpreadCurve(row.curve),
-        min_size=int(row.min_size),  # type: ignore[call-overload]
-        max_size=int(row.max_size),  # type: ignore[call-overload]
-        inventory_base=int(row.inventory_base),  # type: ignore[call-overload]
-        inventory_quote=int(row.inventory_quote),  # type: ignore[call-overload]
-        target_base=int(row.target_base),  # type: ignore[call-overload]
-        target_quote=int(row.target_quote),  # type: ignore[call-overload]
-        refill_base_per_s=int(row.refill_base_per_s),  # type: ignore[call-overload]
-        refill_quote_per_s=int(row.refill_quote_per_s),  # type: ignore[call-overload]
-        settlement_delay_s=Decimal(row.settlement_delay_s) * settlement_scale,  # type: ignore[arg-type]
-        updated_at=float(row.inventory_at),  # type: ignore[arg-type]
-        noise_bps=Decimal(row.noise_bps),  # type: ignore[arg-type]
+        min_size=int(row.min_size),
+        max_size=int(row.max_size),
+        inventory_base=int(row.inventory_base),
+        inventory_quote=int(row.inventory_quote),
+        target_base=int(row.target_base),
+        target_quote=int(row.target_quote),
+        refill_base_per_s=int(row.refill_base_per_s),
+        refill_quote_per_s=int(row.refill_quote_per_s),
+        settlement_delay_s=Decimal(row.settlement_delay_s) * settlement_scale,
+        updated_at=float(row.inventory_at),
+        noise_bps=Decimal(row.noise_bps),
     )
 
 
@@ -107,13 +107,13 @@ _POOL_COLUMNS = (
 )
 
 
-def load_pools(session: Session) -> tuple[Pool, ...]:
+def load_pools(session: DbSession) -> tuple[Pool, ...]:
     """Every AMM pool as it is now (one plain SELECT: quoting reads this on every request)."""
     rows = session.execute(sa.select(*_POOL_COLUMNS).order_by(AmmPool.id)).all()
     return tuple(pool_from_row(r) for r in rows)
 
 
-def load_desks(session: Session, settlement_scale: Decimal = Decimal(1)) -> tuple[otc_engine.Desk, ...]:
+def load_desks(session: DbSession, settlement_scale: Decimal = Decimal(1)) -> tuple[otc_engine.Desk, ...]:
     """Every OTC desk as it is now."""
     rows = session.execute(sa.select(OTCPool).order_by(OTCPool.id)).scalars().all()
     return tuple(desk_from_row(r, settlement_scale) for r in rows)
@@ -124,7 +124,7 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _system_account(session: Session, name: str, kind: AccountKind) -> Account:
+def _system_account(session: DbSession, name: str, kind: AccountKind) -> Account:
     account = session.execute(sa.select(Account).where(Account.name == name)).scalar_one_or_none()
     if account is None:
         account = Account(name=name, kind=kind)
@@ -133,7 +133,7 @@ def _system_account(session: Session, name: str, kind: AccountKind) -> Account:
     return account
 
 
-def deposit(session: Session, account: Account, amounts: Mapping[str, object], memo: str) -> None:
+def deposit(session: DbSession, account: Account, amounts: Mapping[str, object], memo: str) -> None:
     """Credit paper funds from the treasury: two ledger entries per token, summing to zero."""
     treasury = _system_account(session, TREASURY_ACCOUNT, AccountKind.TREASURY)
     journal = f"deposit-{uuid.uuid4().hex}"
@@ -172,7 +172,7 @@ def deposit(session: Session, account: Account, amounts: Mapping[str, object], m
 
 
 def create_account(
-    session: Session, name: str, *, funding: Mapping[str, object] | None = None
+    session: DbSession, name: str, *, funding: Mapping[str, object] | None = None
 ) -> tuple[Account, str]:
     """A new trader account and its API key (shown once; only its hash is kept)."""
     name = name.strip()
@@ -191,7 +191,7 @@ def create_account(
 
 
 def seed_database(
-    session: Session, *, now: float | None = None, demo_account: str | None = "demo"
+    session: DbSession, *, now: float | None = None, demo_account: str | None = "demo"
 ) -> str | None:
     """Seed an empty database; idempotent. Returns the demo account's API key when it was created."""
     now = datetime.now(UTC).timestamp() if now is None else now
