@@ -122,6 +122,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     quotes = QuoteService(
         app.config["SOLROUTE_SETTINGS"],
         venue_state=lambda: (load_pools(db.session), load_desks(db.session, scale)),
+        # Web quotes read Jupiter from background-refreshed curves; workers ask it afresh.
+        jupiter_curve_ttl_s=app.config["JUPITER_CURVE_TTL_S"] if role == "web" else None,
     )
     limits = app.config["VENUE_RATE_LIMITS"]
     namespace = app.config["REDIS_NAMESPACE"]
@@ -165,10 +167,13 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
 def start_background(app: Flask) -> None:
     """Start the serving process's background threads (wsgi.py calls this; CLI commands do not).
 
-    In-process mode (no REDIS_URL) the web process also recovers stuck orders and samples
-    metrics; with Redis the workers do that.
+    Every web process publishes prices and refreshes Jupiter curves; in in-process mode (no
+    REDIS_URL) it also recovers stuck orders and samples metrics, which workers do otherwise.
     """
+    from background import start_loops
+
     services: Services = app.extensions["solroute"]
+    services.threads.extend(start_loops(app))
     if app.config.get("REDIS_URL") or not app.config["MAINTENANCE_THREAD"]:
         return
     from jobs import run_maintenance

@@ -161,6 +161,8 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "RECOVERY_INTERVAL_S": float(_number(env, "RECOVERY_INTERVAL_S", "30")),
         "OTC_SETTLEMENT_SCALE": _number(env, "OTC_SETTLEMENT_SCALE", "1"),
         "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
+        "PRICE_POLL_S": float(_number(env, "PRICE_POLL_S", "15")),
+        "JUPITER_CURVE_TTL_S": float(_number(env, "JUPITER_CURVE_TTL_S", "120")),
         "DEMO_ACCOUNT": _text(env, "DEMO_ACCOUNT", "demo"),
         # Prefix of every Redis name we own: the RQ queue, the Socket.IO channel, rate-limit keys.
         "REDIS_NAMESPACE": _text(env, "REDIS_NAMESPACE", "solroute"),

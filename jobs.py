@@ -26,7 +26,7 @@ from flask import Flask, current_app, has_app_context
 
 import live_updates
 from errors import InsufficientLiquidityError, NoRouteError, SolrouteError
-from jupiter_api import JupiterCircuitOpenError, JupiterError, JupiterNoRouteError, JupiterRateLimitedError
+from jupiter_api import JupiterError
 from models import FINAL_STATUSES, AmmPool, Order, OrderStatus, SystemMetrics, Trade, db, utcnow
 from routing_engine import AggregatorQuote, Market, find_route
 from tokens import get_token
@@ -114,33 +114,27 @@ def _publish(order: Order | None, message: str) -> None:
 def _aggregator_at_execution(
     app: Flask, order: Order, attempt: int
 ) -> tuple[AggregatorQuote | None, str | None]:
-    """A fresh Jupiter quote for this order, within Jupiter's rate limit; None with the reason if not."""
+    """A fresh Jupiter quote for this order, within Jupiter's rate limit; None with the reason if not.
+
+    A transient fault (timeout, 5xx) retries the order while attempts remain; on the last
+    attempt the order routes without Jupiter rather than fail.
+    """
     svc = _services(app)
-    jupiter = svc.quotes.jupiter
-    if jupiter is None:
+    if svc.quotes.jupiter is None:
         return None, "disabled"
     if not svc.rate_limiter.acquire("jupiter", app.config["VENUE_RATE_LIMIT_WAIT_S"]):
         return None, "rate limited at execution"
+    last_attempt = attempt >= app.config["ORDER_MAX_ATTEMPTS"]
     try:
-        q = jupiter.quote(
-            get_token(order.token_in).mint,
-            get_token(order.token_out).mint,
+        return svc.quotes.ask_jupiter(  # type: ignore[no-any-return]
+            order.token_in,
+            order.token_out,
             order.amount_in,
-            slippage_bps=order.slippage_bps,
+            order.slippage_bps,
+            raise_transient=not last_attempt,
         )
-    except JupiterNoRouteError as exc:
-        return None, f"no route: {exc.error_code or exc.message}"
-    except JupiterRateLimitedError as exc:
-        return None, f"rate limited for {exc.retry_after_s:.1f} s"
-    except JupiterCircuitOpenError:
-        return None, "offline (circuit breaker open)"
     except JupiterError as exc:
-        if exc.is_transient and attempt < app.config["ORDER_MAX_ATTEMPTS"]:
-            raise TransientError(f"Jupiter: {exc}") from exc
-        return None, "offline" if exc.is_transient else f"refused: {exc}"
-    return AggregatorQuote(
-        order.token_in, order.token_out, q.in_amount, q.out_amount, q.price_impact_pct, q.labels
-    ), None
+        raise TransientError(f"Jupiter: {exc}") from exc
 
 
 def _limited_venues(app: Flask, venues: set[str]) -> set[str]:

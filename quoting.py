@@ -8,6 +8,7 @@ on without it and says why.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from price_feeds import PoolImpliedSource, PriceQuote, PriceService, StaticSourc
 from routing_engine import AggregatorQuote, LatencyConfig, Market, RouterConfig, RouteResult, find_route
 from tokens import TOKENS, get_token, to_base_units
 
-__all__ = ["Quote", "QuoteService"]
+__all__ = ["JupiterCurves", "Quote", "QuoteService"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,60 @@ class Quote:
     result: RouteResult
     prices: dict[str, PriceQuote]
     jupiter_status: JupiterStatus | None
+
+
+Ask = Callable[..., tuple[AggregatorQuote | None, str | None]]
+
+
+class JupiterCurves:
+    """The latest Jupiter quote per pair, refreshed in the background, never on a quote's path.
+
+    ``get`` notes that a pair is wanted (and at what size) and returns its quote if fresh;
+    ``refresh_next`` asks Jupiter for the wanted pair whose quote is oldest. The background loop
+    calls it no faster than Jupiter's rate limit allows.
+    """
+
+    WANTED_FOR_S = 600.0  # a pair nobody quoted for ten minutes is no longer refreshed
+
+    def __init__(self, ask: Ask, *, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
+        self._ask = ask
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._quotes: dict[tuple[str, str], tuple[AggregatorQuote, float]] = {}
+        self._wanted: dict[tuple[str, str], tuple[int, float]] = {}
+        self._why: dict[tuple[str, str], str] = {}
+
+    def get(self, token_in: str, token_out: str, amount_in: int) -> tuple[AggregatorQuote | None, str | None]:
+        """The pair's quote if fresh, else None and why; either way the pair is now wanted."""
+        pair = (token_in, token_out)
+        now = self._clock()
+        with self._lock:
+            self._wanted[pair] = (amount_in, now)
+            entry = self._quotes.get(pair)
+            why = self._why.get(pair)
+        if entry is not None and now - entry[1] <= self.ttl_s:
+            return entry[0], None
+        return None, why or "warming up: Jupiter is asked in the background"
+
+    def refresh_next(self) -> bool:
+        """Ask Jupiter for the stalest wanted pair; False when no pair is wanted."""
+        now = self._clock()
+        with self._lock:
+            for pair in [p for p, (_, at) in self._wanted.items() if now - at > self.WANTED_FOR_S]:
+                del self._wanted[pair]
+            if not self._wanted:
+                return False
+            pair = min(self._wanted, key=lambda p: self._quotes[p][1] if p in self._quotes else float("-inf"))
+            amount_in = self._wanted[pair][0]
+        quote, why = self._ask(pair[0], pair[1], amount_in, 50)
+        with self._lock:
+            if quote is not None:
+                self._quotes[pair] = (quote, self._clock())
+                self._why.pop(pair, None)
+            else:
+                self._why[pair] = why or "unavailable"
+        return True
 
 
 class QuoteService:
@@ -56,6 +111,7 @@ class QuoteService:
         desks: tuple[otc_engine.Desk, ...] | None = None,
         clock: Callable[[], float] = time.time,
         venue_state: Callable[[], tuple[tuple[Pool, ...], tuple[otc_engine.Desk, ...]]] | None = None,
+        jupiter_curve_ttl_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -79,6 +135,11 @@ class QuoteService:
         self.jupiter = jupiter
         # Where pools and desks come from on each quote (the app reads its database); None: fixed.
         self.venue_state = venue_state
+        # With a curve cache, quotes never call Jupiter: a background loop keeps one quote per pair
+        # fresh within Jupiter's rate limit, and the router fits its curve to it.
+        self.jupiter_curves: JupiterCurves | None = None
+        if jupiter is not None and jupiter_curve_ttl_s is not None:
+            self.jupiter_curves = JupiterCurves(self.ask_jupiter, ttl_s=jupiter_curve_ttl_s, clock=clock)
         self.router_config = RouterConfig(min_leg_usd=settings.min_leg_usd)
         self.latency = LatencyConfig(
             settings.latency_amm_ms, settings.latency_aggregator_ms, settings.latency_otc_ms
@@ -108,9 +169,16 @@ class QuoteService:
         """USD price per symbol from the first source in the chain that has it."""
         return {s: q.price_usd for s, q in self.price_service.get_prices(symbols).items()}
 
-    def aggregator_quote(
-        self, token_in: str, token_out: str, amount_in: int, slippage_bps: int
+    def ask_jupiter(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_in: int,
+        slippage_bps: int,
+        *,
+        raise_transient: bool = False,
     ) -> tuple[AggregatorQuote | None, str | None]:
+        """Ask Jupiter now: its quote, or None and why (a transient fault raises if asked to)."""
         if self.jupiter is None:
             return None, "disabled (offline mode)" if self.settings.offline else "disabled"
         try:
@@ -123,12 +191,24 @@ class QuoteService:
             return None, f"rate limited for {exc.retry_after_s:.1f} s"
         except JupiterCircuitOpenError:
             return None, "offline (circuit breaker open)"
-        except (JupiterError, ValidationError) as exc:
+        except JupiterError as exc:
+            if raise_transient and exc.is_transient:
+                raise
             log.info("Jupiter quote failed: %s", exc)
-            return None, "offline" if getattr(exc, "is_transient", False) else f"refused: {exc}"
+            return None, "offline" if exc.is_transient else f"refused: {exc}"
+        except ValidationError as exc:
+            return None, f"refused: {exc}"
         return AggregatorQuote(
             token_in, token_out, q.in_amount, q.out_amount, q.price_impact_pct, q.labels
         ), None
+
+    def aggregator_quote(
+        self, token_in: str, token_out: str, amount_in: int, slippage_bps: int
+    ) -> tuple[AggregatorQuote | None, str | None]:
+        """Jupiter for a quote: the background-refreshed curve when there is one, else ask now."""
+        if self.jupiter_curves is not None:
+            return self.jupiter_curves.get(token_in, token_out, amount_in)
+        return self.ask_jupiter(token_in, token_out, amount_in, slippage_bps)
 
     def market(
         self,

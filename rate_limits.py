@@ -41,9 +41,9 @@ class LocalRateLimiter:
         interval = 1.0 / self.limits[venue]
         with self._lock:
             now = self._clock()
-            tat = max(self._tat.get(venue, now), now)
-            if tat - interval > now - 1e-9:
-                return tat - interval - now
+            tat = max(self._tat.get(venue, now), now)  # theoretical arrival time of the next call
+            if tat > now:
+                return tat - now
             self._tat[venue] = tat + interval
             return 0.0
 
@@ -69,7 +69,7 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-if tat - interval > now then return tat - interval - now end
+if tat > now then return tat - now end
 redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(interval / 1000) + 1000)
 return 0
 """
