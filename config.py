@@ -126,7 +126,14 @@ def _rate_limits(env: Mapping[str, str]) -> dict[str, float]:
                 f"environment variable VENUE_RATE_LIMITS has {part!r}; expected venue=per_second",
                 field="VENUE_RATE_LIMITS",
             )
-        limits[name.strip().lower()] = float(_number({"v": value}, "v", "0"))
+        try:
+            rate = float(_number({"VENUE_RATE_LIMITS": value}, "VENUE_RATE_LIMITS", "0"))
+        except ValidationError as exc:
+            raise ValidationError(
+                f"environment variable VENUE_RATE_LIMITS has {part!r}: the rate must be a non-negative number",
+                field="VENUE_RATE_LIMITS",
+            ) from exc
+        limits[name.strip().lower()] = rate
     return limits
 
 
