@@ -130,7 +130,7 @@ def _rate_limits(env: Mapping[str, str]) -> dict[str, float]:
             rate = float(_number({"VENUE_RATE_LIMITS": value}, "VENUE_RATE_LIMITS", "0"))
         except ValidationError as exc:
             raise ValidationError(
-                f"environment variable VENUE_RATE_LIMITS has {part!r}: the rate must be a non-negative number",
+                f"environment variable VENUE_RATE_LIMITS has {part!r}: rates must be non-negative numbers",
                 field="VENUE_RATE_LIMITS",
             ) from exc
         limits[name.strip().lower()] = rate

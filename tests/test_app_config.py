@@ -64,7 +64,9 @@ def test_malformed_venue_rate_limits_name_the_variable(raw: str) -> None:
 
 def test_redis_url_is_optional() -> None:
     assert app_config({}, instance_path="/tmp")["REDIS_URL"] is None
-    assert app_config({"REDIS_URL": "redis://h:6379/1"}, instance_path="/tmp")["REDIS_URL"] == "redis://h:6379/1"
+    assert (
+        app_config({"REDIS_URL": "redis://h:6379/1"}, instance_path="/tmp")["REDIS_URL"] == "redis://h:6379/1"
+    )
 
 
 def test_the_migrations_build_exactly_the_models_schema(app: Any) -> None:
