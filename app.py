@@ -23,7 +23,7 @@ from flask_migrate import Migrate
 
 from config import app_config
 from executor import Executor, InProcessExecutor, RqExecutor
-from live_updates import register_handlers, socketio
+from live_updates import socketio
 from models import db
 from quoting import QuoteService
 from rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -34,7 +34,6 @@ __all__ = ["Services", "create_app", "start_background"]
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate()
-_handlers_registered = False
 
 
 @dataclass
@@ -95,7 +94,6 @@ def _install_sqlite_locking(app: Flask) -> None:
 
 def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web") -> Flask:
     """Build the Flask app (``role`` is ``web`` or ``worker``)."""
-    global _handlers_registered
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(app_config(instance_path=app.instance_path))
@@ -147,9 +145,6 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
             cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
             manage_session=True,
         )
-        if not _handlers_registered:
-            register_handlers(socketio)
-            _handlers_registered = True
     else:
         emit_mode = "queue" if redis_url else "off"
     services = Services(quotes, executor, limiter, emit_mode, redis_client)

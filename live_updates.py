@@ -199,3 +199,8 @@ def register_handlers(sio: SocketIO) -> None:
             return {"ok": True, "orderId": order_id, "status": order.status}
         finally:
             db.session.remove()
+
+
+# Registered before any init_app: Flask-SocketIO keeps handlers registered while no server exists
+# and gives them to every server init_app creates (one per app, e.g. one per test).
+register_handlers(socketio)
