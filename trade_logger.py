@@ -233,6 +233,8 @@ def create_order(
             sa.select(Balance)
             .where(Balance.account_id == account.id, Balance.token == token_in)
             .with_for_update()
+            .execution_options(populate_existing=True)
+            .execution_options(populate_existing=True)
         ).scalar_one_or_none()
         available = 0 if balance is None else balance.amount - balance.reserved
         if balance is None or available < amount_in:
@@ -326,6 +328,8 @@ def fail_order(session: DbSession, order_id: str, code: str, message: str) -> Or
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
             .with_for_update()
+            .execution_options(populate_existing=True)
+            .execution_options(populate_existing=True)
         ).scalar_one()
         balance.reserved -= order.amount_in
         balance.updated_at = utcnow()
@@ -425,7 +429,12 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
         {
             r.id: r
             for r in session.execute(
-                sa.select(AmmPool).where(AmmPool.id.in_(pool_ids)).order_by(AmmPool.id).with_for_update()
+                sa.select(AmmPool)
+                .where(AmmPool.id.in_(pool_ids))
+                .order_by(AmmPool.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+                .execution_options(populate_existing=True)
             ).scalars()
         }
         if pool_ids
@@ -435,7 +444,12 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
         {
             r.id: r
             for r in session.execute(
-                sa.select(OTCPool).where(OTCPool.id.in_(desk_ids)).order_by(OTCPool.id).with_for_update()
+                sa.select(OTCPool)
+                .where(OTCPool.id.in_(desk_ids))
+                .order_by(OTCPool.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+                .execution_options(populate_existing=True)
             ).scalars()
         }
         if desk_ids
@@ -454,6 +468,8 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
             )
             .order_by(Balance.token)
             .with_for_update()
+            .execution_options(populate_existing=True)
+            .execution_options(populate_existing=True)
         ).scalars()
     }
 

@@ -143,7 +143,9 @@ def deposit(session: DbSession, account: Account, amounts: Mapping[str, object],
         units = to_base_units(token, human, field=f"deposit.{token.symbol}")
         if units <= 0:
             raise ValidationError(f"deposit of {token.symbol} must be positive", field=f"deposit.{symbol}")
-        balance = session.get(Balance, (account.id, token.symbol), with_for_update=True)
+        balance = session.get(
+            Balance, (account.id, token.symbol), with_for_update=True, populate_existing=True
+        )
         if balance is None:
             balance = Balance(account_id=account.id, token=token.symbol, amount=0, reserved=0)
             session.add(balance)

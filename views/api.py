@@ -1,23 +1,64 @@
-"""The JSON API (``/api``): thin views over quoting, the order write path and the read models."""
+"""The JSON API (``/api``): thin views over quoting, the order write path and the read models.
+
+Every request is validated by a model of ``views.schemas`` (the same models generate
+``/api/openapi.json``); every failure is ``{"error": {"code", "message", "field"}}`` (views/errors.py).
+Public: health, tokens, quote, prices, pools, desks, trades, analytics, the OpenAPI document.
+An account (``X-API-Key`` header, or the web session) is needed for orders and the account.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request, session
+from pydantic import BaseModel
 
-from errors import SolrouteError, ValidationError
+import analytics
+import otc_engine
+from errors import (
+    InsufficientLiquidityError,
+    NoRouteError,
+    PriceUnavailableError,
+    SolrouteError,
+    ValidationError,
+)
 from models import Account, Order, Trade, db, utcnow
+from quoting import Quote
 from routing_engine import parse_strategy
 from tokens import TOKENS, get_token, to_base_units
-from trade_logger import create_order, request_hash
-from venue_state import hash_api_key
+from trade_logger import OrderConflictError, create_order, request_hash
+from venue_state import desk_from_row, hash_api_key, load_pools
 from views.errors import ApiError
-from views.schemas import ExecuteOrderRequest, OrdersQuery, QuoteQuery
-from views.serialize import amount_str, iso, order_detail, order_summary, quote_json
+from views.openapi import openapi_document
+from views.schemas import (
+    AnalyticsQuery,
+    ExecuteOrderRequest,
+    NoQuery,
+    OrdersQuery,
+    PoolsQuery,
+    QuoteQuery,
+    TradesQuery,
+)
+from views.serialize import (
+    account_json,
+    desk_json,
+    fill_json,
+    iso,
+    order_accepted,
+    order_detail,
+    order_summary,
+    pool_json,
+    prices_json,
+    quote_json,
+    summary_json,
+)
+
+if TYPE_CHECKING:
+    from app import Services
 
 __all__ = ["api", "current_account", "services", "symbol"]
 
@@ -25,10 +66,16 @@ api = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_DB_AMOUNT = 2**63 - 1  # amounts are BIGINT columns
 IDEMPOTENCY_KEY_MAX = 255
+ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+Q = TypeVar("Q", bound=BaseModel)
 
 
-def services() -> Any:
-    return current_app.extensions["solroute"]
+def services() -> Services:
+    """The process's shared services (quotes, executor, rate limiter)."""
+    return current_app.extensions["solroute"]  # type: ignore[no-any-return]
+
+
+# --- request helpers -----------------------------------------------------------------------------
 
 
 def current_account(*, required: bool = True) -> Account | None:
@@ -53,19 +100,54 @@ def current_account(*, required: bool = True) -> Account | None:
     return account
 
 
-def _args(model: type[Any]) -> Any:
-    """Validate the query string against ``model`` (repeated keys are refused)."""
+def _account() -> Account:
+    account = current_account(required=True)
+    assert account is not None  # required=True raises instead
+    return account
+
+
+def _args(model: type[Q]) -> Q:
+    """Validate the query string against ``model``; a repeated key or a NUL character is refused."""
     data: dict[str, str] = {}
     for key in request.args:
         values = request.args.getlist(key)
         if len(values) > 1:
             raise ValidationError(f"{key} is given {len(values)} times", field=key)
+        if "\x00" in key or "\x00" in values[0]:
+            raise ValidationError(f"{key} contains a NUL character", field=key)
         data[key] = values[0]
     return model.model_validate(data)
 
 
-def _json_body() -> Any:
-    if not request.mimetype or request.mimetype != "application/json":
+def _window(q: Any) -> analytics.Window:
+    """The ``from``/``to`` window of a query model; ``to`` before ``from`` is refused."""
+    if q.from_ is not None and q.to is not None and q.to < q.from_:
+        raise ValidationError(f"to ({iso(q.to)}) is before from ({iso(q.from_)})", field="to")
+    return analytics.Window(q.from_, q.to)
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKeyError(key)
+        data[key] = value
+    return data
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+def _json_body() -> dict[str, Any]:
+    """The request's JSON object: numbers parsed exactly; NaN, Infinity and repeated keys refused."""
+    if request.mimetype != "application/json":
         raise ApiError(
             415,
             "unsupported_media_type",
@@ -74,11 +156,18 @@ def _json_body() -> Any:
         )
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw, parse_float=Decimal)  # numbers stay exact
+        body = json.loads(
+            raw, parse_float=Decimal, parse_constant=_not_json, object_pairs_hook=_no_duplicates
+        )
+    except _DuplicateKeyError as exc:
+        raise ValidationError(f"{exc.key} is given more than once", field=exc.key) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}", None) from exc
+    except RecursionError as exc:
+        raise ApiError(400, "malformed_json", "the body is nested too deeply", None) from exc
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_input", "the body must be a JSON object", None)
+        kind = "an array" if isinstance(body, list) else "a scalar"
+        raise ApiError(400, "invalid_input", f"the body must be a JSON object, not {kind}", None)
     return body
 
 
@@ -102,6 +191,10 @@ def symbol(value: str, field: str) -> str:
         raise type(exc)(exc.message, field=field) from exc
 
 
+def _optional_symbol(value: str | None, field: str) -> str | None:
+    return None if value is None else symbol(value, field)
+
+
 def _pair(token_in: str, token_out: str) -> tuple[str, str]:
     sell, buy = symbol(token_in, "tokenIn"), symbol(token_out, "tokenOut")
     if sell == buy:
@@ -109,8 +202,42 @@ def _pair(token_in: str, token_out: str) -> tuple[str, str]:
     return sell, buy
 
 
+def _is_pair_served(token_in: str, token_out: str) -> bool:
+    """True if our pools or desks connect the pair directly or through one intermediate token."""
+    quotes = services().quotes
+    edges = {frozenset((p.token_a, p.token_b)) for p in quotes.pools}
+    edges |= {frozenset((d.base, d.quote)) for d in quotes.desks}
+    if frozenset((token_in, token_out)) in edges:
+        return True
+    tokens = {t for edge in edges for t in edge}
+    return any(frozenset((token_in, x)) in edges and frozenset((x, token_out)) in edges for x in tokens)
+
+
+def _quote(token_in: str, token_out: str, amount_in: int, strategy: str, slippage_bps: int) -> Quote:
+    """Route the trade; "no route" names the pair (``tokenOut``) or, when the pair trades, ``amountIn``."""
+    try:
+        return services().quotes.quote_units(token_in, token_out, amount_in, strategy, slippage_bps)
+    except (NoRouteError, InsufficientLiquidityError) as exc:
+        field = "amountIn" if _is_pair_served(token_in, token_out) else "tokenOut"
+        raise type(exc)(exc.message, field=field) from exc
+
+
+def _usd_prices() -> dict[str, Decimal] | None:
+    """Current USD prices, pool-implied ones from the pools as stored now; None if unavailable."""
+    quotes = services().quotes
+    quotes.pools = load_pools(db.session)
+    try:
+        return quotes.usd_prices(tuple(TOKENS))
+    except PriceUnavailableError:
+        return None
+
+
+# --- public ----------------------------------------------------------------------------------------
+
+
 @api.get("/health")
 def health() -> tuple[Response, int]:
+    """Database, Redis, queue and Jupiter status; 503 when a dependency is down."""
     svc = services()
     checks: dict[str, Any] = {}
     ok = True
@@ -136,14 +263,22 @@ def health() -> tuple[Response, int]:
         }
     except Exception as exc:  # the queue lives in Redis, already reported above
         checks["queue"] = {"depth": None, "error": type(exc).__name__}
-    status = services().quotes.jupiter.status() if services().quotes.jupiter else None
-    checks["jupiter"] = {"state": status.state.value if status else "disabled"}
+    jupiter = svc.quotes.jupiter
+    checks["jupiter"] = {"state": jupiter.status().state.value if jupiter is not None else "disabled"}
     body = {"status": "ok" if ok else "degraded", "checks": checks, "time": iso(utcnow())}
     return jsonify(body), 200 if ok else 503
 
 
+@api.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(openapi_document())
+
+
 @api.get("/tokens")
 def tokens() -> Response:
+    """The supported tokens with their mints and decimals."""
+    _args(NoQuery)
     return jsonify(
         {
             "tokens": [
@@ -156,40 +291,121 @@ def tokens() -> Response:
 
 @api.get("/quote")
 def quote() -> Response:
+    """Every venue's quote side by side and the chosen route."""
     q = _args(QuoteQuery)
     token_in, token_out = _pair(q.tokenIn, q.tokenOut)
     amount_in = _units(token_in, q.amountIn, "amountIn")
     strategy = parse_strategy(q.routingStrategy)
-    result = services().quotes.quote_units(token_in, token_out, amount_in, strategy, q.slippageBps)
-    return jsonify(quote_json(result, utcnow()))
+    return jsonify(quote_json(_quote(token_in, token_out, amount_in, strategy, q.slippageBps), utcnow()))
 
 
-def _socket_help(order_id: str) -> dict[str, Any]:
-    return {
-        "path": "/socket.io",
-        "auth": {"apiKey": "<your X-API-Key>"},
-        "subscribe": {"event": "subscribe_order", "data": {"orderId": order_id}},
-        "event": "order_update",
-    }
+@api.get("/prices")
+def prices() -> Response:
+    """USD price of every token, its source and the sources' health."""
+    _args(NoQuery)
+    quotes = services().quotes
+    quotes.pools = load_pools(db.session)  # pool-implied prices read the pools as stored now
+    found = quotes.price_service.get_prices(tuple(TOKENS))
+    return jsonify(prices_json(found, quotes.price_service.source_status(), quotes.clock()))
+
+
+@api.get("/liquidity-pools")
+def liquidity_pools() -> Response:
+    """AMM pools with reserves, spot price and USD depth; filters dex, tokenA, tokenB."""
+    q = _args(PoolsQuery)
+    venue = None
+    if q.dex is not None:
+        venues = analytics.amm_venues(db.session)
+        venue = next((v for v in venues if v.lower() == q.dex.strip().lower()), None)
+        if venue is None:
+            raise ValidationError(f"unknown dex {q.dex!r}; expected one of {', '.join(venues)}", field="dex")
+    token_a, token_b = _optional_symbol(q.tokenA, "tokenA"), _optional_symbol(q.tokenB, "tokenB")
+    if token_a is not None and token_a == token_b:
+        raise ValidationError(f"tokenA and tokenB are both {token_a}", field="tokenB")
+    rows = analytics.amm_pools(db.session, venue=venue, token_a=token_a, token_b=token_b)
+    usd = _usd_prices()
+    return jsonify({"pools": [pool_json(row, usd) for row in rows], "total": len(rows)})
+
+
+@api.get("/otc-pools")
+def otc_pools() -> Response:
+    """OTC desks with their terms and inventory refilled to now."""
+    _args(NoQuery)
+    scale = Decimal(current_app.config["OTC_SETTLEMENT_SCALE"])
+    now = services().quotes.clock()
+    rows = analytics.otc_desks(db.session)
+    desks = [desk_json(row, otc_engine.refilled(desk_from_row(row, scale), now)) for row in rows]
+    return jsonify({"desks": desks, "total": len(desks)})
+
+
+@api.get("/trades")
+def trades() -> Response:
+    """Executed legs, newest first, with the total matching the filters."""
+    q = _args(TradesQuery)
+    page = analytics.fills_page(
+        db.session,
+        venue=None if q.venue is None else q.venue.strip(),
+        token_in=_optional_symbol(q.tokenIn, "tokenIn"),
+        token_out=_optional_symbol(q.tokenOut, "tokenOut"),
+        order_id=q.orderId,
+        window=_window(q),
+        limit=q.limit,
+        offset=q.offset,
+    )
+    return jsonify(
+        {
+            "trades": [fill_json(f) for f in page.rows],
+            "total": page.total,
+            "limit": q.limit,
+            "offset": q.offset,
+        }
+    )
+
+
+@api.get("/analytics/summary")
+def analytics_summary() -> Response:
+    """Volume, savings, impact, latency and order outcomes over an optional window."""
+    q = _args(AnalyticsQuery)
+    return jsonify(summary_json(analytics.summary(db.session, _window(q))))
+
+
+# --- with an account -------------------------------------------------------------------------------
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise ValidationError(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def _replay(order: Order, digest: str) -> tuple[Response, int]:
+    """The earlier answer for a repeated Idempotency-Key, or 409 if the request differs."""
+    if order.request_hash != digest:
+        raise OrderConflictError(
+            "this Idempotency-Key was already used for a different order request", field="Idempotency-Key"
+        )
+    response = jsonify(order_accepted(order))
+    response.headers["Idempotent-Replayed"] = "true"
+    return response, 200
 
 
 @api.post("/orders/execute")
 def execute_order() -> tuple[Response, int]:
-    account = current_account()
-    assert account is not None
+    """Accept a market order (202) or replay the one with this Idempotency-Key (200)."""
+    account = _account()
     body = ExecuteOrderRequest.model_validate(_json_body())
     token_in, token_out = _pair(body.tokenIn, body.tokenOut)
     amount_in = _units(token_in, body.amountIn, "amountIn")
     strategy = parse_strategy(body.routingStrategy)
     min_out = None if body.minAmountOut is None else _units(token_out, body.minAmountOut, "minAmountOut")
-    key = request.headers.get("Idempotency-Key")
-    if key is not None:
-        key = key.strip()
-        if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
-            raise ValidationError(
-                f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters",
-                field="Idempotency-Key",
-            )
+    key = _idempotency_key()
     digest = request_hash(
         {
             "tokenIn": token_in,
@@ -206,8 +422,7 @@ def execute_order() -> tuple[Response, int]:
         ).scalar_one_or_none()
         if existing is not None:
             return _replay(existing, digest)
-    quoted = services().quotes.quote_units(token_in, token_out, amount_in, strategy, body.slippageBps)
-    route = quoted.result.route
+    route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
     order, created = create_order(
         db.session,
         account,
@@ -224,111 +439,54 @@ def execute_order() -> tuple[Response, int]:
     )
     if not created:
         return _replay(order, digest)
-    order_id = order.id
     try:
-        services().executor.enqueue("jobs.execute_order", order_id, 1, job_id=f"order-{order_id}-1")
+        services().executor.enqueue("jobs.execute_order", order.id, 1, job_id=f"order-{order.id}-1")
     except Exception:  # the order is stored: the recovery step will queue it when the queue is back
-        current_app.logger.exception("could not enqueue order %s; recovery will pick it up", order_id)
-    return jsonify(
-        {
-            "orderId": order_id,
-            "status": "pending",
-            "quotedAmountOut": amount_str(token_out, order.quoted_amount_out),
-            "minAmountOut": amount_str(token_out, order.min_amount_out),
-            "paper": True,
-            "links": {"order": f"/api/orders/{order_id}"},
-            "socket": _socket_help(order_id),
-        }
-    ), 202
-
-
-def _replay(order: Order, digest: str) -> tuple[Response, int]:
-    from trade_logger import OrderConflictError
-
-    if order.request_hash != digest:
-        raise OrderConflictError(
-            "this Idempotency-Key was already used for a different order request", field="Idempotency-Key"
-        )
-    response = jsonify(
-        {
-            "orderId": order.id,
-            "status": order.status,
-            "quotedAmountOut": amount_str(order.token_out, order.quoted_amount_out),
-            "minAmountOut": amount_str(order.token_out, order.min_amount_out),
-            "paper": True,
-            "links": {"order": f"/api/orders/{order.id}"},
-            "socket": _socket_help(order.id),
-        }
-    )
-    response.headers["Idempotent-Replayed"] = "true"
-    return response, 200
+        current_app.logger.exception("could not enqueue order %s; recovery will pick it up", order.id)
+    return jsonify(order_accepted(order)), 202
 
 
 @api.get("/orders")
 def list_orders() -> Response:
-    account = current_account()
-    assert account is not None
+    """The account's orders, newest first, with the total matching the filters."""
+    account = _account()
     q = _args(OrdersQuery)
-    where = [Order.account_id == account.id]
-    if q.status:
-        where.append(Order.status == q.status)
-    if q.routingStrategy:
-        where.append(Order.strategy == parse_strategy(q.routingStrategy).value)
-    if q.tokenIn:
-        where.append(Order.token_in == symbol(q.tokenIn, "tokenIn"))
-    if q.tokenOut:
-        where.append(Order.token_out == symbol(q.tokenOut, "tokenOut"))
-    if q.from_:
-        where.append(Order.created_at >= q.from_)
-    if q.to:
-        where.append(Order.created_at < q.to)
-    total = db.session.execute(sa.select(sa.func.count()).select_from(Order).where(*where)).scalar_one()
-    rows = (
-        db.session.execute(
-            sa.select(Order)
-            .where(*where)
-            .order_by(Order.created_at.desc(), Order.id.desc())
-            .limit(q.limit)
-            .offset(q.offset)
-        )
-        .scalars()
-        .all()
+    page = analytics.orders_page(
+        db.session,
+        account.id,
+        status=q.status,
+        strategy=None if q.routingStrategy is None else parse_strategy(q.routingStrategy).value,
+        token_in=_optional_symbol(q.tokenIn, "tokenIn"),
+        token_out=_optional_symbol(q.tokenOut, "tokenOut"),
+        window=_window(q),
+        limit=q.limit,
+        offset=q.offset,
     )
     return jsonify(
-        {"orders": [order_summary(o) for o in rows], "total": total, "limit": q.limit, "offset": q.offset}
+        {
+            "orders": [order_summary(o) for o in page.rows],
+            "total": page.total,
+            "limit": q.limit,
+            "offset": q.offset,
+        }
     )
 
 
 @api.get("/orders/<order_id>")
 def get_order(order_id: str) -> Response:
-    account = current_account()
-    assert account is not None
-    order = db.session.get(Order, order_id) if len(order_id) <= 64 else None
+    """One of the account's orders with its legs, events and certificate."""
+    account = _account()
+    _args(NoQuery)
+    order = db.session.get(Order, order_id) if ORDER_ID.fullmatch(order_id) else None
     if order is None or order.account_id != account.id:
-        raise ApiError(404, "not_found", f"no order {order_id} for this account", "orderId")
+        raise ApiError(404, "not_found", f"no order {order_id[:64]!r} for this account", "orderId")
     trade = db.session.execute(sa.select(Trade).where(Trade.order_id == order.id)).scalar_one_or_none()
     return jsonify(order_detail(order, trade))
 
 
 @api.get("/accounts/me")
 def account_me() -> Response:
-    account = current_account()
-    assert account is not None
-    return jsonify(
-        {
-            "accountId": account.id,
-            "name": account.name,
-            "apiKeyPrefix": account.api_key_prefix,
-            "createdAt": iso(account.created_at),
-            "balances": [
-                {
-                    "token": b.token,
-                    "amount": amount_str(b.token, b.amount),
-                    "reserved": amount_str(b.token, b.reserved),
-                    "available": amount_str(b.token, b.amount - b.reserved),
-                }
-                for b in sorted(account.balances, key=lambda b: b.token)
-            ],
-            "paper": True,
-        }
-    )
+    """The account and its paper balances."""
+    account = _account()
+    _args(NoQuery)
+    return jsonify(account_json(account))

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from decimal import Decimal
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal, localcontext
 from typing import Any
 
-from models import Fill, Order, OrderEvent, Trade
+import otc_engine
+from analytics import Savings, Summary, Window
+from models import Account, AmmPool, Fill, Order, OrderEvent, OTCPool, Trade
+from price_feeds import PriceQuote, SourceStatus
 from quoting import Quote
 from routing_engine import Leg, Route, VenueQuote
 from tokens import get_token
 
 __all__ = [
+    "account_json",
     "amount_str",
     "decimal_str",
+    "desk_json",
+    "epoch_iso",
     "fill_json",
     "iso",
+    "order_accepted",
     "order_detail",
     "order_legs",
     "order_summary",
+    "pool_json",
+    "prices_json",
     "quote_json",
     "route_json",
+    "summary_json",
 ]
 
 
@@ -45,7 +56,16 @@ def decimal_str(value: Decimal | str | None, places: int | None = None) -> str |
 
 
 def iso(at: datetime | None) -> str | None:
-    return None if at is None else at.isoformat().replace("+00:00", "Z")
+    """A UTC datetime as ISO 8601 with a Z."""
+    if at is None:
+        return None
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def epoch_iso(seconds: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC."""
+    return None if seconds is None else iso(datetime.fromtimestamp(seconds, UTC))
 
 
 def _venue_quote(q: VenueQuote, token_out: str) -> dict[str, Any]:
@@ -81,6 +101,7 @@ def _leg(leg: Leg) -> dict[str, Any]:
 
 
 def route_json(route: Route, token_in: str, token_out: str) -> dict[str, Any]:
+    """A route: its legs (first-hop legs with their share of the input) and its certificate."""
     first_hop_total = sum(leg.amount_in for leg in route.legs if leg.hop == 0) or 1
     legs = []
     for leg in route.legs:
@@ -161,6 +182,7 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 
 def fill_json(fill: Fill) -> dict[str, Any]:
+    """One executed leg (no account: this is public in ``GET /api/trades``)."""
     return {
         "id": fill.id,
         "orderId": fill.order_id,
@@ -244,3 +266,194 @@ def order_detail(order: Order, trade: Trade | None) -> dict[str, Any]:
         }
     )
     return data
+
+
+def order_accepted(order: Order) -> dict[str, Any]:
+    """The answer to ``POST /api/orders/execute`` (first time or replayed)."""
+    return {
+        "orderId": order.id,
+        "status": order.status,
+        "quotedAmountOut": amount_str(order.token_out, order.quoted_amount_out),
+        "minAmountOut": amount_str(order.token_out, order.min_amount_out),
+        "paper": True,
+        "links": {"order": f"/api/orders/{order.id}"},
+        "socket": {
+            "path": "/socket.io",
+            "auth": {"apiKey": "<your X-API-Key>"},
+            "subscribe": {"event": "subscribe_order", "data": {"orderId": order.id}},
+            "event": "order_update",
+        },
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    """``GET /api/accounts/me``: the account and its balances by token."""
+    return {
+        "accountId": account.id,
+        "name": account.name,
+        "apiKeyPrefix": account.api_key_prefix,
+        "createdAt": iso(account.created_at),
+        "balances": [
+            {
+                "token": b.token,
+                "amount": amount_str(b.token, b.amount),
+                "reserved": amount_str(b.token, b.reserved),
+                "available": amount_str(b.token, b.amount - b.reserved),
+            }
+            for b in sorted(account.balances, key=lambda b: b.token)
+        ],
+        "paper": True,
+    }
+
+
+def prices_json(
+    quotes: Mapping[str, PriceQuote], statuses: Sequence[SourceStatus], now: float
+) -> dict[str, Any]:
+    """``GET /api/prices``: each token's USD price and source, and every source's health."""
+    counts = Counter(q.source for q in quotes.values())
+    return {
+        "prices": {
+            symbol: {
+                "priceUsd": decimal_str(q.price_usd),
+                "change24hPct": decimal_str(q.change_24h_pct),
+                "source": q.source,
+                "fetchedAt": epoch_iso(q.fetched_at),
+                "ageS": round(q.age_s(now), 3),
+            }
+            for symbol, q in quotes.items()
+        },
+        "source": next(iter(counts)) if len(counts) == 1 else "mixed",
+        "sourceCounts": dict(sorted(counts.items())),
+        "sources": [
+            {
+                "name": st.name,
+                "healthy": st.healthy,
+                "lastError": st.last_error,
+                "lastSuccessAt": epoch_iso(st.last_success_at),
+                "retryAt": epoch_iso(st.retry_at),
+                "throttled": st.is_throttled,
+            }
+            for st in statuses
+        ],
+        "cacheAgeS": round(max((q.age_s(now) for q in quotes.values()), default=0.0), 3),
+        "asOf": epoch_iso(now),
+    }
+
+
+def _human(symbol: str, units: int) -> Decimal:
+    return Decimal(units).scaleb(-get_token(symbol).decimals)
+
+
+def pool_json(pool: AmmPool, usd_prices: Mapping[str, Decimal] | None) -> dict[str, Any]:
+    """An AMM pool: reserves, spot price (tokenB per tokenA) and depth at current USD prices."""
+    human_a, human_b = _human(pool.token_a, pool.reserve_a), _human(pool.token_b, pool.reserve_b)
+    with localcontext() as ctx:
+        ctx.prec = 28
+        price = human_b / human_a
+        depth = None
+        if usd_prices and pool.token_a in usd_prices and pool.token_b in usd_prices:
+            depth = human_a * usd_prices[pool.token_a] + human_b * usd_prices[pool.token_b]
+    return {
+        "id": pool.id,
+        "venue": pool.venue,
+        "kind": "amm",
+        "tokenA": pool.token_a,
+        "tokenB": pool.token_b,
+        "reserveA": amount_str(pool.token_a, pool.reserve_a),
+        "reserveB": amount_str(pool.token_b, pool.reserve_b),
+        "feeBps": pool.fee_bps,
+        "price": decimal_str(price.normalize()),
+        "depthUsd": decimal_str(depth, 2),
+        "updatedAt": iso(pool.updated_at),
+    }
+
+
+def desk_json(row: OTCPool, desk: otc_engine.Desk) -> dict[str, Any]:
+    """An OTC desk: spread curve, size limits, and ``desk`` (the row refilled to now) inventory."""
+    return {
+        "id": desk.desk_id,
+        "name": desk.name,
+        "kind": "otc",
+        "base": desk.base,
+        "quote": desk.quote,
+        "baseSpreadBps": decimal_str(desk.base_spread_bps),
+        "sizeSpreadBps": decimal_str(desk.size_spread_bps),
+        "curve": desk.curve.value,
+        "minSize": amount_str(desk.base, desk.min_size),
+        "maxSize": amount_str(desk.base, desk.max_size),
+        "inventory": {
+            "base": amount_str(desk.base, desk.inventory_base),
+            "quote": amount_str(desk.quote, desk.inventory_quote),
+        },
+        "targets": {
+            "base": amount_str(desk.base, desk.target_base),
+            "quote": amount_str(desk.quote, desk.target_quote),
+        },
+        "refillPerS": {
+            "base": amount_str(desk.base, desk.refill_base_per_s),
+            "quote": amount_str(desk.quote, desk.refill_quote_per_s),
+        },
+        "settlementDelayS": decimal_str(desk.settlement_delay_s.normalize()),
+        "updatedAt": iso(row.updated_at),
+    }
+
+
+def _window(window: Window) -> dict[str, Any]:
+    return {"from": iso(window.start), "to": iso(window.end)}
+
+
+def _round(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def summary_json(s: Summary) -> dict[str, Any]:
+    """``GET /api/analytics/summary`` (USD to the cent is not promised: these are statistics)."""
+
+    def savings(x: Savings) -> dict[str, Any]:
+        return {
+            "available": x.trades > 0,
+            "trades": x.trades,
+            "totalUsd": _round(x.total_usd, 6),
+            "avgUsd": _round(x.avg_usd, 6),
+            "avgBps": _round(x.avg_bps, 4),
+        }
+
+    return {
+        "window": _window(s.window),
+        "orders": {
+            "total": s.orders_total,
+            "byStatus": s.orders_by_status,
+            "final": s.orders_final,
+            "successRate": _round(s.success_rate, 6),
+        },
+        "trades": s.trades,
+        "notionalUsd": round(s.notional_usd, 6),
+        "volumeByVenue": [
+            {
+                "venue": v.venue,
+                "fills": v.fills,
+                "volumeUsd": round(v.volume_usd, 6),
+                "amountIn": {token: amount_str(token, units) for token, units in v.amount_in.items()},
+            }
+            for v in s.by_venue
+        ],
+        "volumeByStrategy": [
+            {"strategy": v.strategy, "trades": v.trades, "volumeUsd": round(v.volume_usd, 6)}
+            for v in s.by_strategy
+        ],
+        "volumeMethod": s.volume_method,
+        "savingsVsBestSingle": savings(s.vs_best_single),
+        "savingsVsJupiter": savings(s.vs_jupiter),
+        "priceImpact": {
+            "trades": s.impact_trades,
+            "avgBps": _round(s.impact_avg_bps, 4),
+            "maxBps": _round(s.impact_max_bps, 4),
+        },
+        "latency": {
+            "count": s.latency.count,
+            "meanMs": _round(s.latency.mean_ms, 3),
+            "p50Ms": _round(s.latency.p50_ms, 3),
+            "p95Ms": _round(s.latency.p95_ms, 3),
+            "p99Ms": _round(s.latency.p99_ms, 3),
+        },
+    }
