@@ -596,6 +596,7 @@ class PoolImpliedSource:
     """
 
     name = "pools"
+    cache_ttl_s = 0.0  # computed from our own pools on every ask: cheap, and must follow every trade
 
     def __init__(
         self,
@@ -761,6 +762,8 @@ class PriceService:
         self._quotes: dict[tuple[str, str], tuple[float, PriceQuote]] = {}
         self._misses: dict[tuple[str, str], float] = {}
         self._states = {name: _SourceState() for name in names}
+        # A source may cache for less than ttl_s (pool-implied prices must follow every trade).
+        self._ttl = {s.name: min(ttl_s, getattr(s, "cache_ttl_s", ttl_s)) for s in self.sources}
 
     def get_prices(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
         """USD quotes keyed by upper-case symbol; PriceUnavailableError names any left unpriced."""
@@ -845,7 +848,7 @@ class PriceService:
                 key = (name, symbol)
                 cached = self._quotes.get(key)
                 if cached is not None:
-                    if now - cached[0] < self.ttl_s:
+                    if now - cached[0] < self._ttl[name]:
                         found[symbol] = cached[1]
                         continue
                     del self._quotes[key]

@@ -790,3 +790,14 @@ def test_mid_price_divides_usd_prices(clock: FakeClock) -> None:
 def test_mid_price_keeps_34_significant_digits(clock: FakeClock) -> None:
     service = PriceService([StaticSource({"A": Decimal(1), "B": Decimal(3)}, clock=clock)], clock=clock)
     assert service.mid_price("A", "B") == Decimal("0." + "3" * 34)
+
+
+def test_pool_implied_prices_follow_the_pools_at_once_while_other_sources_stay_cached() -> None:
+    """PoolImpliedSource is never served from the cache: a trade moves the price at once."""
+    from amm.pools import Pool
+
+    pools = [Pool("p", "Orca", "SOL", "USDC", 1_000 * 10**9, 150_000 * 10**6, 25)]
+    service = PriceService([PoolImpliedSource(lambda: pools)], ttl_s=300.0)
+    assert service.get_price("SOL").price_usd == Decimal(150)
+    pools[0] = Pool("p", "Orca", "SOL", "USDC", 1_000 * 10**9, 160_000 * 10**6, 25)
+    assert service.get_price("SOL").price_usd == Decimal(160)
