@@ -102,6 +102,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
         app.config.update(overrides)
     app.config["SOLROUTE_ROLE"] = role
     app.config.setdefault("MAINTENANCE_THREAD", True)
+    app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)  # an order is a few hundred bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _sqlite_engine_options(app)
 

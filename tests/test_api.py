@@ -837,3 +837,12 @@ def test_health_and_tokens(client: Any) -> None:
 def test_an_unknown_api_path_or_method_answers_the_error_shape(client: Any) -> None:
     assert_error(client.get("/api/nothing-here"), 404, "not_found", None)
     assert_error(client.delete("/api/orders"), 405, "method_not_allowed", None)
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(client: Any, api_key: str) -> None:
+    body = b'{"tokenIn": "SOL", "pad": "' + b"x" * 100_000 + b'"}'
+    r = client.post(
+        "/api/orders/execute", data=body, content_type="application/json", headers={"X-API-Key": api_key}
+    )
+    assert r.status_code == 413
+    assert r.get_json()["error"]["code"] == "request_entity_too_large"

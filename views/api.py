@@ -154,6 +154,9 @@ def _json_body() -> dict[str, Any]:
             f"send the order as application/json, not {request.mimetype or 'no content type'}",
             "Content-Type",
         )
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        raise ApiError(413, "request_entity_too_large", f"the body is larger than {limit} bytes", None)
     raw = request.get_data(cache=True)
     try:
         body = json.loads(
