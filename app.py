@@ -102,7 +102,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
         app.config.update(overrides)
     app.config["SOLROUTE_ROLE"] = role
     app.config.setdefault("MAINTENANCE_THREAD", True)
-    app.config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)  # an order is a few hundred bytes
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
+        app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # an order is a few hundred bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     _sqlite_engine_options(app)
 

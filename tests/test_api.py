@@ -844,5 +844,5 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: Any, api_key: st
     r = client.post(
         "/api/orders/execute", data=body, content_type="application/json", headers={"X-API-Key": api_key}
     )
-    assert r.status_code == 413
+    assert r.status_code == 413, r.get_json()
     assert r.get_json()["error"]["code"] == "request_entity_too_large"
