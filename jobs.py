@@ -177,25 +177,11 @@ def execute_order(order_id: str, attempt: int = 1) -> str:
 
 def _execute(app: Flask, order_id: str, attempt: int) -> str:
     svc = _services(app)
-    order = db.session.get(Order, order_id)
-    if order is None:
-        log.warning("execute_order: no order %s", order_id)
-        return "missing"
-    if order.status in FINAL_STATUSES:
-        return str(order.status)  # a duplicate or recovered job: the order is already done
-
-    _publish(
-        advance(
-            db.session,
-            order_id,
-            [(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt})")],
-            attempt=attempt,
-        ),
-        f"quoting every venue (attempt {attempt})",
-    )
-    order = db.session.get(Order, order_id)
-    if order is None or order.status in FINAL_STATUSES:
+    message = f"quoting every venue (attempt {attempt})"
+    order = advance(db.session, order_id, [(OrderStatus.QUOTING, message)], attempt=attempt)
+    if order is None:  # gone, or final: a duplicate or recovered job has nothing left to do
         return "final"
+    _publish(order, message)
     aggregator = _aggregator_at_execution(app, order, attempt)
     try:
         market, _prices = svc.quotes.market(
@@ -310,7 +296,7 @@ def _publish_trade(recorded: RecordedTrade) -> None:
     order = db.session.get(Order, recorded.order_id)
     if order is None:
         return
-    live_updates.publish_order_update(order)
+    live_updates.publish_order_update(order, recorded.message)
     trade = db.session.get(Trade, recorded.trade_id)
     if trade is not None:
         live_updates.publish_trade_executed(

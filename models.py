@@ -112,7 +112,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-db = SQLAlchemy(model_class=Base)
+# expire_on_commit=False: jobs read an order after committing its step without a refresh query.
+# Every write that depends on current state re-reads its rows under a lock (populate_existing).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 
 class OrderStatus(enum.StrEnum):
@@ -205,7 +207,7 @@ class Account(db.Model):  # type: ignore[name-defined,misc]
     api_key_prefix: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    balances: Mapped[list[Balance]] = relationship(back_populates="account", lazy="selectin")
+    balances: Mapped[list[Balance]] = relationship(back_populates="account", lazy="select")
 
 
 class Balance(db.Model):  # type: ignore[name-defined,misc]

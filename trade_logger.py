@@ -367,6 +367,7 @@ class RecordedTrade:
     pools: tuple[Mapping[str, Any], ...]  # pool states after the trade
     desks: tuple[Mapping[str, Any], ...]
     already_final: bool = False
+    message: str = ""
 
 
 def _human(symbol: str, units: int) -> str:
@@ -558,10 +559,10 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
     session.add(trade)
     session.flush()
 
-    accounts = _venue_accounts(session, pool_rows, desk_rows)
+    accounts = _venue_accounts(session, pool_rows, desk_rows, executed)
     journal = f"trade-{order.id}"
-    entries = [
-        LedgerEntry(
+    entries: list[dict[str, Any]] = [
+        dict(
             account_id=order.account_id,
             token=order.token_in,
             amount=-order.amount_in,
@@ -570,7 +571,7 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
             memo="sold",
             created_at=stamp,
         ),
-        LedgerEntry(
+        dict(
             account_id=order.account_id,
             token=order.token_out,
             amount=total_out,
@@ -580,13 +581,13 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
             created_at=stamp,
         ),
     ]
-    fills = []
+    fills: list[dict[str, Any]] = []
     for index, e in enumerate(executed):
         leg = e.planned
         account_id = accounts[leg.venue_id] if leg.kind in ("amm", "otc") else accounts[JUPITER_ACCOUNT]
         memo = f"{leg.venue} {leg.token_in}->{leg.token_out}"
         entries.append(
-            LedgerEntry(
+            dict(
                 account_id=account_id,
                 token=leg.token_in,
                 amount=e.amount_in,
@@ -597,7 +598,7 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
             )
         )
         entries.append(
-            LedgerEntry(
+            dict(
                 account_id=account_id,
                 token=leg.token_out,
                 amount=-e.amount_out,
@@ -608,7 +609,7 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
             )
         )
         fills.append(
-            Fill(
+            dict(
                 trade_id=trade.id,
                 order_id=order.id,
                 leg_index=index,
@@ -629,20 +630,17 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
                 created_at=stamp,
             )
         )
-    session.add_all(entries)
-    session.add_all(fills)
+    # Bulk inserts: one executemany each (the ORM would send one INSERT ... RETURNING per row).
+    session.execute(sa.insert(LedgerEntry), entries)
+    session.execute(sa.insert(Fill), fills)
 
     order.amount_out = total_out
     venues = ", ".join(f"{e.planned.venue} {_human(e.planned.token_in, e.amount_in)}" for e in executed)
-    _event(
-        session,
-        order,
-        OrderStatus.CONFIRMED,
-        f"filled {_human(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)",
-        stamp,
-    )
+    message = f"filled {_human(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
+    _event(session, order, OrderStatus.CONFIRMED, message, stamp)
     session.flush()
     return RecordedTrade(
+        message=message,
         order_id=order.id,
         account_id=order.account_id,
         trade_id=trade.id,
@@ -711,12 +709,18 @@ def _execute_leg(
 
 
 def _venue_accounts(
-    session: DbSession, pool_rows: Mapping[str, AmmPool], desk_rows: Mapping[str, OTCPool]
+    session: DbSession,
+    pool_rows: Mapping[str, AmmPool],
+    desk_rows: Mapping[str, OTCPool],
+    executed: Sequence[ExecutedLeg],
 ) -> dict[str, int]:
+    """The ledger account of each venue a trade used (the Jupiter counterparty only if needed)."""
     accounts: dict[str, int] = {pid: row.account_id for pid, row in pool_rows.items()}
     accounts.update({did: row.account_id for did, row in desk_rows.items()})
-    jupiter = session.execute(
-        sa.select(Account.id).where(Account.name == JUPITER_ACCOUNT, Account.kind == AccountKind.COUNTERPARTY)
-    ).scalar_one()
-    accounts[JUPITER_ACCOUNT] = jupiter
+    if any(e.planned.kind == "aggregator" for e in executed):
+        accounts[JUPITER_ACCOUNT] = session.execute(
+            sa.select(Account.id).where(
+                Account.name == JUPITER_ACCOUNT, Account.kind == AccountKind.COUNTERPARTY
+            )
+        ).scalar_one()
     return accounts

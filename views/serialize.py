@@ -223,7 +223,7 @@ def _planned_leg(leg: Mapping[str, Any]) -> dict[str, Any]:
 
 def order_legs(order: Order) -> list[dict[str, Any]]:
     """Executed fills once confirmed, else the planned legs once routed, else nothing."""
-    if order.fills:
+    if order.status == "confirmed" and order.fills:  # no fills query for a live order
         return [fill_json(f) for f in order.fills]
     plan = (order.route or {}).get("plan")
     if plan:
