@@ -234,7 +234,6 @@ def create_order(
             .where(Balance.account_id == account.id, Balance.token == token_in)
             .with_for_update()
             .execution_options(populate_existing=True)
-            .execution_options(populate_existing=True)
         ).scalar_one_or_none()
         available = 0 if balance is None else balance.amount - balance.reserved
         if balance is None or available < amount_in:
@@ -328,7 +327,6 @@ def fail_order(session: DbSession, order_id: str, code: str, message: str) -> Or
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
             .with_for_update()
-            .execution_options(populate_existing=True)
             .execution_options(populate_existing=True)
         ).scalar_one()
         balance.reserved -= order.amount_in
@@ -435,7 +433,6 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
                 .order_by(AmmPool.id)
                 .with_for_update()
                 .execution_options(populate_existing=True)
-                .execution_options(populate_existing=True)
             ).scalars()
         }
         if pool_ids
@@ -449,7 +446,6 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
                 .where(OTCPool.id.in_(desk_ids))
                 .order_by(OTCPool.id)
                 .with_for_update()
-                .execution_options(populate_existing=True)
                 .execution_options(populate_existing=True)
             ).scalars()
         }
@@ -469,7 +465,6 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
             )
             .order_by(Balance.token)
             .with_for_update()
-            .execution_options(populate_existing=True)
             .execution_options(populate_existing=True)
         ).scalars()
     }

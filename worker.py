@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from redis import Redis
 from rq import Queue, SimpleWorker
 
 from app import create_app
@@ -50,7 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     import jobs
 
     jobs._worker_app = app
-    redis = app.extensions["solroute"].redis
+    # RQ needs a client of its own: it raises the socket timeout above its blocking dequeue's only on
+    # connections it creates, and the app's client keeps redis-py's 5 s default (an idle worker
+    # would time out and quit).
+    redis = Redis.from_url(app.config["REDIS_URL"])
     with app.app_context():
         # On start: whatever a dead worker left is ours to finish (stale ones only).
         log.info("startup recovery: %s", jobs.recover_orders())

