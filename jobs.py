@@ -35,6 +35,8 @@ from trade_logger import (
     InsufficientBalanceError,
     RecordedTrade,
     SlippageExceededError,
+    Step,
+    StoredEvent,
     advance,
     fail_order,
     plan_from_route,
@@ -87,28 +89,53 @@ def _is_transient_db_error(exc: BaseException) -> bool:
     return code in ("40001", "40P01", "55P03")  # serialization failure, deadlock, lock not available
 
 
-def _retry_or_fail(app: Flask, order_id: str, attempt: int, why: str) -> None:
+class _Attempt:
+    """The steps one attempt has taken so far: stored by whichever write ends the attempt."""
+
+    def __init__(self, order_id: str, number: int) -> None:
+        self.order_id = order_id
+        self.number = number
+        self.steps: list[Step] = []
+
+    def step(self, status: OrderStatus, message: str) -> None:
+        self.steps.append(Step(status, message))
+
+
+def _retry_or_fail(app: Flask, attempt: _Attempt, why: str) -> None:
+    """A transient fault: store this attempt's steps with the reason, then retry with backoff."""
     svc = _services(app)
-    max_attempts = app.config["ORDER_MAX_ATTEMPTS"]
-    if attempt >= max_attempts:
-        _fail(order_id, "retries_exhausted", f"gave up after {attempt} attempts: {why}")
+    if attempt.number >= app.config["ORDER_MAX_ATTEMPTS"]:
+        _fail(attempt, "retries_exhausted", f"gave up after {attempt.number} attempts: {why}")
         return
-    delay = app.config["ORDER_RETRY_BASE_S"] * 2 ** (attempt - 1) * (1 + random.random() * 0.25)
-    log.info("order %s attempt %d: %s; retrying in %.2f s", order_id, attempt, why, delay)
+    delay = app.config["ORDER_RETRY_BASE_S"] * 2 ** (attempt.number - 1) * (1 + random.random() * 0.25)
+    log.info("order %s attempt %d: %s; retrying in %.2f s", attempt.order_id, attempt.number, why, delay)
+    steps = attempt.steps or [Step(OrderStatus.QUOTING, f"attempt {attempt.number}")]
+    last = steps[-1]
+    steps[-1] = Step(last.status, f"{last.message}: {why}; retrying in {delay:.2f} s", last.at)
+    stored = advance(db.session, attempt.order_id, steps, attempt=attempt.number)
+    if stored is not None:
+        _publish_events(*stored)
     svc.executor.enqueue(
-        "jobs.execute_order", order_id, attempt + 1, delay_s=delay, job_id=f"order-{order_id}-{attempt + 1}"
+        "jobs.execute_order",
+        attempt.order_id,
+        attempt.number + 1,
+        delay_s=delay,
+        job_id=f"order-{attempt.order_id}-{attempt.number + 1}",
     )
 
 
-def _fail(order_id: str, code: str, message: str) -> None:
-    order = fail_order(db.session, order_id, code, message)
-    if order is not None:
-        live_updates.publish_order_update(order, message)
+def _fail(attempt: _Attempt, code: str, message: str) -> None:
+    stored = fail_order(
+        db.session, attempt.order_id, code, message, steps=attempt.steps, attempt=attempt.number
+    )
+    if stored is not None:
+        _publish_events(*stored)
 
 
-def _publish(order: Order | None, message: str) -> None:
-    if order is not None:
-        live_updates.publish_order_update(order, message)
+def _publish_events(order: Order, events: list[StoredEvent]) -> None:
+    """One ``order_update`` per committed step, in order, each with its ``seq``."""
+    for event in events:
+        live_updates.publish_order_update(order, event)
 
 
 def _aggregator_at_execution(
@@ -159,39 +186,36 @@ def _without(market: Market, venues: set[str]) -> Market:
 def execute_order(order_id: str, attempt: int = 1) -> str:
     """Run one order through its lifecycle; returns its status when this job is done with it."""
     with job_context() as app:
+        current = _Attempt(order_id, attempt)
         try:
-            return _execute(app, order_id, attempt)
+            return _execute(app, current)
         except TransientError as exc:
             db.session.rollback()
-            _retry_or_fail(app, order_id, attempt, str(exc))
+            _retry_or_fail(app, current, str(exc))
             return "retrying"
         except sa.exc.SQLAlchemyError as exc:
             db.session.rollback()
             if not _is_transient_db_error(exc):
                 raise
-            _retry_or_fail(
-                app, order_id, attempt, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}"
-            )
+            _retry_or_fail(app, current, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
             return "retrying"
 
 
-def _execute(app: Flask, order_id: str, attempt: int) -> str:
+def _execute(app: Flask, attempt: _Attempt) -> str:
+    """Quote, route and build in memory; one transaction then stores every step with the outcome.
+
+    Without an OTC leg that transaction is record_trade's (the steps, the trade and ``confirmed``
+    commit together); with one, ``submitted`` commits and a delayed job settles.
+    """
     svc = _services(app)
-    message = f"quoting every venue (attempt {attempt})"
-    order = advance(db.session, order_id, [(OrderStatus.QUOTING, message)], attempt=attempt)
-    if order is None:  # gone, or final: a duplicate or recovered job has nothing left to do
-        return "final"
-    _publish(order, message)
-    aggregator = _aggregator_at_execution(app, order, attempt)
+    order = db.session.get(Order, attempt.order_id)
+    if order is None or order.status in FINAL_STATUSES:
+        return "final"  # gone, or a duplicate or recovered job with nothing left to do
+    attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
+    aggregator = _aggregator_at_execution(app, order, attempt.number)
     try:
         market, _prices = svc.quotes.market(
             order.token_in, order.token_out, order.amount_in, order.slippage_bps, aggregator=aggregator
-        )
-        # The routing event is committed with the others at submission: one commit, three events.
-        live_updates.publish(
-            "order_update",
-            {**live_updates.order_payload(order, "routing"), "status": OrderStatus.ROUTING},
-            f"order:{order_id}",
         )
         result = find_route(
             market,
@@ -216,12 +240,14 @@ def _execute(app: Flask, order_id: str, attempt: int) -> str:
                 svc.quotes.router_config,
             )
     except (NoRouteError, InsufficientLiquidityError) as exc:
-        _fail(order_id, exc.code, f"no route at execution: {exc}")
+        _fail(attempt, exc.code, f"no route at execution: {exc}")
         return OrderStatus.FAILED
     route = result.route
+    venues = ", ".join(sorted({leg.venue for leg in route.legs}))
+    attempt.step(OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {venues}")
     if route.amount_out < order.min_amount_out:
         _fail(
-            order_id,
+            attempt,
             SlippageExceededError.code,
             f"market moved: best route now pays "
             f"{_amount(order.token_out, route.amount_out)} {order.token_out}, "
@@ -234,58 +260,63 @@ def _execute(app: Flask, order_id: str, attempt: int) -> str:
         (desk_delays.get(leg.venue_id, 0.0) for leg in route.legs if leg.kind.value == "otc"), default=0.0
     )
     plan = plan_from_route(result, order.min_amount_out, market.usd_prices, settlement_delay_s=delay)
-    venues = ", ".join(sorted({leg.venue for leg in route.legs}))
-    settle_at = time.time() + delay
-    steps = [
-        (OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {venues}"),
-        (
-            OrderStatus.BUILDING,
-            f"plan pays {_amount(order.token_out, route.amount_out)} {order.token_out}, "
-            f"minimum {_amount(order.token_out, order.min_amount_out)}",
-        ),
-        (OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s" if delay else "submitted"),
-    ]
-    stored = advance(db.session, order_id, steps, route={"plan": plan.to_json(), "settle_at": settle_at})
-    if stored is None:
-        return "final"
-    live_updates.publish(
-        "order_update",
-        {**live_updates.order_payload(stored, steps[1][1]), "status": OrderStatus.BUILDING},
-        f"order:{order_id}",
+    attempt.step(
+        OrderStatus.BUILDING,
+        f"plan pays {_amount(order.token_out, route.amount_out)} {order.token_out}, "
+        f"minimum {_amount(order.token_out, order.min_amount_out)}",
     )
-    _publish(stored, steps[2][1])
+    stored_route = {"plan": plan.to_json(), "settle_at": time.time() + delay}
     if delay > 0:
+        attempt.step(OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s")
+        stored = advance(
+            db.session, attempt.order_id, attempt.steps, attempt=attempt.number, route=stored_route
+        )
+        if stored is None:
+            return "final"
+        _publish_events(*stored)
         svc.executor.enqueue(
-            "jobs.settle_order", order_id, attempt, delay_s=delay, job_id=f"settle-{order_id}-{attempt}"
+            "jobs.settle_order",
+            attempt.order_id,
+            attempt.number,
+            delay_s=delay,
+            job_id=f"settle-{attempt.order_id}-{attempt.number}",
         )
         return OrderStatus.SUBMITTED
-    return _settle(app, order_id, plan, attempt)
+    attempt.step(OrderStatus.SUBMITTED, "submitted")
+    return _settle(app, attempt, plan, stored_route)
 
 
 def settle_order(order_id: str, attempt: int = 1) -> str:
     """Settle a submitted order whose OTC settlement delay has passed."""
     with job_context() as app:
+        current = _Attempt(order_id, attempt)
         try:
             order = db.session.get(Order, order_id)
             if order is None or order.status in FINAL_STATUSES:
                 return "final" if order else "missing"
             plan = ExecutionPlan.from_json((order.route or {})["plan"])
-            return _settle(app, order_id, plan, attempt)
+            return _settle(app, current, plan, None)
         except sa.exc.SQLAlchemyError as exc:
             db.session.rollback()
             if not _is_transient_db_error(exc):
                 raise
-            _retry_or_fail(
-                app, order_id, attempt, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}"
-            )
+            _retry_or_fail(app, current, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
             return "retrying"
 
 
-def _settle(app: Flask, order_id: str, plan: ExecutionPlan, attempt: int) -> str:
+def _settle(app: Flask, attempt: _Attempt, plan: ExecutionPlan, route: dict[str, Any] | None) -> str:
     try:
-        recorded = record_trade(db.session, order_id, plan, now=time.time())
+        recorded = record_trade(
+            db.session,
+            attempt.order_id,
+            plan,
+            now=time.time(),
+            steps=attempt.steps,
+            attempt=attempt.number,
+            route=route,
+        )
     except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
-        _fail(order_id, exc.code, str(exc))
+        _fail(attempt, exc.code, str(exc))
         return OrderStatus.FAILED
     if not recorded.already_final:
         _publish_trade(recorded)
@@ -296,7 +327,7 @@ def _publish_trade(recorded: RecordedTrade) -> None:
     order = db.session.get(Order, recorded.order_id)
     if order is None:
         return
-    live_updates.publish_order_update(order, recorded.message)
+    _publish_events(order, list(recorded.events))
     trade = db.session.get(Trade, recorded.trade_id)
     if trade is not None:
         live_updates.publish_trade_executed(
@@ -382,7 +413,8 @@ def recover_orders(stale_after_s: float | None = None) -> dict[str, int]:
             result = db.session.execute(
                 sa.update(Order)
                 .where(Order.id == order_id, Order.updated_at < cutoff)
-                .values(updated_at=utcnow())
+                # Counting the recovery as an attempt bounds an order that kills every worker.
+                .values(updated_at=utcnow(), attempts=Order.attempts + 1)
             )
             claimed = result.rowcount if isinstance(result, sa.CursorResult) else 0
             db.session.commit()
@@ -390,7 +422,7 @@ def recover_orders(stale_after_s: float | None = None) -> dict[str, int]:
                 continue
             if attempts >= app.config["ORDER_MAX_ATTEMPTS"]:
                 _fail(
-                    order_id,
+                    _Attempt(order_id, attempts),
                     "abandoned",
                     f"no worker finished this order after {attempts} attempts; nothing was traded",
                 )

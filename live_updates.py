@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from flask import current_app, request, session
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
-from models import Account, Order, db
+from models import Account, Order, OrderEvent, db
+from trade_logger import StoredEvent
 from venue_state import hash_api_key
 
 __all__ = [
@@ -69,20 +70,27 @@ def publish(event: str, data: Mapping[str, Any], room: str) -> None:
 
 
 def order_payload(
-    order: Order, message: str | None = None, *, legs: list[dict[str, Any]] | None = None
+    order: Order, event: StoredEvent | None = None, *, seq: int | None = None
 ) -> dict[str, Any]:
-    """The ``order_update`` body: the order's state now."""
-    from views.serialize import order_legs, order_summary  # views import us; keep the cycle lazy
+    """The ``order_update`` body for one committed step (``event``), or the order's state now.
+
+    ``seq`` (the event's id) grows with every step of an order: a client keeps the highest it has
+    seen and drops anything older, so a snapshot and a room update can never run backwards.
+    """
+    from views.serialize import fill_json, iso, order_summary, planned_legs  # views import us
 
     data = order_summary(order)
-    data["message"] = message if message is not None else (order.error_message or _last_message(order))
-    data["timestamp"] = order.updated_at.isoformat()
-    if legs is not None:
-        data["legs"] = legs
-    else:
-        known = order_legs(order)
-        if known:
-            data["legs"] = known
+    status = event.status if event is not None else order.status
+    data["status"] = status
+    data["message"] = event.message if event is not None else (order.error_message or _last_message(order))
+    data["timestamp"] = iso(event.at if event is not None else order.updated_at)
+    data["seq"] = event.seq if event is not None else seq
+    if status == "confirmed":
+        data["legs"] = [fill_json(f) for f in order.fills]
+    elif status in ("routing", "building", "submitted", "failed"):
+        legs = planned_legs(order)
+        if legs:
+            data["legs"] = legs
     return data
 
 
@@ -90,8 +98,8 @@ def _last_message(order: Order) -> str:
     return order.events[-1].message if order.events else order.status
 
 
-def publish_order_update(order: Order, message: str | None = None) -> None:
-    publish("order_update", order_payload(order, message), f"order:{order.id}")
+def publish_order_update(order: Order, event: StoredEvent | None = None) -> None:
+    publish("order_update", order_payload(order, event), f"order:{order.id}")
 
 
 def publish_trade_executed(data: Mapping[str, Any]) -> None:
@@ -195,7 +203,10 @@ def register_handlers(sio: SocketIO) -> None:
             order = db.session.get(Order, order_id)
             if order is None:
                 return {"error": {"code": "not_found", "message": f"no order {order_id}", "field": "orderId"}}
-            emit("order_update", order_payload(order))
+            seq = db.session.execute(
+                sa.select(sa.func.max(OrderEvent.id)).where(OrderEvent.order_id == order_id)
+            ).scalar()
+            emit("order_update", order_payload(order, seq=seq))
             return {"ok": True, "orderId": order_id, "status": order.status}
         finally:
             db.session.remove()

@@ -55,6 +55,8 @@ __all__ = [
     "PlannedLeg",
     "RecordedTrade",
     "SlippageExceededError",
+    "Step",
+    "StoredEvent",
     "advance",
     "create_order",
     "fail_order",
@@ -181,6 +183,29 @@ def _str(value: Decimal | None) -> str | None:
 # --- the order lifecycle ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Step:
+    """A lifecycle transition as it happened; stored (as an OrderEvent) by whichever write ends it."""
+
+    status: OrderStatus
+    message: str
+    at: datetime = field(default_factory=lambda: utcnow())
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An OrderEvent as committed: ``seq`` (its id) orders an order's updates for clients."""
+
+    seq: int
+    status: str
+    message: str
+    at: datetime
+
+
+def _stored(events: Sequence[OrderEvent]) -> list[StoredEvent]:
+    return [StoredEvent(e.id, e.status, e.message, e.created_at) for e in events]
+
+
 def request_hash(payload: Mapping[str, Any]) -> str:
     """A stable digest of an order request, to tell a replay from a different reuse of a key."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -292,37 +317,49 @@ def create_order(
 def advance(
     session: DbSession,
     order_id: str,
-    steps: Sequence[tuple[OrderStatus, str]],
+    steps: Sequence[Step],
     *,
     attempt: int | None = None,
     route: Mapping[str, Any] | None = None,
-) -> Order | None:
+) -> tuple[Order, list[StoredEvent]] | None:
     """Record lifecycle steps of a live order in one commit; None if the order is final or gone."""
     try:
         order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        for status, message in steps:
-            _event(session, order, status, message, utcnow())
+        events = [_event(session, order, s.status, s.message, s.at) for s in steps]
         if attempt is not None:
             order.attempts = attempt
         if route is not None:
             order.route = dict(route)
+        session.flush()
+        stored = _stored(events)
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    return order
+    return order, stored
 
 
-def fail_order(session: DbSession, order_id: str, code: str, message: str) -> Order | None:
-    """Mark a live order failed and release its held input; None if it was already final."""
+def fail_order(
+    session: DbSession,
+    order_id: str,
+    code: str,
+    message: str,
+    *,
+    steps: Sequence[Step] = (),
+    attempt: int | None = None,
+) -> tuple[Order, list[StoredEvent]] | None:
+    """Mark a live order failed (after ``steps``) and release its held input; None if already final."""
     try:
         order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
+        events = [_event(session, order, s.status, s.message, s.at) for s in steps]
+        if attempt is not None:
+            order.attempts = attempt
         balance = session.execute(
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
@@ -333,12 +370,14 @@ def fail_order(session: DbSession, order_id: str, code: str, message: str) -> Or
         balance.updated_at = utcnow()
         order.error_code = code
         order.error_message = message
-        _event(session, order, OrderStatus.FAILED, message, utcnow())
+        events.append(_event(session, order, OrderStatus.FAILED, message, utcnow()))
+        session.flush()
+        stored = _stored(events)
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    return order
+    return order, stored
 
 
 # --- executing a trade --------------------------------------------------------------------------
@@ -366,6 +405,7 @@ class RecordedTrade:
     desks: tuple[Mapping[str, Any], ...]
     already_final: bool = False
     message: str = ""
+    events: tuple[StoredEvent, ...] = ()
 
 
 def _human(symbol: str, units: int) -> str:
@@ -394,7 +434,16 @@ def _scaled(amounts: Sequence[int], total: int) -> list[int]:
     return shares
 
 
-def record_trade(session: DbSession, order_id: str, plan: ExecutionPlan, *, now: float) -> RecordedTrade:
+def record_trade(
+    session: DbSession,
+    order_id: str,
+    plan: ExecutionPlan,
+    *,
+    now: float,
+    steps: Sequence[Step] = (),
+    attempt: int | None = None,
+    route: Mapping[str, Any] | None = None,
+) -> RecordedTrade:
     """Settle a routed order: everything moves in one transaction, or nothing does.
 
     Raises SlippageExceededError when the legs, re-priced against the locked current state, pay
@@ -402,7 +451,7 @@ def record_trade(session: DbSession, order_id: str, plan: ExecutionPlan, *, now:
     InsufficientBalanceError when the held input is gone. The caller fails the order then.
     """
     try:
-        result = _record(session, order_id, plan, now)
+        result = _record(session, order_id, plan, now, steps, attempt, route)
         session.commit()
         return result
     except BaseException:
@@ -410,7 +459,15 @@ def record_trade(session: DbSession, order_id: str, plan: ExecutionPlan, *, now:
         raise
 
 
-def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) -> RecordedTrade:
+def _record(
+    session: DbSession,
+    order_id: str,
+    plan: ExecutionPlan,
+    now: float,
+    steps: Sequence[Step],
+    attempt: int | None,
+    route: Mapping[str, Any] | None,
+) -> RecordedTrade:
     order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
     if order is None:
         raise ValidationError(f"no order {order_id}", field="orderId")
@@ -632,9 +689,15 @@ def _record(session: DbSession, order_id: str, plan: ExecutionPlan, now: float) 
     order.amount_out = total_out
     venues = ", ".join(f"{e.planned.venue} {_human(e.planned.token_in, e.amount_in)}" for e in executed)
     message = f"filled {_human(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
-    _event(session, order, OrderStatus.CONFIRMED, message, stamp)
+    events = [_event(session, order, s.status, s.message, s.at) for s in steps]
+    events.append(_event(session, order, OrderStatus.CONFIRMED, message, stamp))
+    if attempt is not None:
+        order.attempts = attempt
+    if route is not None:
+        order.route = dict(route)
     session.flush()
     return RecordedTrade(
+        events=tuple(_stored(events)),
         message=message,
         order_id=order.id,
         account_id=order.account_id,

@@ -28,6 +28,7 @@ __all__ = [
     "order_detail",
     "order_legs",
     "order_summary",
+    "planned_legs",
     "pool_json",
     "prices_json",
     "quote_json",
@@ -219,6 +220,12 @@ def _planned_leg(leg: Mapping[str, Any]) -> dict[str, Any]:
         "planned": True,
         "paper": True,
     }
+
+
+def planned_legs(order: Order) -> list[dict[str, Any]]:
+    """The legs of the order's plan once routed (amounts as planned), else nothing."""
+    plan = (order.route or {}).get("plan")
+    return [_planned_leg(leg) for leg in plan.get("legs", [])] if plan else []
 
 
 def order_legs(order: Order) -> list[dict[str, Any]]:
