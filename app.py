@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,10 +22,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_migrate import Migrate
 
+from amm.pools import Pool
 from config import app_config
 from executor import Executor, InProcessExecutor, RqExecutor
 from live_updates import socketio
 from models import db
+from otc_engine import Desk
 from quoting import QuoteService
 from rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from venue_state import create_account, load_desks, load_pools, seed_database
@@ -34,6 +37,27 @@ __all__ = ["Services", "create_app", "start_background"]
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent
 migrate = Migrate()
+
+
+class SnapshotCache:
+    """The venues as read at most ``ttl_s`` ago: web quotes share one read (execution never uses it)."""
+
+    def __init__(self, read: Callable[[], tuple[tuple[Pool, ...], tuple[Desk, ...]]], ttl_s: float) -> None:
+        self._read = read
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._value: tuple[tuple[Pool, ...], tuple[Desk, ...]] | None = None
+        self._read_at = float("-inf")
+
+    def __call__(self) -> tuple[tuple[Pool, ...], tuple[Desk, ...]]:
+        now = time.monotonic()
+        with self._lock:
+            if self._value is not None and now - self._read_at < self._ttl_s:
+                return self._value
+        value = self._read()  # outside the lock: a slow read never blocks other quotes' cache hits
+        with self._lock:
+            self._value, self._read_at = value, now
+        return value
 
 
 @dataclass
@@ -119,9 +143,14 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
 
         redis_client = Redis.from_url(redis_url)
     scale = Decimal(app.config["OTC_SETTLEMENT_SCALE"])
+
+    def read_venues() -> tuple[tuple[Pool, ...], tuple[Desk, ...]]:
+        return load_pools(db.session), load_desks(db.session, scale)
+
+    cache_s = app.config["VENUE_CACHE_S"] if role == "web" else 0.0
     quotes = QuoteService(
         app.config["SOLROUTE_SETTINGS"],
-        venue_state=lambda: (load_pools(db.session), load_desks(db.session, scale)),
+        venue_state=SnapshotCache(read_venues, cache_s) if cache_s > 0 else read_venues,
         # Web quotes read Jupiter from background-refreshed curves; workers ask it afresh.
         jupiter_curve_ttl_s=app.config["JUPITER_CURVE_TTL_S"] if role == "web" else None,
     )

@@ -169,6 +169,8 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "OTC_SETTLEMENT_SCALE": _number(env, "OTC_SETTLEMENT_SCALE", "1"),
         "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
         "PRICE_POLL_S": float(_number(env, "PRICE_POLL_S", "15")),
+        # Web quotes reuse a snapshot of pools and desks this long (execution always reads afresh).
+        "VENUE_CACHE_S": float(_number(env, "VENUE_CACHE_S", "0.1")),
         "JUPITER_CURVE_TTL_S": float(_number(env, "JUPITER_CURVE_TTL_S", "120")),
         "DEMO_ACCOUNT": _text(env, "DEMO_ACCOUNT", "demo"),
         # Prefix of every Redis name we own: the RQ queue, the Socket.IO channel, rate-limit keys.

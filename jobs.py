@@ -132,6 +132,13 @@ def _fail(attempt: _Attempt, code: str, message: str) -> None:
         _publish_events(*stored)
 
 
+def _internal_error(attempt: _Attempt, exc: Exception) -> str:
+    """An unexpected error: logged with its traceback; the order fails and its hold is released."""
+    log.exception("order %s attempt %d failed unexpectedly", attempt.order_id, attempt.number)
+    _fail(attempt, "internal_error", f"internal error ({type(exc).__name__}); nothing was traded")
+    return OrderStatus.FAILED
+
+
 def _publish_events(order: Order, events: list[StoredEvent]) -> None:
     """One ``order_update`` per committed step, in order, each with its ``seq``."""
     for event in events:
@@ -196,9 +203,12 @@ def execute_order(order_id: str, attempt: int = 1) -> str:
         except sa.exc.SQLAlchemyError as exc:
             db.session.rollback()
             if not _is_transient_db_error(exc):
-                raise
+                return _internal_error(current, exc)
             _retry_or_fail(app, current, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
             return "retrying"
+        except Exception as exc:  # a bug: fail the order now rather than leave it for recovery
+            db.session.rollback()
+            return _internal_error(current, exc)
 
 
 def _execute(app: Flask, attempt: _Attempt) -> str:
@@ -251,7 +261,7 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
             SlippageExceededError.code,
             f"market moved: best route now pays "
             f"{_amount(order.token_out, route.amount_out)} {order.token_out}, "
-            f"below the minimum of {_amount(order.token_out, order.min_amount_out)} "
+            f"below the minimum of {_amount(order.token_out, order.min_amount_out)} {order.token_out} "
             f"({order.slippage_bps} bps tolerance); nothing was traded",
         )
         return OrderStatus.FAILED
@@ -299,9 +309,12 @@ def settle_order(order_id: str, attempt: int = 1) -> str:
         except sa.exc.SQLAlchemyError as exc:
             db.session.rollback()
             if not _is_transient_db_error(exc):
-                raise
+                return _internal_error(current, exc)
             _retry_or_fail(app, current, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
             return "retrying"
+        except Exception as exc:  # a bug: fail the order now rather than leave it for recovery
+            db.session.rollback()
+            return _internal_error(current, exc)
 
 
 def _settle(app: Flask, attempt: _Attempt, plan: ExecutionPlan, route: dict[str, Any] | None) -> str:

@@ -46,7 +46,7 @@ from models import (
 )
 from routing_engine import RouteResult
 from tokens import get_token
-from venue_state import JUPITER_ACCOUNT, desk_from_row, pool_from_row
+from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_from_row
 
 __all__ = [
     "ExecutionPlan",
@@ -254,23 +254,32 @@ def create_order(
                 )
             return existing, False
     try:
-        balance = session.execute(
-            sa.select(Balance)
-            .where(Balance.account_id == account.id, Balance.token == token_in)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        available = 0 if balance is None else balance.amount - balance.reserved
-        if balance is None or available < amount_in:
-            token = get_token(token_in)
+        now = utcnow()
+        # One guarded UPDATE holds the input: atomic under concurrency on both databases.
+        held = session.execute(
+            sa.update(Balance)
+            .where(
+                Balance.account_id == account.id,
+                Balance.token == token_in,
+                Balance.amount - Balance.reserved >= amount_in,
+            )
+            .values(reserved=Balance.reserved + amount_in, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not isinstance(held, sa.CursorResult) or held.rowcount != 1:
+            available = (
+                session.execute(
+                    sa.select(Balance.amount - Balance.reserved).where(
+                        Balance.account_id == account.id, Balance.token == token_in
+                    )
+                ).scalar_one_or_none()
+                or 0
+            )
             raise InsufficientBalanceError(
-                f"balance too small: {_human(token_in, available)} {token.symbol} available, "
+                f"balance too small: {_human(token_in, available)} {get_token(token_in).symbol} available, "
                 f"order needs {_human(token_in, amount_in)}",
                 field="amountIn",
             )
-        now = utcnow()
-        balance.reserved += amount_in
-        balance.updated_at = now
         order = Order(
             id=uuid.uuid4().hex,
             account_id=account.id,
@@ -366,7 +375,8 @@ def fail_order(
             .with_for_update()
             .execution_options(populate_existing=True)
         ).scalar_one()
-        balance.reserved -= order.amount_in
+        # Never below zero: a hold written off meanwhile (an adjusted balance) has nothing to release.
+        balance.reserved -= min(balance.reserved, order.amount_in)
         balance.updated_at = utcnow()
         order.error_code = code
         order.error_message = message
@@ -528,6 +538,14 @@ def _record(
 
     pools = {pid: pool_from_row(row) for pid, row in pool_rows.items()}
     desks = {did: otc_engine.refilled(desk_from_row(row), now) for did, row in desk_rows.items()}
+    # Inventory a desk regained since its last trade came from outside: the ledger must say so.
+    refills = {
+        did: (
+            desks[did].inventory_base - row.inventory_base,
+            desks[did].inventory_quote - row.inventory_quote,
+        )
+        for did, row in desk_rows.items()
+    }
     prices = {s: Decimal(p) for s, p in plan.usd_prices.items()}
 
     executed: list[ExecutedLeg] = []
@@ -556,7 +574,7 @@ def _record(
     if total_out < order.min_amount_out:
         raise SlippageExceededError(
             f"market moved: the route now pays {_human(order.token_out, total_out)} {order.token_out}, "
-            f"below the minimum of {_human(order.token_out, order.min_amount_out)} "
+            f"below the minimum of {_human(order.token_out, order.min_amount_out)} {order.token_out} "
             f"({order.slippage_bps} bps slippage tolerance); nothing was traded",
             field="slippageBps",
         )
@@ -683,6 +701,7 @@ def _record(
             )
         )
     # Bulk inserts: one executemany each (the ORM would send one INSERT ... RETURNING per row).
+    entries.extend(_refill_entries(session, desk_rows, refills, trade.id, order.id, stamp))
     session.execute(sa.insert(LedgerEntry), entries)
     session.execute(sa.insert(Fill), fills)
 
@@ -782,3 +801,37 @@ def _venue_accounts(
             )
         ).scalar_one()
     return accounts
+
+
+def _refill_entries(
+    session: DbSession,
+    desk_rows: Mapping[str, OTCPool],
+    refills: Mapping[str, tuple[int, int]],
+    trade_id: int,
+    order_id: str,
+    stamp: datetime,
+) -> list[dict[str, Any]]:
+    """Ledger entries for desks' refills (treasury to desk); per token they sum to zero."""
+    moved = {did: delta for did, delta in refills.items() if any(delta)}
+    if not moved:
+        return []
+    treasury = session.execute(
+        sa.select(Account.id).where(Account.name == TREASURY_ACCOUNT, Account.kind == AccountKind.TREASURY)
+    ).scalar_one()
+    entries: list[dict[str, Any]] = []
+    for did, (base, quote) in moved.items():
+        row = desk_rows[did]
+        journal = f"refill-{order_id}"  # one per trade: each desk's entries sum to zero within it
+        for token, units in ((row.base, base), (row.quote, quote)):
+            if units:
+                memo = f"{row.name} inventory refill"
+                common = {
+                    "token": token,
+                    "trade_id": trade_id,
+                    "journal": journal,
+                    "memo": memo,
+                    "created_at": stamp,
+                }
+                entries.append({"account_id": row.account_id, "amount": units, **common})
+                entries.append({"account_id": treasury, "amount": -units, **common})
+    return entries
