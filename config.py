@@ -168,6 +168,8 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "RECOVERY_INTERVAL_S": float(_number(env, "RECOVERY_INTERVAL_S", "30")),
         "OTC_SETTLEMENT_SCALE": _number(env, "OTC_SETTLEMENT_SCALE", "1"),
         "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
+        # New orders are refused (503, Retry-After) while this many wait to execute; 0: no limit.
+        "ORDER_QUEUE_LIMIT": int(_number(env, "ORDER_QUEUE_LIMIT", "500")),
         "PRICE_POLL_S": float(_number(env, "PRICE_POLL_S", "15")),
         # Web quotes reuse a snapshot of pools and desks this long (execution always reads afresh).
         "VENUE_CACHE_S": float(_number(env, "VENUE_CACHE_S", "0.1")),

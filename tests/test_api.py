@@ -7,6 +7,7 @@ the pydantic response models the OpenAPI document is generated from (``check``).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -846,3 +847,33 @@ def test_an_oversized_body_is_refused_before_it_is_read(client: Any, api_key: st
     )
     assert r.status_code == 413, r.get_json()
     assert r.get_json()["error"]["code"] == "request_entity_too_large"
+
+
+RELEASE = threading.Event()
+
+
+def hold_a_worker() -> None:
+    """A job that occupies the executor until the test sets RELEASE (the executor runs it by name)."""
+    RELEASE.wait(30)
+
+
+def test_new_orders_are_refused_with_retry_after_while_the_queue_is_full(app: Any, api_key: str) -> None:
+    """Backpressure: past ORDER_QUEUE_LIMIT waiting jobs, a submission is a 503 and writes nothing."""
+    executor = app.extensions["solroute"].executor
+    app.config["ORDER_QUEUE_LIMIT"] = 3
+    RELEASE.clear()
+    for _ in range(3):  # occupy the queue with jobs that wait
+        executor.enqueue("tests.test_api.hold_a_worker")
+    try:
+        before = rows(app)
+        r = app.test_client().post(
+            "/api/orders/execute",
+            json={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"},
+            headers={"X-API-Key": api_key},
+        )
+        assert r.status_code == 503, r.get_json()
+        assert r.get_json()["error"]["code"] == "queue_full"
+        assert r.headers["Retry-After"] == "2"
+        assert rows(app) == before
+    finally:
+        RELEASE.set()

@@ -399,6 +399,22 @@ def _replay(order: Order, digest: str) -> tuple[Response, int]:
     return response, 200
 
 
+def _refuse_when_backlogged() -> None:
+    """503 with Retry-After when more orders wait than ORDER_QUEUE_LIMIT: latency stays bounded."""
+    limit = current_app.config["ORDER_QUEUE_LIMIT"]
+    if limit <= 0:
+        return
+    depth = services().executor.queue_depth()
+    if depth >= limit:
+        raise ApiError(
+            503,
+            "queue_full",
+            f"{depth} orders are waiting to execute (limit {limit}); retry in a few seconds",
+            None,
+            retry_after_s=2,
+        )
+
+
 @api.post("/orders/execute")
 def execute_order() -> tuple[Response, int]:
     """Accept a market order (202) or replay the one with this Idempotency-Key (200)."""
@@ -425,6 +441,7 @@ def execute_order() -> tuple[Response, int]:
         ).scalar_one_or_none()
         if existing is not None:
             return _replay(existing, digest)
+    _refuse_when_backlogged()
     route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
     order, created = create_order(
         db.session,

@@ -29,10 +29,19 @@ log = logging.getLogger(__name__)
 class ApiError(SolrouteError):
     """An HTTP-level refusal (auth, not found, content type) with its status."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message, field=field)
         self.status = status
         self.code = code
+        self.retry_after_s = retry_after_s
 
 
 _STATUS: tuple[tuple[type[SolrouteError], int], ...] = (
@@ -79,7 +88,11 @@ def pydantic_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SolrouteError)
     def solroute_error(exc: SolrouteError) -> tuple[Response, int]:
-        return error_response(status_for(exc), exc.code, exc.message, exc.field)
+        response, status = error_response(status_for(exc), exc.code, exc.message, exc.field)
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response, status
 
     @app.errorhandler(pydantic.ValidationError)
     def schema_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
