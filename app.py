@@ -7,6 +7,7 @@ RQ worker: no Socket.IO server, emits go to the Redis message queue.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -20,10 +21,12 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import AppGroup
 from flask_migrate import Migrate
 
 from amm.pools import Pool
 from config import app_config
+from errors import SolrouteError
 from executor import Executor, InProcessExecutor, RqExecutor
 from live_updates import socketio
 from models import db
@@ -95,6 +98,53 @@ def _sqlite_engine_options(app: Flask) -> None:
     options.setdefault("connect_args", {}).update({"check_same_thread": False, "timeout": 30})
 
 
+_db_socket_fds: set[int] = set()
+
+
+def _blind_inherited_db_sockets() -> None:
+    """In a forked child: point inherited PostgreSQL sockets at /dev/null.
+
+    RQ forks its scheduler from a worker that holds database connections. Holding copies of
+    those sockets, the child would keep a killed worker's transaction (and its row locks) alive
+    for as long as the child lives; blinded, the child holds nothing and can write nothing on
+    them, and the parent's connections are untouched.
+    """
+    if not _db_socket_fds:
+        return
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in list(_db_socket_fds):
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+        _db_socket_fds.clear()
+
+
+os.register_at_fork(after_in_child=_blind_inherited_db_sockets)
+
+
+def _install_postgres_guards() -> None:
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return
+
+    @sa.event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        fd = dbapi_connection.fileno()
+        record.info["fd"] = fd
+        _db_socket_fds.add(fd)
+        cursor = dbapi_connection.cursor()
+        # A safety net: no transaction may sit idle holding locks for a minute (ours take milliseconds).
+        cursor.execute("SET idle_in_transaction_session_timeout = 60000")
+        cursor.close()
+        dbapi_connection.commit()
+
+    @sa.event.listens_for(engine, "close")
+    def on_close(_dbapi_connection: Any, record: Any) -> None:
+        _db_socket_fds.discard(record.info.get("fd", -1))
+
+
 def _install_sqlite_locking(app: Flask) -> None:
     engine = db.engine
     if engine.dialect.name != "sqlite":
@@ -135,6 +185,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     with app.app_context():
         _install_sqlite_locking(app)
+        _install_postgres_guards()
 
     redis_url = app.config.get("REDIS_URL")
     redis_client = None
@@ -215,13 +266,17 @@ def start_background(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    accounts = click.Group("accounts", help="Paper trading accounts.")
+    accounts = AppGroup("accounts", help="Paper trading accounts.")
 
     @accounts.command("create")
     @click.argument("name")
     def create(name: str) -> None:
         """Create a funded paper account and print its API key (shown once)."""
-        account, key = create_account(db.session, name)
+        try:
+            account, key = create_account(db.session, name)
+        except SolrouteError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from exc
         db.session.commit()
         click.echo(f"account {account.name} (id {account.id}) created")
         click.echo(f"API key: {key}")

@@ -422,6 +422,15 @@ def recover_orders(stale_after_s: float | None = None) -> dict[str, int]:
             settle_at = (route or {}).get("settle_at")
             if status == OrderStatus.SUBMITTED and settle_at and time.time() < settle_at + stale_after:
                 continue  # waiting for its OTC settlement, not stuck
+            # A row another transaction holds is being worked on, not abandoned: skip it, never wait.
+            live = db.session.execute(
+                sa.select(Order.id)
+                .where(Order.id == order_id, Order.updated_at < cutoff)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if live is None:
+                db.session.rollback()
+                continue
             # Claim it (compare-and-set on updated_at) so two recoverers never both re-queue it.
             result = db.session.execute(
                 sa.update(Order)

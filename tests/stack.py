@@ -125,8 +125,9 @@ class Stack:
         return "\n".join(f"----- {p.name} -----\n{p.log()}" for p in self.procs)
 
     def stop(self) -> None:
+        """SIGTERM every process group (children such as RQ's forked scheduler included), then SIGKILL."""
         for proc in self.procs:
-            if proc.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.popen.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for proc in self.procs:
@@ -135,6 +136,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.popen.pid, signal.SIGKILL)
                 proc.popen.wait(timeout=10)
+        for proc in self.procs:  # whatever a dead leader left behind in its group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
 
 
 def wait_healthy(url: str, proc: Proc, timeout_s: float = 30.0) -> None:
@@ -346,7 +350,34 @@ def execute(database_url: str, sql: str, **params: object) -> int:
         engine.dispose()
 
 
+LIFECYCLE = ("quoting", "routing", "building", "submitted")
+
+
+def timeline_problems(statuses: list[str], *, attempts: int, final: str) -> list[str]:
+    """How an order's event statuses break its lifecycle; an empty list when they follow it.
+
+    ``pending`` first, then ``attempts`` attempts, each starting with ``quoting`` and going
+    forward through the lifecycle (an attempt cut short by a crash or a rejection stops early),
+    then ``final`` once, last.
+    """
+    problems = []
+    if statuses[:1] != ["pending"] or statuses[-1:] != [final] or statuses.count(final) != 1:
+        problems.append(f"{statuses} does not go from pending to one {final}")
+    runs: list[list[str]] = []
+    for status in statuses[1:-1]:
+        if status == "quoting" or not runs:
+            runs.append([])
+        runs[-1].append(status)
+    if len(runs) != attempts:
+        problems.append(f"{statuses} shows {len(runs)} attempts, not {attempts}")
+    for run in runs:
+        if run != list(LIFECYCLE[: len(run)]):
+            problems.append(f"attempt {run} of {statuses} is out of lifecycle order")
+    return problems
+
+
 def open_order_count(database_url: str) -> int:
+    """How many orders are neither confirmed nor failed."""
     rows = query(database_url, "SELECT count(*) FROM orders WHERE status NOT IN ('confirmed', 'failed')")
     return int(rows[0][0])
 
