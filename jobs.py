@@ -132,6 +132,25 @@ def _fail(attempt: _Attempt, code: str, message: str) -> None:
         _publish_events(*stored)
 
 
+def _guarded(app: Flask, attempt: _Attempt, run: Callable[[], str]) -> str:
+    """Run a step of an order: transient faults retry with backoff, anything unexpected fails it."""
+    try:
+        return run()
+    except TransientError as exc:
+        db.session.rollback()
+        _retry_or_fail(app, attempt, str(exc))
+        return "retrying"
+    except sa.exc.SQLAlchemyError as exc:
+        db.session.rollback()
+        if not _is_transient_db_error(exc):
+            return _internal_error(attempt, exc)
+        _retry_or_fail(app, attempt, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
+        return "retrying"
+    except Exception as exc:  # a bug: fail the order now rather than leave it for recovery
+        db.session.rollback()
+        return _internal_error(attempt, exc)
+
+
 def _internal_error(attempt: _Attempt, exc: Exception) -> str:
     """An unexpected error: logged with its traceback; the order fails and its hold is released."""
     log.exception("order %s attempt %d failed unexpectedly", attempt.order_id, attempt.number)
@@ -194,21 +213,7 @@ def execute_order(order_id: str, attempt: int = 1) -> str:
     """Run one order through its lifecycle; returns its status when this job is done with it."""
     with job_context() as app:
         current = _Attempt(order_id, attempt)
-        try:
-            return _execute(app, current)
-        except TransientError as exc:
-            db.session.rollback()
-            _retry_or_fail(app, current, str(exc))
-            return "retrying"
-        except sa.exc.SQLAlchemyError as exc:
-            db.session.rollback()
-            if not _is_transient_db_error(exc):
-                return _internal_error(current, exc)
-            _retry_or_fail(app, current, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
-            return "retrying"
-        except Exception as exc:  # a bug: fail the order now rather than leave it for recovery
-            db.session.rollback()
-            return _internal_error(current, exc)
+        return _guarded(app, current, lambda: _execute(app, current))
 
 
 def _execute(app: Flask, attempt: _Attempt) -> str:
@@ -300,21 +305,14 @@ def settle_order(order_id: str, attempt: int = 1) -> str:
     """Settle a submitted order whose OTC settlement delay has passed."""
     with job_context() as app:
         current = _Attempt(order_id, attempt)
-        try:
+
+        def settle() -> str:
             order = db.session.get(Order, order_id)
             if order is None or order.status in FINAL_STATUSES:
                 return "final" if order else "missing"
-            plan = ExecutionPlan.from_json((order.route or {})["plan"])
-            return _settle(app, current, plan, None)
-        except sa.exc.SQLAlchemyError as exc:
-            db.session.rollback()
-            if not _is_transient_db_error(exc):
-                return _internal_error(current, exc)
-            _retry_or_fail(app, current, f"database: {type(getattr(exc, 'orig', None) or exc).__name__}")
-            return "retrying"
-        except Exception as exc:  # a bug: fail the order now rather than leave it for recovery
-            db.session.rollback()
-            return _internal_error(current, exc)
+            return _settle(app, current, ExecutionPlan.from_json((order.route or {})["plan"]), None)
+
+        return _guarded(app, current, settle)
 
 
 def _settle(app: Flask, attempt: _Attempt, plan: ExecutionPlan, route: dict[str, Any] | None) -> str:

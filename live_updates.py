@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import socketio as socketio_lib
@@ -143,33 +143,21 @@ def register_handlers(sio: SocketIO) -> None:
             join_room(room)
         return True
 
+    def _public_room(data: object, change: Callable[[str], None]) -> dict[str, Any]:
+        room = data.get("room") if isinstance(data, Mapping) else None
+        if not isinstance(room, str) or room not in PUBLIC_ROOMS:
+            message = f"room must be one of {', '.join(PUBLIC_ROOMS)}"
+            return {"error": {"code": "invalid_input", "message": message, "field": "room"}}
+        change(room)
+        return {"ok": True, "room": room}
+
     @sio.on("subscribe")
     def subscribe(data: object = None) -> dict[str, Any]:
-        room = data.get("room") if isinstance(data, Mapping) else None
-        if room not in PUBLIC_ROOMS:
-            return {
-                "error": {
-                    "code": "invalid_input",
-                    "message": f"room must be one of {', '.join(PUBLIC_ROOMS)}",
-                    "field": "room",
-                }
-            }
-        join_room(room)
-        return {"ok": True, "room": room}
+        return _public_room(data, join_room)
 
     @sio.on("unsubscribe")
     def unsubscribe(data: object = None) -> dict[str, Any]:
-        room = data.get("room") if isinstance(data, Mapping) else None
-        if room not in PUBLIC_ROOMS:
-            return {
-                "error": {
-                    "code": "invalid_input",
-                    "message": f"room must be one of {', '.join(PUBLIC_ROOMS)}",
-                    "field": "room",
-                }
-            }
-        leave_room(room)
-        return {"ok": True, "room": room}
+        return _public_room(data, leave_room)
 
     @sio.on("subscribe_order")
     def subscribe_order(data: object = None) -> dict[str, Any]:

@@ -491,34 +491,8 @@ def _record(
 
     pool_ids = sorted({leg.venue_id for leg in plan.legs if leg.kind == "amm"})
     desk_ids = sorted({leg.venue_id for leg in plan.legs if leg.kind == "otc"})
-    pool_rows = (
-        {
-            r.id: r
-            for r in session.execute(
-                sa.select(AmmPool)
-                .where(AmmPool.id.in_(pool_ids))
-                .order_by(AmmPool.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).scalars()
-        }
-        if pool_ids
-        else {}
-    )
-    desk_rows = (
-        {
-            r.id: r
-            for r in session.execute(
-                sa.select(OTCPool)
-                .where(OTCPool.id.in_(desk_ids))
-                .order_by(OTCPool.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).scalars()
-        }
-        if desk_ids
-        else {}
-    )
+    pool_rows: dict[str, AmmPool] = _locked_by_id(session, AmmPool, pool_ids)
+    desk_rows: dict[str, OTCPool] = _locked_by_id(session, OTCPool, desk_ids)
     missing = (set(pool_ids) - set(pool_rows)) | (set(desk_ids) - set(desk_rows))
     if missing:
         raise InsufficientLiquidityError(f"venue {sorted(missing)[0]} no longer exists", field="legs")
@@ -746,6 +720,20 @@ def _record(
             for d in desks.values()
         ),
     )
+
+
+def _locked_by_id(session: DbSession, model: Any, ids: Sequence[str]) -> dict[str, Any]:
+    """The rows with these ids, locked in id order (one global order: workers never deadlock)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(model)
+        .where(model.id.in_(ids))
+        .order_by(model.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars()
+    return {row.id: row for row in rows}
 
 
 def _execute_leg(
