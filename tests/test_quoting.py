@@ -186,3 +186,12 @@ def test_run_script_quotes_on_a_fresh_process() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Chosen route (OPTIMAL_SPLIT)" in done.stdout
+
+
+def test_calling_the_cli_in_process_leaves_sigpipe_alone() -> None:
+    """main() must not reset SIGPIPE: in a long-lived process a closed socket would kill it."""
+    import signal
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert cli.main(["quote", "SOL", "USDC", "1", "--offline", "--json"]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before
