@@ -310,6 +310,10 @@ def submitter(url: str, key: str, index: int, stop_at: float, load: Load) -> Non
                     load.errors[f"submit HTTP {response.status_code} {code}"] += 1
             with load.lock:
                 load.orders.append(Submitted(order_id, response.status_code, sent, took))
+            retry_after = response.headers.get("Retry-After")
+            if response.status_code == 503 and retry_after:
+                # A well-behaved client: backpressure means wait, not hammer the web process.
+                time.sleep(min(float(retry_after), max(0.0, stop_at - time.time())))
     finally:
         session.close()
 
