@@ -4,13 +4,15 @@ One worker per gunicorn process: Socket.IO needs sticky sessions, which several 
 process do not give. Scale out with more single-worker processes on other ports behind a sticky
 proxy, all sharing REDIS_URL (Socket.IO message queue, RQ) and DATABASE_URL.
 Threads bound the open websockets plus in-flight requests (Flask-SocketIO threading mode).
-Run with ``--no-control-socket`` so that several instances on one machine do not collide.
+The control socket (gunicorn 25.1+, one fixed path) is off, so that several instances on one
+machine do not collide: the same as ``--no-control-socket``.
 """
 
 import os
 
 bind = os.environ.get("SOLROUTE_BIND", "127.0.0.1:5000")
 worker_class = "gthread"
+control_socket_disable = True
 workers = 1
 threads = int(os.environ.get("GUNICORN_THREADS", "100"))
 timeout = 60
