@@ -323,11 +323,15 @@ def _check_amount_in(amount_in: object) -> int:
 # --- exact arithmetic -----------------------------------------------------------------------
 
 
-def _to_decimal(value: Fraction) -> Decimal:
-    """Fraction -> Decimal to _PRECISION significant digits (for reported figures only)."""
+def _ratio_to_decimal(numerator: int, denominator: int) -> Decimal:
+    """numerator / denominator (denominator > 0) to _PRECISION significant digits (reported figures only).
+
+    Decimal division rounds the exact quotient once, so any representation of the same
+    rational (reduced or not) gives the same Decimal: callers skip Fraction's gcd work.
+    """
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        return Decimal(value.numerator) / Decimal(value.denominator)
+        return Decimal(numerator) / Decimal(denominator)
 
 
 def _decimal_places(value: Fraction, places: int, *, round_up: bool) -> Decimal:
@@ -356,7 +360,13 @@ def _human(token: Token, units: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Side:
-    """One direction of a desk at one mid, in exact rationals."""
+    """One direction of a desk at one mid, in exact rationals.
+
+    The integer fields restate the same rationals over common denominators, so that quoting
+    is integer arithmetic (Fraction normalises by a gcd at every step, which dominated a quote):
+    size = a·size_num / size_den, spread_bps = (spread_base + spread_coef·(a·size_num)^p) /
+    spread_den, and the output before the floor u·a − v·a^(p+1) = (out_u·a − out_v·a^(p+1)) / out_den.
+    """
 
     is_sell_base: bool
     token_in: Token
@@ -365,6 +375,15 @@ class _Side:
     size_per_in: Fraction  # BASE base units of size per input unit: 1 (sell) or 1/r (buy)
     u: Fraction
     v: Fraction
+    exponent: int
+    size_num: int
+    size_den: int
+    spread_base: int
+    spread_coef: int
+    spread_den: int
+    out_u: int
+    out_v: int
+    out_den: int
 
 
 def _side(desk: Desk, token_in: str, token_out: str, mid_price: Decimal) -> _Side | None:
@@ -378,34 +397,76 @@ def _side(desk: Desk, token_in: str, token_out: str, mid_price: Decimal) -> _Sid
         is_sell_base = False
     else:
         return None
-    base, quote_token = get_token(desk.base), get_token(desk.quote)
+    return _side_of(
+        desk.base,
+        desk.quote,
+        desk.curve,
+        desk.max_size,
+        desk.base_spread_bps,
+        desk.size_spread_bps,
+        is_sell_base,
+        mid_price,
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _side_of(
+    base_symbol: str,
+    quote_symbol: str,
+    spread_curve: SpreadCurve,
+    max_size: int,
+    base_spread_bps: Decimal,
+    size_spread_bps: Decimal,
+    is_sell_base: bool,
+    mid_price: Decimal,
+) -> _Side:
+    """The exact rationals of one direction: they depend only on the desk's terms and the mid."""
+    base, quote_token = get_token(base_symbol), get_token(quote_symbol)
     r = Fraction(mid_price) * quote_token.unit / base.unit
     rate = r if is_sell_base else 1 / r
-    max_in = Fraction(desk.max_size) if is_sell_base else desk.max_size * r
-    p = desk.curve.exponent
-    u = rate * (1 - Fraction(desk.base_spread_bps) / _BPS)
-    v = rate * (Fraction(desk.size_spread_bps) / _BPS) / max_in**p
+    max_in = Fraction(max_size) if is_sell_base else max_size * r
+    p = spread_curve.exponent
+    b, c = Fraction(base_spread_bps), Fraction(size_spread_bps)
+    u = rate * (1 - b / _BPS)
+    v = rate * (c / _BPS) / max_in**p
+    size_per_in = Fraction(1) if is_sell_base else 1 / r
+    # spread_bps = b + c·(size / max_size)^p with size = a·sn/sd: over (bd·cd·(sd·max_size)^p).
+    sn, sd = size_per_in.numerator, size_per_in.denominator
+    full = (sd * max_size) ** p
     return _Side(
         is_sell_base=is_sell_base,
         token_in=base if is_sell_base else quote_token,
         token_out=quote_token if is_sell_base else base,
         rate=rate,
-        size_per_in=Fraction(1) if is_sell_base else 1 / r,
+        size_per_in=size_per_in,
         u=u,
         v=v,
+        exponent=p,
+        size_num=sn,
+        size_den=sd,
+        spread_base=b.numerator * c.denominator * full,
+        spread_coef=c.numerator * b.denominator,
+        spread_den=b.denominator * c.denominator * full,
+        out_u=u.numerator * v.denominator,
+        out_v=v.numerator * u.denominator,
+        out_den=u.denominator * v.denominator,
     )
 
 
-def _spread_bps(desk: Desk, size: Fraction) -> Fraction:
-    """spread_bps = b + c * (size / max_size)**p, exactly."""
-    share = size / desk.max_size
-    return Fraction(desk.base_spread_bps) + Fraction(desk.size_spread_bps) * share**desk.curve.exponent
+def _spread_bps(side: _Side, scaled_size: int) -> Decimal:
+    """spread_bps = b + c * (size / max_size)**p for size = scaled_size / size_den, to _PRECISION digits."""
+    numerator = side.spread_base + side.spread_coef * scaled_size**side.exponent
+    return _ratio_to_decimal(numerator, side.spread_den)
 
 
-def _exact_out(desk: Desk, side: _Side, amount_in: int) -> Fraction:
-    """What the trader receives before the floor: a * R * (1 - spread_bps / 10**4)."""
-    size = amount_in * side.size_per_in
-    return amount_in * side.rate * (1 - _spread_bps(desk, size) / _BPS)
+def _floor_out(side: _Side, amount_in: int) -> int:
+    """floor(a * R * (1 - spread_bps / 10**4)) = floor(u*a - v*a**(p+1)), exactly, in integers.
+
+    With size = a·size_per_in and max_in = max_size / size_per_in, the spread's size term
+    R·c/10⁴·(size/max_size)^p·a equals v·a^(p+1), so this is the desk's exact output.
+    """
+    numerator: int = side.out_u * amount_in - side.out_v * amount_in ** (side.exponent + 1)
+    return numerator // side.out_den
 
 
 def _check_mid(mid_price: object) -> Decimal:
@@ -461,7 +522,7 @@ def quote(
     inventory_base, inventory_quote = _inventories_at(desk, now)
     side = _side(desk, token_in, token_out, mid_price)
 
-    def _unavailable(reason: Rejection, message: str, spread: Fraction, size: int) -> OtcQuote:
+    def _unavailable(reason: Rejection, message: str, spread: Decimal, size: int) -> OtcQuote:
         return OtcQuote(
             desk_id=desk.desk_id,
             venue=desk.name,
@@ -472,7 +533,7 @@ def quote(
             available=False,
             reason=reason,
             message=message,
-            spread_bps=_to_decimal(spread),
+            spread_bps=spread,
             price=Decimal(0),
             size_base=size,
             settlement_delay_s=desk.settlement_delay_s,
@@ -482,30 +543,29 @@ def quote(
         return _unavailable(
             Rejection.PAIR_UNSUPPORTED,
             f"{desk.name} trades only {desk.base}/{desk.quote}, not {token_in} -> {token_out}",
-            Fraction(0),
+            _ratio_to_decimal(0, 1),
             0,
         )
     base = side.token_in if side.is_sell_base else side.token_out
-    size = amount_in * side.size_per_in
-    size_base = math.floor(size)
-    spread = _spread_bps(desk, size)
-    if size < desk.min_size:
+    scaled_size = amount_in * side.size_num  # size = scaled_size / size_den BASE base units
+    size_base = scaled_size // side.size_den
+    if scaled_size < desk.min_size * side.size_den:
         return _unavailable(
             Rejection.BELOW_MINIMUM,
             f"{_human(base, size_base)} {base.symbol} is below the desk minimum of "
             f"{_human(base, desk.min_size)} {base.symbol}",
-            spread,
+            _spread_bps(side, scaled_size),
             size_base,
         )
-    if size > desk.max_size:
+    if scaled_size > desk.max_size * side.size_den:
         return _unavailable(
             Rejection.ABOVE_MAXIMUM,
-            f"{_human(base, math.ceil(size))} {base.symbol} is above the desk maximum of "
+            f"{_human(base, -(-scaled_size // side.size_den))} {base.symbol} is above the desk maximum of "
             f"{_human(base, desk.max_size)} {base.symbol}",
-            spread,
+            _spread_bps(side, scaled_size),
             size_base,
         )
-    amount_out = math.floor(_exact_out(desk, side, amount_in))
+    amount_out = _floor_out(side, amount_in)
     held = inventory_quote if side.is_sell_base else inventory_base
     out_symbol = side.token_out.symbol
     if amount_out > held:
@@ -513,10 +573,9 @@ def quote(
             Rejection.INVENTORY_SHORT,
             f"the desk holds only {_human(side.token_out, held)} {out_symbol}, short of the "
             f"{_human(side.token_out, amount_out)} {out_symbol} this order pays out",
-            spread,
+            _spread_bps(side, scaled_size),
             size_base,
         )
-    price = Fraction(amount_out, side.token_out.unit) / Fraction(amount_in, side.token_in.unit)
     return OtcQuote(
         desk_id=desk.desk_id,
         venue=desk.name,
@@ -527,8 +586,9 @@ def quote(
         available=True,
         reason=None,
         message=None,
-        spread_bps=_to_decimal(spread),
-        price=_to_decimal(price),
+        spread_bps=_spread_bps(side, scaled_size),
+        # (amount_out / out unit) / (amount_in / in unit), in human units of token_out per token_in
+        price=_ratio_to_decimal(amount_out * side.token_in.unit, side.token_out.unit * amount_in),
         size_base=size_base,
         settlement_delay_s=desk.settlement_delay_s,
     )
@@ -590,7 +650,7 @@ def _curve(
     held = inventory_quote if side.is_sell_base else inventory_base
 
     def _fits(a: int) -> bool:
-        return math.floor(_exact_out(desk, side, a)) <= held
+        return _floor_out(side, a) <= held
 
     if min_in > max_in or not _fits(min_in):
         return None

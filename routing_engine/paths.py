@@ -8,7 +8,7 @@ pool (a pool has one pair), so each intermediate is an independent branch of the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
@@ -61,9 +61,14 @@ class TwoHop:
 
 def hop_venues(market: Market, token_in: str, token_out: str) -> list[Venue]:
     """AMM pools and OTC desks that trade token_in for token_out directly."""
+    return _hop_venues(market, market.pools, token_in, token_out)
+
+
+def _hop_venues(market: Market, pools: Sequence[Pool], token_in: str, token_out: str) -> list[Venue]:
+    """``hop_venues`` over ``pools``: any subset of the market's pools that keeps their order."""
     venues: list[Venue] = [
         AmmVenue(pool, token_in, market.latency.amm_ms)
-        for pool in market.pools
+        for pool in pools
         if pool.has(token_in) and pool.has(token_out)
     ]
     for desk in market.desks:
@@ -88,10 +93,13 @@ def two_hop_paths(market: Market, token_in: str, token_out: str) -> list[TwoHop]
     """One branch per intermediate token that connects both sides."""
     tokens = {t for pool in market.pools for t in (pool.token_a, pool.token_b)}
     tokens |= {t for desk in market.desks for t in (desk.base, desk.quote)}
+    # Each hop only ever looks at pools holding its own end token: filter those once, not per via.
+    from_in = [pool for pool in market.pools if pool.has(token_in)]
+    to_out = [pool for pool in market.pools if pool.has(token_out)]
     paths = []
     for via in sorted(tokens - {token_in, token_out}):
-        first = hop_venues(market, token_in, via)
-        second = hop_venues(market, via, token_out) if first else []
+        first = _hop_venues(market, from_in, token_in, via)
+        second = _hop_venues(market, to_out, via, token_out) if first else []
         if first and second:
             paths.append(TwoHop(via, tuple(first), tuple(second)))
     return paths

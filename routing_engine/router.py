@@ -13,6 +13,7 @@ were, BEST_PRICE's route is returned.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 
@@ -44,7 +45,9 @@ _BPS_QUANTUM = Decimal("0.01")
 # --- single venues and paths -------------------------------------------------------------
 
 
-def _combined_fee_bps(fees: Sequence[Decimal | None]) -> Decimal | None:
+@functools.lru_cache(maxsize=1024)
+def _combined_fee_bps(fees: tuple[Decimal | None, ...]) -> Decimal | None:
+    # Pool pairs repeat their fees on every quote: memoised (the quantized result is exact per input).
     if any(f is None for f in fees):
         return None
     keep = Decimal(1)
@@ -101,7 +104,7 @@ def _quote_two_hop(first: Venue, second: Venue, amount_in: int) -> VenueQuote:
         amount_in=amount_in,
         amount_out=out,
         price_impact_bps=impact,
-        fee_bps=None if reason else _combined_fee_bps([first.fee_bps(amount_in), second.fee_bps(middle)]),
+        fee_bps=None if reason else _combined_fee_bps((first.fee_bps(amount_in), second.fee_bps(middle))),
         available=reason is None,
         reason=reason,
         latency_ms=first.latency_ms + second.latency_ms,

@@ -269,7 +269,7 @@ class OtcVenue:
         """Most the desk can pay out now: limited by inventory and its maximum size."""
         if self.params is None:
             return 0
-        return self._quote(self.params.max_in).amount_out
+        return self.quote(self.params.max_in)  # exact integer maths: equals the desk's own quote
 
 
 @functools.lru_cache(maxsize=1024)

@@ -28,8 +28,10 @@ from routing_engine import (
     find_route,
     optimal_split,
 )
-from routing_engine.curves import CPCurve, virtual_cp_of_two_hops
-from routing_engine.venues import AggregatorVenue
+from routing_engine.curves import CPCurve, SeriesCurve, virtual_cp_of_two_hops
+from routing_engine.paths import two_hop_paths
+from routing_engine.splitting import _build_branches, solve
+from routing_engine.venues import AggregatorVenue, OtcVenue
 from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
 from tokens import get_token
 
@@ -448,3 +450,40 @@ def test_the_jupiter_fit_pays_the_exact_floor_and_its_own_quote(
     x = max(1, math.floor(quoted_in * share))
     assert venue.quote_unchecked(x) == math.floor(Fraction(quoted_out) * x / (quoted_in * (1 - i) + i * x))
     assert venue.quote_unchecked(quoted_in) == quoted_out
+
+
+@pytest.mark.parametrize("amount_sol", [Decimal("0.05"), Decimal(10), Decimal(300), Decimal(5_000)])
+def test_a_two_hop_branch_is_solved_at_its_inner_root(default_market: Market, amount_sol: Decimal) -> None:
+    """Stage 1's output equals stage 2's input at t, to ~1e-13 in t, at λ around the optimum
+    (SOL→USDT→USDC: a desk switches on inside stage 1, and pools bend φ at their own prices)."""
+    paths = two_hop_paths(default_market, "SOL", "USDC")
+    branches = _build_branches(direct_venues(default_market, "SOL", "USDC"), paths, frozenset(), frozenset())
+    series = [b.curve for b in branches if isinstance(b.curve, SeriesCurve)]
+    assert series
+    amount = float(amount_sol * ONE_SOL)
+    solution = solve([b.curve for b in branches], amount)
+    lams = [solution.lam * (1 + k * 1e-4) for k in range(-20, 21)] + [solution.lam]
+    for curve in series:
+        for lam in lams:
+            if lam >= curve.marginal0:
+                continue
+            t = curve.inner_price(lam)
+
+            def phi(t: float, curve: SeriesCurve = curve, lam: float = lam) -> float:
+                return curve.first.value_at(t) - curve.second.x_at(lam / t)
+
+            # φ falls through zero at t: it is ≥ 0 just below t and ≤ 0 just above.
+            assert phi(t * (1 - 1e-13)) >= 0.0 >= phi(t * (1 + 1e-13)), (lam, t)
+
+
+def test_a_desks_depth_is_its_own_quote_at_its_largest_size(default_market: Market) -> None:
+    """depth_out comes from the exact integer polynomial: it must equal otc_engine's own quote."""
+    for token_in, token_out in [("SOL", "USDC"), ("USDC", "SOL"), ("SOL", "USDT"), ("USDT", "SOL")]:
+        for venue in direct_venues(default_market, token_in, token_out):
+            if not isinstance(venue, OtcVenue):
+                continue
+            q = otc_engine.quote(
+                venue.desk, token_in, token_out, venue.max_in, venue.mid_price, default_market.now
+            )
+            assert q.available
+            assert venue.depth_out() == q.amount_out
