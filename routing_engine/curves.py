@@ -75,7 +75,7 @@ class Curve(Protocol):
 class CPCurve:
     """Constant-product curve f(x) = g·x·R_out / (R_in + g·x) on [lo, cap]."""
 
-    __slots__ = ("_k", "cap", "g", "lo", "marginal0", "r_in", "r_out")
+    __slots__ = ("_events", "_k", "_root_g_out", "cap", "g", "lo", "marginal0", "r_in", "r_out")
 
     def __init__(self, r_in: float, r_out: float, g: float, cap: float = _INF, lo: float = 0.0) -> None:
         self.r_in = r_in
@@ -85,6 +85,17 @@ class CPCurve:
         self.lo = lo
         self._k = math.sqrt(g * r_in * r_out)  # x(λ) = (k·μ − R_in)/g with μ = λ^(-1/2)
         self.marginal0 = self.marginal(lo)
+        self._root_g_out = math.sqrt(g * r_out)  # √(g·R_out), in every dual-bound term
+        # This curve's breakpoints in a CPGroup, (μ, ΔA, ΔB, ΔC): computed once here, since pools'
+        # curves are cached between quotes and every branch-and-bound node rebuilds its groups.
+        slope, intercept = self._k / g, r_in / g
+        start = (r_in / self._k, slope, intercept, 0.0)
+        self._events: tuple[tuple[float, float, float, float], ...] = (
+            (start,)
+            if cap == _INF
+            # At the cap the curve leaves the linear part and becomes a constant.
+            else (start, ((r_in + g * cap) / self._k, -slope, -intercept, cap))
+        )
 
     def value(self, x: float) -> float:
         """f(x)."""
@@ -134,7 +145,7 @@ class CPCurve:
         x = self.x_at(lam)
         if x <= self.lo or x >= self.cap:
             return self.value(x) - lam * x
-        root = math.sqrt(self.g * self.r_out) - math.sqrt(lam * self.r_in)
+        root = self._root_g_out - math.sqrt(lam * self.r_in)
         return root * root / self.g
 
 
@@ -218,19 +229,14 @@ class CPGroup:
         self.lo = 0.0
         self.cap = sum(c.cap for c in self.curves)
         self.marginal0 = max((c.marginal0 for c in self.curves), default=0.0)
-        events: list[tuple[float, float, float, float]] = []  # (μ, ΔA, ΔB, ΔC)
-        for c in self.curves:
-            slope, intercept = c._k / c.g, c.r_in / c.g
-            events.append((c.r_in / c._k, slope, intercept, 0.0))
-            if c.cap != _INF:
-                # At the cap the curve leaves the linear part and becomes a constant.
-                events.append(((c.r_in + c.g * c.cap) / c._k, -slope, -intercept, c.cap))
+        events = [e for c in self.curves for e in c._events]  # (μ, ΔA, ΔB, ΔC)
         events.sort()
-        self._mu = [e[0] for e in events]
+        columns: list[tuple[float, ...]] = list(zip(*events, strict=True)) if events else [(), (), (), ()]
+        self._mu: list[float] = list(columns[0])
         # Prefix sums after each event (index 0: before any): C loops via accumulate.
-        self._a = [0.0, *accumulate(e[1] for e in events)]
-        self._b = [0.0, *accumulate(e[2] for e in events)]
-        self._c = [0.0, *accumulate(e[3] for e in events)]
+        self._a: list[float] = [0.0, *accumulate(columns[1])]
+        self._b: list[float] = [0.0, *accumulate(columns[2])]
+        self._c: list[float] = [0.0, *accumulate(columns[3])]
 
     def x_at(self, lam: float) -> float:
         """Σ best responses."""
@@ -248,12 +254,34 @@ class CPGroup:
         return math.fsum(c.value_at(lam) for c in self.curves)
 
     def surplus_at(self, lam: float) -> float:
-        """Σ max f − λ·x, curve by curve in the cancellation-free form (see CPCurve.surplus_at)."""
-        return math.fsum(c.surplus_at(lam) for c in self.curves)
+        """Σ max f − λ·x, curve by curve in the cancellation-free form (see CPCurve.surplus_at).
+
+        ``CPCurve.surplus_at`` inlined (the same float operations, so the same terms): this is
+        the dual bound's O(n) loop at every branch-and-bound node.
+        """
+        root_lam = math.sqrt(lam)
+        terms = []
+        for c in self.curves:
+            x = (c._k / root_lam - c.r_in) / c.g
+            if x <= c.lo:
+                x = c.lo
+            elif x >= c.cap:
+                x = c.cap
+            else:
+                root = c._root_g_out - math.sqrt(lam * c.r_in)
+                terms.append(root * root / c.g)
+                continue
+            terms.append(c.value(x) - lam * x)
+        return math.fsum(terms)
 
     def allocation(self, lam: float) -> list[float]:
-        """Each curve's best response."""
-        return [c.x_at(lam) for c in self.curves]
+        """Each curve's best response (``CPCurve.x_at`` inlined: same operations, same values)."""
+        root_lam = math.sqrt(lam)
+        shares = []
+        for c in self.curves:
+            x = (c._k / root_lam - c.r_in) / c.g
+            shares.append(c.lo if x <= c.lo else c.cap if x >= c.cap else x)
+        return shares
 
 
 class Stage:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 
 import otc_engine
 from amm.pools import Pool
 from routing_engine.venues import AggregatorQuote, AggregatorVenue, AmmVenue, OtcVenue, Venue
 
 __all__ = ["LatencyConfig", "Market", "TwoHop", "direct_venues", "hop_venues", "two_hop_paths"]
+
+
+_CONTEXT = Context(prec=40)  # one shared context: cheaper than entering localcontext() per call
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +48,7 @@ class Market:
         base_usd, quote_usd = self.usd_prices.get(base), self.usd_prices.get(quote)
         if not base_usd or not quote_usd:
             return None
-        with localcontext() as ctx:
-            ctx.prec = 40
-            return base_usd / quote_usd
+        return _CONTEXT.divide(base_usd, quote_usd)
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,21 @@ def hop_venues(market: Market, token_in: str, token_out: str) -> list[Venue]:
 
 def _hop_venues(market: Market, pools: Sequence[Pool], token_in: str, token_out: str) -> list[Venue]:
     """``hop_venues`` over ``pools``: any subset of the market's pools that keeps their order."""
+    amm_ms = market.latency.amm_ms
+    # pool.has(token_in) and pool.has(token_out), inlined: 1,000-pool markets scan every pool.
     venues: list[Venue] = [
-        AmmVenue(pool, token_in, market.latency.amm_ms)
+        AmmVenue(pool, token_in, amm_ms)
         for pool in pools
-        if pool.has(token_in) and pool.has(token_out)
+        if token_in in (pool.token_a, pool.token_b) and token_out in (pool.token_a, pool.token_b)
     ]
+    mids: dict[tuple[str, str], Decimal | None] = {}  # desks on one pair share its mid
     for desk in market.desks:
         if {desk.base, desk.quote} != {token_in, token_out}:
             continue
-        mid = market.mid_price(desk.base, desk.quote)
+        pair = (desk.base, desk.quote)
+        if pair not in mids:
+            mids[pair] = market.mid_price(*pair)
+        mid = mids[pair]
         if mid is not None:
             venues.append(OtcVenue(desk, token_in, token_out, mid, market.now, market.latency.otc_ms))
     return venues
@@ -93,11 +100,14 @@ def two_hop_paths(market: Market, token_in: str, token_out: str) -> list[TwoHop]
     """One branch per intermediate token that connects both sides."""
     tokens = {t for pool in market.pools for t in (pool.token_a, pool.token_b)}
     tokens |= {t for desk in market.desks for t in (desk.base, desk.quote)}
+    tokens -= {token_in, token_out}
+    if not tokens:
+        return []  # a market of the pair alone (the common direct case): no intermediate to scan for
     # Each hop only ever looks at pools holding its own end token: filter those once, not per via.
     from_in = [pool for pool in market.pools if pool.has(token_in)]
     to_out = [pool for pool in market.pools if pool.has(token_out)]
     paths = []
-    for via in sorted(tokens - {token_in, token_out}):
+    for via in sorted(tokens):
         first = _hop_venues(market, from_in, token_in, via)
         second = _hop_venues(market, to_out, via, token_out) if first else []
         if first and second:

@@ -47,6 +47,7 @@ from routing_engine.routes import (
     RouterConfig,
     SplitPlan,
     leaf_key,
+    new_leg,
     validate_order,
 )
 from routing_engine.venues import AmmVenue, Venue
@@ -67,7 +68,15 @@ class Solution:
 
 
 def _total(branches: Sequence[Curve], lam: float) -> float:
+    if len(branches) == 1:  # a pure-AMM market is one CPGroup: skip the generator
+        return branches[0].x_at(lam)
     return sum(b.x_at(lam) for b in branches)
+
+
+def _total_slope(branches: Sequence[Curve], lam: float) -> float:
+    if len(branches) == 1:
+        return branches[0].slope_at(lam)
+    return sum(b.slope_at(lam) for b in branches)
 
 
 def solve(branches: Sequence[Curve], amount: float) -> Solution:
@@ -132,7 +141,7 @@ def solve(branches: Sequence[Curve], amount: float) -> Solution:
             continue
         lam = mu**-2
         # dS/dμ = dS/dλ · dλ/dμ = Σ slope · (−2·μ⁻³) ≥ 0
-        slope = sum(b.slope_at(lam) for b in branches) * (-2.0 / (mu * mu * mu))
+        slope = _total_slope(branches, lam) * (-2.0 / (mu * mu * mu))
         candidate = mu - residual / slope if slope > 0.0 else math.nan
         if not mu_a < candidate < mu_b:
             candidate = mu_b - s_b * (mu_b - mu_a) / (s_b - s_a)
@@ -161,25 +170,50 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int | None]) 
             )
         return [total]
     weight_sum = math.fsum(weights)
-    if total < 0 or weight_sum <= 0.0:
+    if total < 0 or not 0.0 < weight_sum < math.inf:
         raise ValueError(f"cannot apportion {total} over weights summing to {weight_sum}")
+    if len(caps) != len(weights):
+        raise ValueError(f"{len(weights)} weights but {len(caps)} caps")
     shares = [w * total / weight_sum for w in weights]
-    amounts = [
-        max(0, math.floor(share) if cap is None else min(math.floor(share), cap))
-        for share, cap in zip(shares, caps, strict=True)
-    ]
+    # floor(share) clipped at 0: int() is floor for positive shares, and a negative share gets 0.
+    is_uncapped = all(cap is None for cap in caps)
+    if is_uncapped:
+        amounts = [int(share) if share > 0.0 else 0 for share in shares]
+    else:
+        amounts = [
+            max(0, math.floor(share) if cap is None else min(math.floor(share), cap))
+            for share, cap in zip(shares, caps, strict=True)
+        ]
     leftover = total - sum(amounts)
-    by_remainder = sorted(range(len(shares)), key=lambda i: shares[i] - amounts[i], reverse=True)
-    for one_each in (True, False):
-        for i in by_remainder:
-            if leftover <= 0:
-                break
-            cap = caps[i]
-            room = leftover if cap is None else cap - amounts[i]
-            step = min(room, leftover, 1 if one_each else leftover)
-            if step > 0 and weights[i] > 0.0:
-                amounts[i] += step
-                leftover -= step
+    if leftover > 0:
+        remainders = [share - amount for share, amount in zip(shares, amounts, strict=True)]
+        by_remainder = sorted(range(len(shares)), key=remainders.__getitem__, reverse=True)
+        if is_uncapped:
+            # The general loop below without caps: one unit each by largest remainder, then the
+            # rest at once to the first leg with a positive weight.
+            for i in by_remainder:
+                if leftover <= 0:
+                    break
+                if weights[i] > 0.0:
+                    amounts[i] += 1
+                    leftover -= 1
+            for i in by_remainder:
+                if leftover <= 0:
+                    break
+                if weights[i] > 0.0:
+                    amounts[i] += leftover
+                    leftover = 0
+        else:
+            for one_each in (True, False):
+                for i in by_remainder:
+                    if leftover <= 0:
+                        break
+                    cap = caps[i]
+                    room = leftover if cap is None else cap - amounts[i]
+                    step = min(room, leftover, 1 if one_each else leftover)
+                    if step > 0 and weights[i] > 0.0:
+                        amounts[i] += step
+                        leftover -= step
     if leftover > 0:
         raise InsufficientLiquidityError(f"{leftover} units cannot be placed within the venues' limits")
     while leftover < 0:  # float shares can overshoot by a unit; take it back from the largest leg
@@ -192,11 +226,12 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int | None]) 
 # --- the split pipeline: branches, branch and bound, exact legs ------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Branch:
-    """Direct venue(s) or a two-hop intermediate, as the solver sees it.
+    """Direct venue(s) or a two-hop intermediate, as the solver sees it (never mutated).
 
-    Several direct constant-product venues form one branch whose curve is a ``CPGroup``.
+    Several direct constant-product venues form one branch whose curve is a ``CPGroup``. Not
+    frozen: every node builds its branches, and a frozen dataclass pays per field to do so.
     """
 
     curve: Curve
@@ -214,20 +249,26 @@ def _build_branches(
     forced: frozenset[LeafKey],
 ) -> list[_Branch]:
     branches = []
-    grouped: list[tuple[Venue, CPCurve]] = []
+    group_venues: list[Venue] = []
+    group_curves: list[CPCurve] = []
+    has_keys = bool(excluded or forced)  # the root node has neither: skip building the keys
     for venue in direct:
-        key = leaf_key(0, venue)
-        if key in excluded:
-            continue
-        curve = venue.curve(forced_on=key in forced)
+        if has_keys:
+            key = leaf_key(0, venue)
+            if key in excluded:
+                continue
+            curve = venue.curve(forced_on=key in forced)
+        else:
+            curve = venue.curve()
         if isinstance(curve, CPCurve):
-            grouped.append((venue, curve))
+            group_venues.append(venue)
+            group_curves.append(curve)
         elif curve.cap > curve.lo or curve.lo > 0:
             branches.append(_Branch(curve, direct=(venue,)))
-    if len(grouped) == 1:
-        branches.append(_Branch(grouped[0][1], direct=(grouped[0][0],)))
-    elif grouped:
-        branches.append(_Branch(CPGroup([c for _, c in grouped]), direct=tuple(v for v, _ in grouped)))
+    if len(group_curves) == 1:
+        branches.append(_Branch(group_curves[0], direct=(group_venues[0],)))
+    elif group_curves:
+        branches.append(_Branch(CPGroup(group_curves), direct=tuple(group_venues)))
     for path in paths:
         first = tuple(v for v in path.first if leaf_key(0, v) not in excluded)
         second = tuple(v for v in path.second if leaf_key(1, v) not in excluded)
@@ -287,18 +328,17 @@ def _fill_stage(
     for i, (venue, leg_amount) in enumerate(zip(venues, amounts, strict=True)):
         if leg_amount == 0:
             continue
-        key = leaf_key(hop, venue)
         if leg_amount < min_leg and i != keep:
-            result.dust.add(key)
+            result.dust.add(leaf_key(hop, venue))
             continue
         reason = venue.check(leg_amount)
         if reason is not None:
-            (result.below_min if leg_amount < venue.min_in else result.dust).add(key)
+            (result.below_min if leg_amount < venue.min_in else result.dust).add(leaf_key(hop, venue))
             continue
         out = venue.quote(leg_amount)
         total += out
         result.legs.append(
-            Leg(
+            new_leg(
                 venue.venue_id,
                 venue.venue,
                 venue.kind,
@@ -383,10 +423,18 @@ def _integerise(
     return result
 
 
-def _leaf_allocations(branches: Sequence[_Branch], solution: Solution) -> dict[LeafKey, tuple[float, Venue]]:
-    """Continuous input of every venue at every hop in a solution."""
+def _leaf_allocations(
+    branches: Sequence[_Branch], solution: Solution, *, only_with_minimum: bool = False
+) -> dict[LeafKey, tuple[float, Venue]]:
+    """Continuous input of every venue at every hop in a solution.
+
+    With ``only_with_minimum``, branches whose venues all have no minimum size (min_in ≤ 1) are
+    left out: branch and bound only looks at desks' minimums.
+    """
     allocations: dict[LeafKey, tuple[float, Venue]] = {}
     for branch, x in zip(branches, solution.allocations, strict=True):
+        if only_with_minimum and all(v.min_in <= 1 for v in branch.direct or branch.first + branch.second):
+            continue
         if isinstance(branch.curve, CPGroup):
             shares = branch.curve.allocation(solution.lam)
             allocations |= {leaf_key(0, v): (a, v) for v, a in zip(branch.direct, shares, strict=True)}
@@ -407,7 +455,7 @@ class _Node:
     forced: frozenset[LeafKey]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Relaxed:
     node: _Node
     branches: list[_Branch]
@@ -454,9 +502,10 @@ def _branch_and_bound(
         if root_bound is None:
             root_bound = relaxed.bound
         node = relaxed.node
+        with_minimum = _leaf_allocations(relaxed.branches, relaxed.solution, only_with_minimum=True)
         ambiguous = sorted(
             key
-            for key, (x, venue) in _leaf_allocations(relaxed.branches, relaxed.solution).items()
+            for key, (x, venue) in with_minimum.items()
             if key not in node.forced and venue.min_in > 1 and 0.5 < x < venue.min_in
         )
         if ambiguous:

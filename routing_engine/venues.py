@@ -129,11 +129,16 @@ class AmmVenue:
     def __init__(self, pool: Pool, token_in: str, latency_ms: int) -> None:
         self.pool = pool
         self.token_in = token_in
-        self.token_out = pool.other(token_in)
+        # pool.other() and pool.reserves() inlined: a 1,000-pool market builds 1,000 venues per quote.
+        if token_in == pool.token_a:
+            self.token_out, self.reserve_in, self.reserve_out = pool.token_b, pool.reserve_a, pool.reserve_b
+        elif token_in == pool.token_b:
+            self.token_out, self.reserve_in, self.reserve_out = pool.token_a, pool.reserve_b, pool.reserve_a
+        else:
+            pool.other(token_in)  # raises, naming the pool and the token
         self.venue_id = pool.pool_id
         self.venue = pool.venue
         self.latency_ms = latency_ms
-        self.reserve_in, self.reserve_out = pool.reserves(token_in)
         self._marginal0: Decimal | None = None
         self._last: tuple[int, int] = (-1, 0)
 
@@ -203,6 +208,7 @@ class OtcVenue:
         self.now = now
         self.params = otc_engine.curve(self.desk, token_in, token_out, mid_price, now)
         self._quotes: dict[int, otc_engine.OtcQuote] = {}
+        self._curves: dict[bool, PolyCurve] = {}
         self._poly = _integer_polynomial(self.params) if self.params else None
         self.settlement_delay_s = self.desk.settlement_delay_s
         self.latency_ms = latency_ms + int(self.settlement_delay_s * 1000)
@@ -246,16 +252,23 @@ class OtcVenue:
 
     def curve(self, forced_on: bool = False) -> PolyCurve:
         """f(x) = u·x − v·x^(p+1) on [0 or min_in, max_in]."""
+        # Every branch-and-bound node asks again; the curve is fixed for this snapshot.
+        cached = self._curves.get(forced_on)
+        if cached is not None:
+            return cached
         if self.params is None:
-            return PolyCurve(0.0, 0.0, 1, cap=0.0)
-        p = self.params
-        return PolyCurve(
-            float(p.u),
-            float(p.v),
-            p.exponent,
-            cap=float(p.max_in),
-            lo=float(p.min_in) if forced_on else 0.0,
-        )
+            curve = PolyCurve(0.0, 0.0, 1, cap=0.0)
+        else:
+            p = self.params
+            curve = PolyCurve(
+                float(p.u),
+                float(p.v),
+                p.exponent,
+                cap=float(p.max_in),
+                lo=float(p.min_in) if forced_on else 0.0,
+            )
+        self._curves[forced_on] = curve
+        return curve
 
     def marginal0(self) -> Decimal:
         """u: the price after the base spread, before the size term."""
@@ -324,6 +337,7 @@ class AggregatorVenue:
         self._numerator_per_unit = quote.out_amount * d  # out(x) = o·d·x / (a·(d − n) + n·x)
         self._denominator_base = quote.in_amount * (d - n)
         self._impact_n = n
+        self._curve: CPCurve | None = None
 
     def check(self, amount_in: int) -> str | None:
         """Only amounts up to the quoted size are offered."""
@@ -350,10 +364,12 @@ class AggregatorVenue:
 
     def curve(self, forced_on: bool = False) -> CPCurve:
         """Virtual pool R_in = a(1 − i)/i, R_out = o/i, no fee, capped at a."""
-        a = float(self.aggregator_quote.in_amount)
-        o = float(self.aggregator_quote.out_amount)
-        i = float(self._impact)
-        return CPCurve(a * (1 - i) / i, o / i, 1.0, cap=a)
+        if self._curve is None:  # every branch-and-bound node asks again: build it once
+            a = float(self.aggregator_quote.in_amount)
+            o = float(self.aggregator_quote.out_amount)
+            i = float(self._impact)
+            self._curve = CPCurve(a * (1 - i) / i, o / i, 1.0, cap=a)
+        return self._curve
 
     def marginal0(self) -> Decimal:
         """o / (a·(1 − i))."""

@@ -487,3 +487,109 @@ def test_a_desks_depth_is_its_own_quote_at_its_largest_size(default_market: Mark
             )
             assert q.available
             assert venue.depth_out() == q.amount_out
+
+
+# --- fast paths agree with the plain forms they replace -----------------------------------------
+
+
+def _apportion_reference(total: int, weights: list[float], caps: list[int | None]) -> list[int]:
+    """Largest-remainder rounding written plainly (math.floor, one loop for capped and uncapped)."""
+    from errors import InsufficientLiquidityError
+
+    if len(weights) == 1 and weights[0] > 0.0 and total >= 0:
+        if caps[0] is not None and total > caps[0]:
+            raise InsufficientLiquidityError("over the cap")
+        return [total]
+    weight_sum = math.fsum(weights)
+    shares = [w * total / weight_sum for w in weights]
+    amounts = [
+        max(0, math.floor(s) if c is None else min(math.floor(s), c))
+        for s, c in zip(shares, caps, strict=True)
+    ]
+    leftover = total - sum(amounts)
+    order = sorted(range(len(shares)), key=lambda i: shares[i] - amounts[i], reverse=True)
+    for one_each in (True, False):
+        for i in order:
+            if leftover <= 0:
+                break
+            cap = caps[i]
+            room = leftover if cap is None else cap - amounts[i]
+            step = min(room, leftover, 1 if one_each else leftover)
+            if step > 0 and weights[i] > 0.0:
+                amounts[i] += step
+                leftover -= step
+    if leftover > 0:
+        raise InsufficientLiquidityError("over the caps")
+    while leftover < 0:
+        i = max(range(len(amounts)), key=amounts.__getitem__)
+        amounts[i] -= 1
+        leftover += 1
+    return amounts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    total=st.integers(0, 10**15),
+    rows=st.lists(
+        st.tuples(
+            st.one_of(st.just(0.0), st.floats(1e-6, 1e13)),
+            st.one_of(st.none(), st.integers(0, 10**14)),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_apportion_matches_plain_largest_remainder_rounding(
+    total: int, rows: list[tuple[float, int | None]]
+) -> None:
+    from routing_engine.splitting import apportion
+
+    weights = [w for w, _ in rows]
+    caps = [c for _, c in rows]
+    if math.fsum(weights) <= 0.0:
+        return
+    try:
+        expected: list[int] | type[SolrouteError] = _apportion_reference(total, weights, caps)
+    except SolrouteError as exc:
+        expected = type(exc)
+    if isinstance(expected, list):
+        assert apportion(total, weights, caps) == expected
+        assert sum(expected) == total
+    else:
+        with pytest.raises(expected):
+            apportion(total, weights, caps)
+
+
+def test_new_leg_is_the_same_frozen_leg_as_the_constructor() -> None:
+    import dataclasses
+
+    from routing_engine import Leg
+    from routing_engine.routes import new_leg
+
+    path = ("SOL", "USDC")
+    args = ("p1", "Orca", VenueKind.AMM, "SOL", "USDC", 5 * 10**9, 749 * 10**6, 0, path, False, 400)
+    fast, plain = new_leg(*args), Leg(*args)
+    assert fast == plain
+    assert hash(fast) == hash(plain)
+    assert dataclasses.asdict(fast) == dataclasses.asdict(plain)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.amount_in = 1  # type: ignore[misc]
+
+
+def test_cp_group_bound_terms_and_allocation_equal_each_curves_own() -> None:
+    from routing_engine.curves import CPGroup
+
+    rng = random.Random(7)
+    curves = [
+        CPCurve(
+            rng.uniform(1e12, 1e15),
+            rng.uniform(1e11, 1e14),
+            rng.choice((0.997, 0.9999, 1.0)),
+            cap=rng.choice((math.inf, rng.uniform(1e9, 1e13))),
+        )
+        for _ in range(40)
+    ]
+    group = CPGroup(curves)
+    for lam in (1e-4, 0.05, 0.1, 0.2, 1.0):
+        assert group.allocation(lam) == [c.x_at(lam) for c in curves]
+        assert group.surplus_at(lam) == math.fsum(c.surplus_at(lam) for c in curves)
