@@ -33,7 +33,6 @@ Redis keys, the processes) is removed at the end.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shlex
@@ -59,10 +58,18 @@ if str(ROOT) not in sys.path:
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from tests.conftest import PG_ADMIN_URL, REDIS_URL, base_overrides, migrate_database  # noqa: E402
-from tests.stack import Stack, stack_env, wait_workers  # noqa: E402
+from bench.report import Table, nearest_rank, render_markdown, render_text, verdict  # noqa: E402
+from tests.conftest import (  # noqa: E402
+    REDIS_URL,
+    base_overrides,
+    create_pg_database,
+    delete_redis_namespace,
+    drop_pg_database,
+    migrate_database,
+)
+from tests.stack import Stack, open_order_count, stack_env, wait_workers  # noqa: E402
 
-__all__ = ["main", "nearest_rank"]
+__all__ = ["main"]
 
 CONFIRMED_TARGET_PER_S = 300
 QUOTE_P99_TARGET_MS = 10.0
@@ -101,37 +108,14 @@ FUNDING = {
 }
 
 
-def nearest_rank(samples: Sequence[float], percentile: float) -> float:
-    """The nearest-rank percentile: the smallest sample with at least ``percentile``% at or below it."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(percentile / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 # --- set-up and tear-down ----------------------------------------------------------------------
 
 
 def create_database() -> tuple[str, str]:
     """A new, migrated PostgreSQL database: (name, SQLAlchemy URL)."""
-    name = f"solroute_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    name, url = create_pg_database("solroute_bench")
     migrate_database(url)
     return name, url
-
-
-def drop_database(name: str) -> None:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def seed(url: str, traders: int) -> list[str]:
@@ -151,19 +135,6 @@ def seed(url: str, traders: int) -> list[str]:
     finally:
         app.extensions["solroute"].shutdown()
     return keys
-
-
-def clear_redis(namespace: str) -> None:
-    from redis import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    try:
-        for pattern in (f"{namespace}*", f"rq:*{namespace}*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
-    finally:
-        client.close()
 
 
 def queue_backlog(namespace: str) -> int:
@@ -408,62 +379,7 @@ def order_facts(url: str) -> list[OrderFacts]:
     ]
 
 
-def open_orders(url: str) -> int:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text("SELECT count(*) FROM orders WHERE status NOT IN ('confirmed', 'failed')")
-                ).scalar_one()
-            )
-    finally:
-        engine.dispose()
-
-
 # --- tables -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Table:
-    """A titled table; ``align`` holds one 'l' or 'r' per column."""
-
-    title: str
-    headers: tuple[str, ...]
-    align: str
-    rows: Sequence[tuple[str, ...]]
-
-
-def render_text(table: Table) -> str:
-    """Fixed-width table; columns are separated by at least two spaces and no cell holds two in a row."""
-    widths = [max(len(cell) for cell in column) for column in zip(table.headers, *table.rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(width) if how == "r" else cell.ljust(width)
-            for cell, width, how in zip(cells, widths, table.align, strict=True)
-        ]
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([table.title, line(table.headers), rule, *(line(row) for row in table.rows)])
-
-
-def render_markdown(table: Table) -> str:
-    """GitHub-flavoured Markdown table under a bold title."""
-    rule = ["---:" if how == "r" else ":---" for how in table.align]
-    lines = [
-        f"**{table.title}**",
-        "",
-        "| " + " | ".join(table.headers) + " |",
-        "| " + " | ".join(rule) + " |",
-    ]
-    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
-    return "\n".join(lines)
-
-
-def verdict(is_met: bool) -> str:
-    return "PASS" if is_met else "MISS"
 
 
 def ms(seconds: float) -> str:
@@ -711,19 +627,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.05)
         cpu_after = cpu_by_group(groups)
         backlog = queue_backlog(namespace)
-        open_at_end = open_orders(db_url)
+        open_at_end = open_order_count(db_url)
         quoting_done.set()
         for thread in threads:
             thread.join()
 
         progress(f"draining ({open_at_end:,} orders not final, {backlog:,} jobs queued)")
         drain_deadline = time.monotonic() + max(120.0, 5 * args.duration)
-        while open_orders(db_url) and time.monotonic() < drain_deadline:
+        while open_order_count(db_url) and time.monotonic() < drain_deadline:
             if all(w.popen.poll() is not None for w in workers):
                 break
             time.sleep(0.25)
         exited = [f"{w.name} (exit code {w.popen.returncode})" for w in workers if w.popen.poll() is not None]
-        still_open = open_orders(db_url)
+        still_open = open_order_count(db_url)
 
         facts = order_facts(db_url)
         summary = summarise(facts, load, window_start, window_end)
@@ -773,8 +689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.stop()
         if failed:
             print(stack.logs(), file=sys.stderr)
-        drop_database(db_name)
-        clear_redis(namespace)
+        drop_pg_database(db_name)
+        delete_redis_namespace(REDIS_URL, namespace)
         if args.keep_logs:
             print(f"logs: {log_dir}", file=sys.stderr)
         else:

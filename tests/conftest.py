@@ -67,25 +67,53 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A PostgreSQL database of this test session, migrated once; dropped at the end."""
-    name = f"solroute_test_{uuid.uuid4().hex[:10]}"
+def _admin_execute(sql: str) -> None:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
+            conn.execute(sa.text(sql))
+    finally:
         admin.dispose()
+
+
+def create_pg_database(prefix: str) -> tuple[str, str]:
+    """A new, empty PostgreSQL database named ``<prefix>_<random>``: (name, SQLAlchemy URL)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    return name, PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a database made by ``create_pg_database``, closing whatever is still connected."""
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def delete_redis_namespace(redis_url: str, namespace: str) -> None:
+    """Delete every Redis key of a namespace (our keys and RQ's for its queue)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for pattern in (f"{namespace}*", f"rq:*{namespace}*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test session, migrated once; dropped at the end."""
+    try:
+        name, url = create_pg_database("solroute_test")
+    except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL} (run scripts/services.sh): {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
         migrate_database(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_pg_database(name)
 
 
 def empty_postgres(url: str) -> None:
@@ -137,18 +165,9 @@ def redis_url() -> str:
 @pytest.fixture
 def redis_namespace(redis_url: str) -> Iterator[str]:
     """A Redis prefix for one test: queue, Socket.IO channel, rate limits. Its keys are deleted after."""
-    import redis
-
     namespace = f"solroute-test-{uuid.uuid4().hex[:10]}"
     yield namespace
-    client = redis.Redis.from_url(redis_url)
-    try:
-        for pattern in (f"{namespace}*", f"rq:*{namespace}*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            if keys:
-                client.delete(*keys)
-    finally:
-        client.close()
+    delete_redis_namespace(redis_url, namespace)
 
 
 def build_app(database_url: str, **extra: Any) -> tuple[Flask, str]:
