@@ -85,17 +85,15 @@ class Services:
         self.quotes.price_service.close()
 
 
-def _sqlite_engine_options(app: Flask) -> None:
-    """SQLite: WAL, a busy timeout and BEGIN IMMEDIATE, so writers queue instead of losing updates."""
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    if not uri.startswith("sqlite"):
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        options.setdefault("pool_pre_ping", True)
-        options.setdefault("pool_size", 10)
-        options.setdefault("max_overflow", 20)
-        return
+def _engine_options(app: Flask) -> None:
+    """Pool settings for PostgreSQL; for SQLite, a connection shareable across threads with a busy timeout."""
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-    options.setdefault("connect_args", {}).update({"check_same_thread": False, "timeout": 30})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        options.setdefault("connect_args", {}).update({"check_same_thread": False, "timeout": 30})
+        return
+    options.setdefault("pool_pre_ping", True)
+    options.setdefault("pool_size", 10)
+    options.setdefault("max_overflow", 20)
 
 
 _db_socket_fds: set[int] = set()
@@ -179,7 +177,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
         app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # an order is a few hundred bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    _sqlite_engine_options(app)
+    _engine_options(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)

@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
 
 import live_updates
 from models import db
-from tokens import TOKENS
 from venue_state import load_pools
+from views.serialize import prices_json
 
 __all__ = ["price_snapshot", "publish_prices", "start_loops"]
 
@@ -27,27 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def price_snapshot(services: Any) -> dict[str, Any]:
-    """Every token's USD price with its source, the sources' health and the cache age (JSON-ready)."""
+    """The ``price_update`` body: ``GET /api/prices``'s, plus the time it was taken."""
     quotes = services.quotes
-    quotes.pools = load_pools(db.session)  # pool-implied prices read the latest reserves
-    prices = quotes.price_service.get_prices(tuple(TOKENS))
-    now = quotes.clock()
-    return {
-        "prices": {
-            symbol: {
-                "priceUsd": f"{q.price_usd:f}",
-                "source": q.source,
-                "change24hPct": None if q.change_24h_pct is None else f"{q.change_24h_pct:f}",
-                "ageS": round(max(0.0, now - q.fetched_at), 3),
-            }
-            for symbol, q in prices.items()
-        },
-        "sources": [
-            {"name": s.name, "healthy": s.healthy, "throttled": s.is_throttled, "lastError": s.last_error}
-            for s in quotes.price_service.source_status()
-        ],
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-    }
+    found = quotes.prices(load_pools(db.session))  # pool-implied prices read the latest reserves
+    body = prices_json(found, quotes.price_service.source_status(), quotes.clock())
+    return {**body, "timestamp": body["asOf"]}
 
 
 def publish_prices(app: Flask) -> None:

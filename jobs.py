@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +27,8 @@ import live_updates
 from errors import InsufficientLiquidityError, NoRouteError, SolrouteError
 from jupiter_api import JupiterError
 from models import FINAL_STATUSES, AmmPool, Order, OrderStatus, SystemMetrics, Trade, db, utcnow
-from routing_engine import AggregatorQuote, Market, find_route
-from tokens import get_token
+from routing_engine import AggregatorQuote, Market, RouteResult, find_route
+from tokens import format_amount
 from trade_logger import (
     ExecutionPlan,
     InsufficientBalanceError,
@@ -42,6 +41,7 @@ from trade_logger import (
     plan_from_route,
     record_trade,
 )
+from views.serialize import spot_price_str
 
 __all__ = ["TransientError", "execute_order", "record_metrics", "recover_orders", "settle_order"]
 
@@ -232,21 +232,10 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
         market, _prices = svc.quotes.market(
             order.token_in, order.token_out, order.amount_in, order.slippage_bps, aggregator=aggregator
         )
-        result = find_route(
-            market,
-            order.token_in,
-            order.token_out,
-            order.amount_in,
-            order.strategy,
-            order.slippage_bps,
-            svc.quotes.router_config,
-        )
-        limited = _limited_venues(
-            app, {leg.venue.lower() for leg in result.route.legs if leg.kind.value != "aggregator"}
-        )
-        if limited:
-            result = find_route(
-                _without(market, limited),
+
+        def route_on(venues: Market) -> RouteResult:
+            return find_route(
+                venues,
                 order.token_in,
                 order.token_out,
                 order.amount_in,
@@ -254,6 +243,13 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
                 order.slippage_bps,
                 svc.quotes.router_config,
             )
+
+        result = route_on(market)
+        limited = _limited_venues(
+            app, {leg.venue.lower() for leg in result.route.legs if leg.kind.value != "aggregator"}
+        )
+        if limited:  # route around the venues whose rate limit has no slot now
+            result = route_on(_without(market, limited))
     except (NoRouteError, InsufficientLiquidityError) as exc:
         _fail(attempt, exc.code, f"no route at execution: {exc}")
         return OrderStatus.FAILED
@@ -265,8 +261,8 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
             attempt,
             SlippageExceededError.code,
             f"market moved: best route now pays "
-            f"{_amount(order.token_out, route.amount_out)} {order.token_out}, "
-            f"below the minimum of {_amount(order.token_out, order.min_amount_out)} {order.token_out} "
+            f"{format_amount(order.token_out, route.amount_out)} {order.token_out}, "
+            f"below the minimum of {format_amount(order.token_out, order.min_amount_out)} {order.token_out} "
             f"({order.slippage_bps} bps tolerance); nothing was traded",
         )
         return OrderStatus.FAILED
@@ -277,8 +273,8 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
     plan = plan_from_route(result, order.min_amount_out, market.usd_prices, settlement_delay_s=delay)
     attempt.step(
         OrderStatus.BUILDING,
-        f"plan pays {_amount(order.token_out, route.amount_out)} {order.token_out}, "
-        f"minimum {_amount(order.token_out, order.min_amount_out)}",
+        f"plan pays {format_amount(order.token_out, route.amount_out)} {order.token_out}, "
+        f"minimum {format_amount(order.token_out, order.min_amount_out)}",
     )
     stored_route = {"plan": plan.to_json(), "settle_at": time.time() + delay}
     if delay > 0:
@@ -347,8 +343,8 @@ def _publish_trade(recorded: RecordedTrade) -> None:
                 "tradeId": trade.id,
                 "tokenIn": order.token_in,
                 "tokenOut": order.token_out,
-                "amountIn": _amount(order.token_in, order.amount_in),
-                "amountOut": _amount(order.token_out, recorded.amount_out),
+                "amountIn": format_amount(order.token_in, order.amount_in),
+                "amountOut": format_amount(order.token_out, recorded.amount_out),
                 "routingStrategy": order.strategy,
                 "venues": sorted({leg.planned.venue for leg in recorded.legs}),
                 "notionalUsd": round(trade.notional_usd, 2),
@@ -360,7 +356,6 @@ def _publish_trade(recorded: RecordedTrade) -> None:
             }
         )
     for pool in recorded.pools:
-        price = _pool_price(pool)
         live_updates.publish_pool_update(
             {
                 "id": pool["id"],
@@ -368,9 +363,9 @@ def _publish_trade(recorded: RecordedTrade) -> None:
                 "kind": "amm",
                 "tokenA": pool["tokenA"],
                 "tokenB": pool["tokenB"],
-                "reserveA": _amount(pool["tokenA"], pool["reserveA"]),
-                "reserveB": _amount(pool["tokenB"], pool["reserveB"]),
-                "price": price,
+                "reserveA": format_amount(pool["tokenA"], pool["reserveA"]),
+                "reserveB": format_amount(pool["tokenB"], pool["reserveB"]),
+                "price": spot_price_str(pool["tokenA"], pool["tokenB"], pool["reserveA"], pool["reserveB"]),
             }
         )
     for desk in recorded.desks:
@@ -381,22 +376,10 @@ def _publish_trade(recorded: RecordedTrade) -> None:
                 "kind": "otc",
                 "tokenA": desk["base"],
                 "tokenB": desk["quote"],
-                "inventoryBase": _amount(desk["base"], desk["inventoryBase"]),
-                "inventoryQuote": _amount(desk["quote"], desk["inventoryQuote"]),
+                "inventoryBase": format_amount(desk["base"], desk["inventoryBase"]),
+                "inventoryQuote": format_amount(desk["quote"], desk["inventoryQuote"]),
             }
         )
-
-
-def _pool_price(pool: Mapping[str, Any]) -> str:
-    a, b = get_token(pool["tokenA"]), get_token(pool["tokenB"])
-    price = Decimal(pool["reserveB"]).scaleb(-b.decimals) / Decimal(pool["reserveA"]).scaleb(-a.decimals)
-    return f"{price.normalize():f}"
-
-
-def _amount(symbol: str, units: int) -> str:
-    from views.serialize import amount_str
-
-    return amount_str(symbol, units) or "0"
 
 
 # --- recovery and metrics -----------------------------------------------------------------------

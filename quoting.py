@@ -165,6 +165,12 @@ class QuoteService:
             clock=self.clock,
         )
 
+    def prices(self, pools: tuple[Pool, ...] | None = None) -> dict[str, PriceQuote]:
+        """Every token's USD quote; pool-implied prices read ``pools`` when given (the latest state)."""
+        if pools is not None:
+            self.pools = pools
+        return self.price_service.get_prices(tuple(TOKENS))
+
     def usd_prices(self, symbols: tuple[str, ...]) -> dict[str, Decimal]:
         """USD price per symbol from the first source in the chain that has it."""
         return {s: q.price_usd for s, q in self.price_service.get_prices(symbols).items()}
@@ -224,8 +230,8 @@ class QuoteService:
         ``aggregator`` replaces asking Jupiter here (execution asks it with its own limits).
         """
         pools, desks = self.venue_state() if self.venue_state is not None else (self.pools, self.desks)
-        self.pools, self.desks = pools, desks  # pool-implied prices read the latest pools
-        prices = self.price_service.get_prices(tuple(TOKENS))
+        self.desks = desks
+        prices = self.prices(pools)
         if aggregator is None:
             aggregator = self.aggregator_quote(token_in, token_out, amount_in, slippage_bps)
         agg_quote, why = aggregator

@@ -14,6 +14,7 @@ __all__ = [
     "TOKENS",
     "U64_MAX",
     "Token",
+    "format_amount",
     "from_base_units",
     "get_token",
     "parse_amount",
@@ -116,6 +117,12 @@ def to_base_units(token: Token, amount: object, *, field: str = "amount") -> int
     if units > U64_MAX:
         raise ValidationError(f"{field} {human} {token.symbol} is too large", field=field)
     return -units if sign else units
+
+
+def format_amount(symbol: str, base_units: int) -> str:
+    """Base units as exact token-unit text: "1234.5", "0.000001", "1000" (no exponent, no trailing zeros)."""
+    text = f"{from_base_units(get_token(symbol), base_units):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def from_base_units(token: Token, base_units: int) -> Decimal:

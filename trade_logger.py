@@ -45,7 +45,7 @@ from models import (
     utcnow,
 )
 from routing_engine import RouteResult
-from tokens import get_token
+from tokens import format_amount, from_base_units, get_token
 from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_from_row
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "fail_order",
     "plan_from_route",
     "record_trade",
+    "replayed_order",
 ]
 
 PHASE_COLUMNS = {
@@ -206,6 +207,22 @@ def _stored(events: Sequence[OrderEvent]) -> list[StoredEvent]:
     return [StoredEvent(e.id, e.status, e.message, e.created_at) for e in events]
 
 
+def _record_steps(
+    session: DbSession,
+    order: Order,
+    steps: Sequence[Step],
+    attempt: int | None,
+    route: Mapping[str, Any] | None,
+) -> list[OrderEvent]:
+    """Store an attempt's steps as events, with the attempt number and route when given."""
+    events = [_event(session, order, s.status, s.message, s.at) for s in steps]
+    if attempt is not None:
+        order.attempts = attempt
+    if route is not None:
+        order.route = dict(route)
+    return events
+
+
 def request_hash(payload: Mapping[str, Any]) -> str:
     """A stable digest of an order request, to tell a replay from a different reuse of a key."""
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -220,6 +237,23 @@ def _event(session: DbSession, order: Order, status: OrderStatus, message: str, 
     event = OrderEvent(order_id=order.id, status=status, message=message, created_at=at)
     session.add(event)
     return event
+
+
+def replayed_order(
+    session: DbSession, account_id: int, idempotency_key: str, request_digest: str
+) -> Order | None:
+    """The account's earlier order under this Idempotency-Key, or None.
+
+    Raises OrderConflictError when that order was a different request (``request_digest``).
+    """
+    existing: Order | None = session.execute(
+        sa.select(Order).where(Order.account_id == account_id, Order.idempotency_key == idempotency_key)
+    ).scalar_one_or_none()
+    if existing is not None and existing.request_hash != request_digest:
+        raise OrderConflictError(
+            "this Idempotency-Key was already used for a different order request", field="Idempotency-Key"
+        )
+    return existing
 
 
 def create_order(
@@ -243,15 +277,8 @@ def create_order(
     (``created`` False), or raises OrderConflictError if that order was a different request.
     """
     if idempotency_key is not None:
-        existing = session.execute(
-            sa.select(Order).where(Order.account_id == account.id, Order.idempotency_key == idempotency_key)
-        ).scalar_one_or_none()
+        existing = replayed_order(session, account.id, idempotency_key, request_digest)
         if existing is not None:
-            if existing.request_hash != request_digest:
-                raise OrderConflictError(
-                    "this Idempotency-Key was already used for a different order request",
-                    field="Idempotency-Key",
-                )
             return existing, False
     try:
         now = utcnow()
@@ -276,8 +303,8 @@ def create_order(
                 or 0
             )
             raise InsufficientBalanceError(
-                f"balance too small: {_human(token_in, available)} {get_token(token_in).symbol} available, "
-                f"order needs {_human(token_in, amount_in)}",
+                f"balance too small: {format_amount(token_in, available)} {token_in} available, "
+                f"order needs {format_amount(token_in, amount_in)}",
                 field="amountIn",
             )
         order = Order(
@@ -306,16 +333,13 @@ def create_order(
     except sa.exc.IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its order.
         session.rollback()
-        if idempotency_key is None:
+        existing = (
+            None
+            if idempotency_key is None
+            else replayed_order(session, account.id, idempotency_key, request_digest)
+        )
+        if existing is None:
             raise
-        existing = session.execute(
-            sa.select(Order).where(Order.account_id == account.id, Order.idempotency_key == idempotency_key)
-        ).scalar_one()
-        if existing.request_hash != request_digest:
-            raise OrderConflictError(
-                "this Idempotency-Key was already used for a different order request",
-                field="Idempotency-Key",
-            ) from None
         return existing, False
     except BaseException:
         session.rollback()
@@ -337,11 +361,7 @@ def advance(
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        events = [_event(session, order, s.status, s.message, s.at) for s in steps]
-        if attempt is not None:
-            order.attempts = attempt
-        if route is not None:
-            order.route = dict(route)
+        events = _record_steps(session, order, steps, attempt, route)
         session.flush()
         stored = _stored(events)
         session.commit()
@@ -366,9 +386,7 @@ def fail_order(
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        events = [_event(session, order, s.status, s.message, s.at) for s in steps]
-        if attempt is not None:
-            order.attempts = attempt
+        events = _record_steps(session, order, steps, attempt, None)
         balance = session.execute(
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
@@ -418,20 +436,14 @@ class RecordedTrade:
     events: tuple[StoredEvent, ...] = ()
 
 
-def _human(symbol: str, units: int) -> str:
-    token = get_token(symbol)
-    return f"{Decimal(units).scaleb(-token.decimals).normalize():f}"
-
-
 def _price(token_in: str, token_out: str, amount_in: int, amount_out: int) -> Decimal:
     """token_out per token_in in human units (28 significant digits)."""
     if amount_in == 0:
         return Decimal(0)
     with localcontext() as ctx:
         ctx.prec = 28
-        return Decimal(amount_out).scaleb(-get_token(token_out).decimals) / Decimal(amount_in).scaleb(
-            -get_token(token_in).decimals
-        )
+        bought = from_base_units(get_token(token_out), amount_out)
+        return bought / from_base_units(get_token(token_in), amount_in)
 
 
 def _scaled(amounts: Sequence[int], total: int) -> list[int]:
@@ -547,8 +559,8 @@ def _record(
     total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
     if total_out < order.min_amount_out:
         raise SlippageExceededError(
-            f"market moved: the route now pays {_human(order.token_out, total_out)} {order.token_out}, "
-            f"below the minimum of {_human(order.token_out, order.min_amount_out)} {order.token_out} "
+            f"market moved: the route now pays {format_amount(order.token_out, total_out)} {order.token_out},"
+            f" below the minimum of {format_amount(order.token_out, order.min_amount_out)} {order.token_out} "
             f"({order.slippage_bps} bps slippage tolerance); nothing was traded",
             field="slippageBps",
         )
@@ -680,14 +692,14 @@ def _record(
     session.execute(sa.insert(Fill), fills)
 
     order.amount_out = total_out
-    venues = ", ".join(f"{e.planned.venue} {_human(e.planned.token_in, e.amount_in)}" for e in executed)
-    message = f"filled {_human(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
-    events = [_event(session, order, s.status, s.message, s.at) for s in steps]
+    venues = ", ".join(
+        f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in executed
+    )
+    message = (
+        f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
+    )
+    events = _record_steps(session, order, steps, attempt, route)
     events.append(_event(session, order, OrderStatus.CONFIRMED, message, stamp))
-    if attempt is not None:
-        order.attempts = attempt
-    if route is not None:
-        order.route = dict(route)
     session.flush()
     return RecordedTrade(
         events=tuple(_stored(events)),

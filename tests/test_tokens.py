@@ -16,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from errors import AmountPrecisionError, SolrouteError, UnknownTokenError, ValidationError
-from tokens import TOKENS, U64_MAX, Token, from_base_units, get_token, parse_amount, to_base_units
+from tokens import (
+    TOKENS,
+    U64_MAX,
+    Token,
+    format_amount,
+    from_base_units,
+    get_token,
+    parse_amount,
+    to_base_units,
+)
 
 REGISTRY = [
     ("SOL", "So11111111111111111111111111111111111111112", 9),
@@ -280,3 +289,20 @@ def test_one_digit_more_than_the_token_allows_is_always_refused(
     human = from_base_units(token, base_units * 10 + extra).scaleb(-1)
     with pytest.raises(AmountPrecisionError):
         to_base_units(token, human)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "base_units", "expected"),
+    [
+        ("USDC", 1_500_000, "1.5"),
+        ("USDC", 1, "0.000001"),
+        ("SOL", 1_000 * 10**9, "1000"),
+        ("SOL", 0, "0"),
+        ("BONK", -250_000, "-2.5"),
+        ("SOL", 2**64 - 1, "18446744073.709551615"),
+    ],
+)
+def test_format_amount_is_exact_text_without_exponent_or_trailing_zeros(
+    symbol: str, base_units: int, expected: str
+) -> None:
+    assert format_amount(symbol, base_units) == expected

@@ -30,7 +30,7 @@ from models import Account, Order, Trade, db, utcnow
 from quoting import Quote
 from routing_engine import parse_strategy
 from tokens import TOKENS, get_token, to_base_units
-from trade_logger import OrderConflictError, create_order, request_hash
+from trade_logger import create_order, replayed_order, request_hash
 from venue_state import desk_from_row, hash_api_key, load_pools
 from views.errors import ApiError
 from views.openapi import openapi_document
@@ -227,10 +227,8 @@ def _quote(token_in: str, token_out: str, amount_in: int, strategy: str, slippag
 
 def _usd_prices() -> dict[str, Decimal] | None:
     """Current USD prices, pool-implied ones from the pools as stored now; None if unavailable."""
-    quotes = services().quotes
-    quotes.pools = load_pools(db.session)
     try:
-        return quotes.usd_prices(tuple(TOKENS))
+        return {s: q.price_usd for s, q in services().quotes.prices(load_pools(db.session)).items()}
     except PriceUnavailableError:
         return None
 
@@ -307,8 +305,7 @@ def prices() -> Response:
     """USD price of every token, its source and the sources' health."""
     _args(NoQuery)
     quotes = services().quotes
-    quotes.pools = load_pools(db.session)  # pool-implied prices read the pools as stored now
-    found = quotes.price_service.get_prices(tuple(TOKENS))
+    found = quotes.prices(load_pools(db.session))  # pool-implied prices read the pools as stored now
     return jsonify(prices_json(found, quotes.price_service.source_status(), quotes.clock()))
 
 
@@ -355,14 +352,12 @@ def trades() -> Response:
         limit=q.limit,
         offset=q.offset,
     )
-    return jsonify(
-        {
-            "trades": [fill_json(f) for f in page.rows],
-            "total": page.total,
-            "limit": q.limit,
-            "offset": q.offset,
-        }
-    )
+    return _page_json("trades", [fill_json(f) for f in page.rows], page.total, q)
+
+
+def _page_json(name: str, items: list[dict[str, Any]], total: int, q: Any) -> Response:
+    """One page of a list endpoint: the items under ``name``, with the total and the paging used."""
+    return jsonify({name: items, "total": total, "limit": q.limit, "offset": q.offset})
 
 
 @api.get("/analytics/summary")
@@ -388,12 +383,8 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _replay(order: Order, digest: str) -> tuple[Response, int]:
-    """The earlier answer for a repeated Idempotency-Key, or 409 if the request differs."""
-    if order.request_hash != digest:
-        raise OrderConflictError(
-            "this Idempotency-Key was already used for a different order request", field="Idempotency-Key"
-        )
+def _replay(order: Order) -> tuple[Response, int]:
+    """The earlier answer for a repeated Idempotency-Key (its request was checked to be the same)."""
     response = jsonify(order_accepted(order))
     response.headers["Idempotent-Replayed"] = "true"
     return response, 200
@@ -435,12 +426,9 @@ def execute_order() -> tuple[Response, int]:
             "minAmountOut": min_out,
         }
     )
-    if key is not None:
-        existing = db.session.execute(
-            sa.select(Order).where(Order.account_id == account.id, Order.idempotency_key == key)
-        ).scalar_one_or_none()
-        if existing is not None:
-            return _replay(existing, digest)
+    existing = None if key is None else replayed_order(db.session, account.id, key, digest)
+    if existing is not None:
+        return _replay(existing)
     _refuse_when_backlogged()
     route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
     order, created = create_order(
@@ -458,7 +446,7 @@ def execute_order() -> tuple[Response, int]:
         request_digest=digest,
     )
     if not created:
-        return _replay(order, digest)
+        return _replay(order)
     try:
         services().executor.enqueue("jobs.execute_order", order.id, 1, job_id=f"order-{order.id}-1")
     except Exception:  # the order is stored: the recovery step will queue it when the queue is back
@@ -482,14 +470,7 @@ def list_orders() -> Response:
         limit=q.limit,
         offset=q.offset,
     )
-    return jsonify(
-        {
-            "orders": [order_summary(o) for o in page.rows],
-            "total": page.total,
-            "limit": q.limit,
-            "offset": q.offset,
-        }
-    )
+    return _page_json("orders", [order_summary(o) for o in page.rows], page.total, q)
 
 
 @api.get("/orders/<order_id>")

@@ -14,7 +14,7 @@ from models import Account, AmmPool, Fill, Order, OrderEvent, OTCPool, Trade
 from price_feeds import PriceQuote, SourceStatus
 from quoting import Quote
 from routing_engine import Leg, Route, VenueQuote
-from tokens import get_token
+from tokens import format_amount, from_base_units, get_token
 
 __all__ = [
     "account_json",
@@ -33,17 +33,14 @@ __all__ = [
     "prices_json",
     "quote_json",
     "route_json",
+    "spot_price_str",
     "summary_json",
 ]
 
 
 def amount_str(symbol: str, units: int | None) -> str | None:
     """Base units as an exact decimal string in token units ("1234.5", never an exponent)."""
-    if units is None:
-        return None
-    value = Decimal(units).scaleb(-get_token(symbol).decimals)
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return None if units is None else format_amount(symbol, units)
 
 
 def decimal_str(value: Decimal | str | None, places: int | None = None) -> str | None:
@@ -348,7 +345,15 @@ def prices_json(
 
 
 def _human(symbol: str, units: int) -> Decimal:
-    return Decimal(units).scaleb(-get_token(symbol).decimals)
+    return from_base_units(get_token(symbol), units)
+
+
+def spot_price_str(token_a: str, token_b: str, reserve_a: int, reserve_b: int) -> str:
+    """A pool's spot price, tokenB per tokenA in token units (28 significant digits)."""
+    with localcontext() as ctx:
+        ctx.prec = 28
+        price = _human(token_b, reserve_b) / _human(token_a, reserve_a)
+    return f"{price.normalize():f}"
 
 
 def pool_json(pool: AmmPool, usd_prices: Mapping[str, Decimal] | None) -> dict[str, Any]:
@@ -356,7 +361,6 @@ def pool_json(pool: AmmPool, usd_prices: Mapping[str, Decimal] | None) -> dict[s
     human_a, human_b = _human(pool.token_a, pool.reserve_a), _human(pool.token_b, pool.reserve_b)
     with localcontext() as ctx:
         ctx.prec = 28
-        price = human_b / human_a
         depth = None
         if usd_prices and pool.token_a in usd_prices and pool.token_b in usd_prices:
             depth = human_a * usd_prices[pool.token_a] + human_b * usd_prices[pool.token_b]
@@ -369,7 +373,7 @@ def pool_json(pool: AmmPool, usd_prices: Mapping[str, Decimal] | None) -> dict[s
         "reserveA": amount_str(pool.token_a, pool.reserve_a),
         "reserveB": amount_str(pool.token_b, pool.reserve_b),
         "feeBps": pool.fee_bps,
-        "price": decimal_str(price.normalize()),
+        "price": spot_price_str(pool.token_a, pool.token_b, pool.reserve_a, pool.reserve_b),
         "depthUsd": decimal_str(depth, 2),
         "updatedAt": iso(pool.updated_at),
     }
