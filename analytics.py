@@ -1,4 +1,4 @@
-"""Read queries for the API: venues, pages of orders and executed legs, and the analytics summary.
+"""Read queries for the API: venues, pages of orders and executed legs, the analytics summary and charts.
 
 Plain SQLAlchemy over a ``Session`` (no Flask): the views call these and serialise the result.
 Amounts stay exact ints; the summary's USD figures and statistics are floats, as the trade
@@ -13,35 +13,58 @@ token. First-hop legs add up to the trade's notional; a two-hop path counts on b
 
 from __future__ import annotations
 
+import enum
 import math
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
+from errors import ValidationError
 from models import AmmPool, DbSession, Fill, Order, OrderStatus, OTCPool, Trade
 
 __all__ = [
     "ALL_TIME",
+    "LATENCY_EDGES_MS",
+    "MAX_BUCKETS",
+    "SLIPPAGE_QUANTUM",
     "VOLUME_METHOD",
+    "Breakdown",
+    "Bucket",
+    "HistogramBucket",
+    "LatencyDistribution",
     "LatencyStats",
     "Page",
     "Savings",
+    "Slippage",
+    "SlippageStats",
+    "StrategyBreakdown",
     "StrategyVolume",
     "Summary",
+    "TimeBucket",
+    "Timeseries",
+    "TradeRow",
+    "VenueBreakdown",
     "VenueVolume",
     "Window",
     "amm_pools",
     "amm_venues",
+    "breakdown",
     "fills_page",
+    "latency_distribution",
     "orders_page",
     "otc_desks",
     "percentile",
+    "realised_slippage_bps",
+    "recent_trades",
+    "slippage",
     "summary",
+    "timeseries",
 ]
 
 T = TypeVar("T")
@@ -244,6 +267,11 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+def _vs_jupiter_usd(amount_out: int, jupiter_amount_out: int, notional_usd: float) -> float:
+    """Output gained over Jupiter's quote, valued at the trade's own execution price (notional / out)."""
+    return notional_usd * (amount_out - jupiter_amount_out) / amount_out if amount_out else 0.0
+
+
 def _savings(pairs: Sequence[tuple[float, float]]) -> Savings:
     """From (usd, bps) per trade."""
     if not pairs:
@@ -264,17 +292,34 @@ def _orders_by_status(session: DbSession, window: Window) -> dict[str, int]:
     return counts
 
 
-def _venue_volumes(session: DbSession, window: Window) -> list[VenueVolume]:
+@dataclass(frozen=True)
+class _LegShare:
+    """One executed leg with its share of its trade (see the module docstring)."""
+
+    trade_id: int
+    venue: str
+    kind: str
+    token_in: str
+    amount_in: int
+    share: float
+    notional_usd: float
+    savings_usd: float
+
+
+def _leg_shares(session: DbSession, window: Window) -> list[_LegShare]:
+    """Every leg of the trades executed within ``window``, in trade then leg order, with its share."""
     query = (
         sa.select(
             Fill.trade_id,
             Fill.venue,
+            Fill.kind,
             Fill.hop,
             Fill.token_in,
             Fill.token_out,
             Fill.amount_in,
             Trade.amount_in,
             Trade.notional_usd,
+            Trade.savings_usd,
         )
         .join(Trade, Trade.id == Fill.trade_id)
         .where(*window.clauses(Trade.executed_at))
@@ -283,28 +328,38 @@ def _venue_volumes(session: DbSession, window: Window) -> list[VenueVolume]:
     legs_by_trade: dict[int, list[Any]] = defaultdict(list)
     for row in session.execute(query):
         legs_by_trade[row[0]].append(row)
-    fills: dict[str, int] = defaultdict(int)
-    usd: dict[str, float] = defaultdict(float)
-    amounts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for legs in legs_by_trade.values():
-        trade_in, notional = legs[0][6], legs[0][7]
+    shares = []
+    for trade_id, legs in legs_by_trade.items():
+        trade_in, notional, savings = legs[0][7], legs[0][8], legs[0][9]
         # Share of the trade routed through each intermediate token (first-hop legs into it).
         via: dict[str, int] = defaultdict(int)
         second_in: dict[str, int] = defaultdict(int)
-        for _, _, hop, token_in, token_out, amount_in, _, _ in legs:
-            if hop == 0:
-                via[token_out] += amount_in
+        for leg in legs:
+            if leg.hop == 0:
+                via[leg.token_out] += leg[6]
             else:
-                second_in[token_in] += amount_in
-        for _, venue, hop, token_in, _, amount_in, _, _ in legs:
-            if hop == 0:
+                second_in[leg.token_in] += leg[6]
+        for leg in legs:
+            amount_in = leg[6]
+            if leg.hop == 0:
                 share = amount_in / trade_in if trade_in else 0.0
             else:
-                feed = second_in[token_in]
-                share = (amount_in / feed) * (via[token_in] / trade_in) if feed and trade_in else 0.0
-            fills[venue] += 1
-            usd[venue] += notional * share
-            amounts[venue][token_in] += amount_in
+                feed = second_in[leg.token_in]
+                share = (amount_in / feed) * (via[leg.token_in] / trade_in) if feed and trade_in else 0.0
+            shares.append(
+                _LegShare(trade_id, leg.venue, leg.kind, leg.token_in, amount_in, share, notional, savings)
+            )
+    return shares
+
+
+def _venue_volumes(session: DbSession, window: Window) -> list[VenueVolume]:
+    fills: dict[str, int] = defaultdict(int)
+    usd: dict[str, float] = defaultdict(float)
+    amounts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for leg in _leg_shares(session, window):
+        fills[leg.venue] += 1
+        usd[leg.venue] += leg.notional_usd * leg.share
+        amounts[leg.venue][leg.token_in] += leg.amount_in
     return [
         VenueVolume(venue, fills[venue], usd[venue], dict(sorted(amounts[venue].items())))
         for venue in sorted(fills, key=lambda v: (-usd[v], v))
@@ -340,9 +395,9 @@ def summary(session: DbSession, window: Window = ALL_TIME) -> Summary:
         if best:
             vs_best.append((savings_usd, (amount_out - best) / best * 10_000))
         if jupiter:
-            # The output token valued at the trade's own execution price: notional / amount_out.
-            usd = notional * (amount_out - jupiter) / amount_out if amount_out else 0.0
-            vs_jupiter.append((usd, (amount_out - jupiter) / jupiter * 10_000))
+            vs_jupiter.append(
+                (_vs_jupiter_usd(amount_out, jupiter, notional), (amount_out - jupiter) / jupiter * 10_000)
+            )
         if impact is not None:
             impacts.append(float(Decimal(impact)))
     latencies = sorted(row[6] for row in rows)
@@ -366,3 +421,378 @@ def summary(session: DbSession, window: Window = ALL_TIME) -> Summary:
             p99_ms=percentile(latencies, 0.99),
         ),
     )
+
+
+# --- charts: time series, trade scatter, latency, slippage, breakdown -----------------------------
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Bucket(enum.StrEnum):
+    """Width of a time-series bucket; buckets start on whole UTC minutes, hours or days."""
+
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+
+    @property
+    def seconds(self) -> int:
+        return {"minute": 60, "hour": 3_600, "day": 86_400}[self.value]
+
+    def floor(self, at: datetime) -> datetime:
+        """The start of the bucket holding ``at`` (exact timedelta arithmetic: no float timestamps)."""
+        step = timedelta(seconds=self.seconds)
+        return _EPOCH + (at - _EPOCH) // step * step
+
+
+MAX_BUCKETS = 2_000
+
+
+@dataclass(frozen=True)
+class TimeBucket:
+    """Orders created and trades executed in [start, start + bucket)."""
+
+    start: datetime
+    orders: int
+    confirmed: int  # of the orders created in the bucket, confirmed now
+    failed: int  # of the orders created in the bucket, failed now
+    trades: int
+    volume_usd: float
+    savings_vs_best_single_usd: float
+    jupiter_trades: int
+    savings_vs_jupiter_usd: float | None  # None when no trade in the bucket had a Jupiter quote
+
+
+@dataclass(frozen=True)
+class Timeseries:
+    bucket: Bucket
+    window: Window  # the window actually covered (``end`` exclusive)
+    buckets: list[TimeBucket]
+    truncated: bool  # ``from`` was omitted and activity began more than MAX_BUCKETS buckets earlier
+
+
+def _earliest_activity(session: DbSession, end: datetime) -> datetime | None:
+    first_order = session.execute(sa.select(sa.func.min(Order.created_at)).where(Order.created_at < end))
+    first_trade = session.execute(sa.select(sa.func.min(Trade.executed_at)).where(Trade.executed_at < end))
+    found = [t for t in (first_order.scalar_one(), first_trade.scalar_one()) if t is not None]
+    return min(found) if found else None
+
+
+def timeseries(session: DbSession, bucket: Bucket, window: Window, *, now: datetime) -> Timeseries:
+    """Per bucket: orders created (and how they ended), trades executed, volume and savings.
+
+    Every bucket from the window's start to its end is listed, empty ones as zeros. The end
+    defaults to ``now``; the start to the earliest order or trade (none: no buckets), limited to
+    the last MAX_BUCKETS buckets. An explicit start more than MAX_BUCKETS buckets back is refused.
+    """
+    end = window.end or now
+    start, truncated = window.start, False
+    if start is None:
+        earliest = _earliest_activity(session, end)
+        if earliest is None:
+            return Timeseries(bucket, Window(None, end), [], False)
+        start = bucket.floor(earliest)
+        limit = bucket.floor(end - timedelta(microseconds=1)) - timedelta(
+            seconds=bucket.seconds * (MAX_BUCKETS - 1)
+        )
+        if start < limit:
+            start, truncated = limit, True
+    if end <= start:
+        return Timeseries(bucket, Window(start, end), [], False)
+    first, step = bucket.floor(start), timedelta(seconds=bucket.seconds)
+    count = (bucket.floor(end - timedelta(microseconds=1)) - first) // step + 1
+    if count > MAX_BUCKETS:
+        raise ValidationError(
+            f"from {start.isoformat()} to {end.isoformat()} spans {count} {bucket.value} buckets; "
+            f"at most {MAX_BUCKETS}: choose a larger bucket or a later from",
+            field="from",
+        )
+    covered = Window(start, end)
+    orders = [0] * count
+    confirmed = [0] * count
+    failed = [0] * count
+    for created_at, status in session.execute(
+        sa.select(Order.created_at, Order.status).where(*covered.clauses(Order.created_at))
+    ):
+        i = (created_at - first) // step
+        orders[i] += 1
+        confirmed[i] += status == OrderStatus.CONFIRMED
+        failed[i] += status == OrderStatus.FAILED
+    trades = [0] * count
+    volume = [0.0] * count
+    savings = [0.0] * count
+    jupiter_trades = [0] * count
+    vs_jupiter = [0.0] * count
+    query = sa.select(
+        Trade.executed_at, Trade.notional_usd, Trade.savings_usd, Trade.amount_out, Trade.jupiter_amount_out
+    ).where(*covered.clauses(Trade.executed_at))
+    for executed_at, notional, savings_usd, amount_out, jupiter in session.execute(query):
+        i = (executed_at - first) // step
+        trades[i] += 1
+        volume[i] += notional
+        savings[i] += savings_usd
+        if jupiter:
+            jupiter_trades[i] += 1
+            vs_jupiter[i] += _vs_jupiter_usd(amount_out, jupiter, notional)
+    buckets = [
+        TimeBucket(
+            start=first + i * step,
+            orders=orders[i],
+            confirmed=confirmed[i],
+            failed=failed[i],
+            trades=trades[i],
+            volume_usd=volume[i],
+            savings_vs_best_single_usd=savings[i],
+            jupiter_trades=jupiter_trades[i],
+            savings_vs_jupiter_usd=vs_jupiter[i] if jupiter_trades[i] else None,
+        )
+        for i in range(count)
+    ]
+    return Timeseries(bucket, covered, buckets, truncated)
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    """One executed order for a chart: the trade and the venues and kinds of its legs, in leg order."""
+
+    trade: Trade
+    venues: tuple[str, ...]
+    kinds: tuple[str, ...]
+    legs: int
+
+
+def recent_trades(session: DbSession, window: Window = ALL_TIME, limit: int = 200) -> Page[TradeRow]:
+    """The latest ``limit`` trades executed within ``window`` (newest first) with their venues."""
+    where = window.clauses(Trade.executed_at)
+    total = session.execute(sa.select(sa.func.count()).select_from(Trade).where(*where)).scalar_one()
+    query = sa.select(Trade).where(*where).order_by(Trade.executed_at.desc(), Trade.id.desc()).limit(limit)
+    trades = list(session.execute(query).scalars())
+    venues: dict[int, list[str]] = defaultdict(list)
+    kinds: dict[int, list[str]] = defaultdict(list)
+    legs: dict[int, int] = defaultdict(int)
+    if trades:
+        fills = sa.select(Fill.trade_id, Fill.venue, Fill.kind).where(
+            Fill.trade_id.in_([t.id for t in trades])
+        )
+        for trade_id, venue, kind in session.execute(fills.order_by(Fill.trade_id, Fill.leg_index)):
+            legs[trade_id] += 1
+            if venue not in venues[trade_id]:
+                venues[trade_id].append(venue)
+            if kind not in kinds[trade_id]:
+                kinds[trade_id].append(kind)
+    rows = [TradeRow(t, tuple(venues[t.id]), tuple(kinds[t.id]), legs[t.id]) for t in trades]
+    return Page(rows, int(total))
+
+
+# Latency histogram edges in ms (1-2-5 steps); the last bucket is open-ended.
+LATENCY_EDGES_MS: tuple[float, ...] = (
+    0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HistogramBucket:
+    lo_ms: float  # inclusive
+    hi_ms: float | None  # exclusive; None: no upper edge
+    count: int
+
+
+@dataclass(frozen=True)
+class LatencyDistribution:
+    """Submit (order created) to confirmed, over the trades executed within ``window``."""
+
+    window: Window
+    count: int
+    min_ms: float | None
+    max_ms: float | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    buckets: list[HistogramBucket]  # from the first to the last non-empty bucket
+
+
+def latency_distribution(session: DbSession, window: Window = ALL_TIME) -> LatencyDistribution:
+    """Histogram (LATENCY_EDGES_MS) and nearest-rank percentiles of the trades' latency."""
+    latencies = sorted(
+        float(v)
+        for v in session.execute(
+            sa.select(Trade.latency_ms).where(*window.clauses(Trade.executed_at))
+        ).scalars()
+    )
+    counts = [0] * len(LATENCY_EDGES_MS)
+    for ms in latencies:
+        counts[max(bisect_right(LATENCY_EDGES_MS, ms) - 1, 0)] += 1
+    used = [i for i, n in enumerate(counts) if n]
+    buckets = [
+        HistogramBucket(
+            float(LATENCY_EDGES_MS[i]),
+            float(LATENCY_EDGES_MS[i + 1]) if i + 1 < len(LATENCY_EDGES_MS) else None,
+            counts[i],
+        )
+        for i in (range(used[0], used[-1] + 1) if used else ())
+    ]
+    return LatencyDistribution(
+        window=window,
+        count=len(latencies),
+        min_ms=latencies[0] if latencies else None,
+        max_ms=latencies[-1] if latencies else None,
+        mean_ms=_mean(latencies),
+        p50_ms=percentile(latencies, 0.50),
+        p90_ms=percentile(latencies, 0.90),
+        p95_ms=percentile(latencies, 0.95),
+        p99_ms=percentile(latencies, 0.99),
+        buckets=buckets,
+    )
+
+
+SLIPPAGE_QUANTUM = Decimal("0.0001")
+
+
+def realised_slippage_bps(quoted_amount_out: int, amount_out: int) -> Decimal:
+    """(quoted − filled) / quoted × 10⁴, to 0.0001 bps (half-even); > 0: the fill paid less than quoted."""
+    with localcontext() as ctx:
+        ctx.prec = 50
+        bps = Decimal(quoted_amount_out - amount_out) * 10_000 / Decimal(quoted_amount_out)
+        return bps.quantize(SLIPPAGE_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
+@dataclass(frozen=True)
+class SlippageStats:
+    """Realised slippage over every trade of the window (statistics: floats)."""
+
+    trades: int
+    avg_bps: float | None
+    weighted_bps: float | None  # weighted by each trade's notional_usd
+    min_bps: float | None  # best fill against its quote (negative: paid more than quoted)
+    max_bps: float | None  # worst
+    p50_bps: float | None
+    p95_bps: float | None
+    worse: int  # filled below the quote
+    equal: int
+    better: int  # filled above the quote
+
+
+@dataclass(frozen=True)
+class Slippage:
+    window: Window
+    rows: list[tuple[TradeRow, Decimal]]  # the latest trades with their realised slippage in bps
+    total: int
+    stats: SlippageStats
+
+
+def slippage(session: DbSession, window: Window = ALL_TIME, limit: int = 200) -> Slippage:
+    """The latest ``limit`` trades' quoted versus filled output, and statistics over the whole window."""
+    page = recent_trades(session, window, limit)
+    rows = [
+        (row, realised_slippage_bps(row.trade.quoted_amount_out, row.trade.amount_out)) for row in page.rows
+    ]
+    query = sa.select(Trade.quoted_amount_out, Trade.amount_out, Trade.notional_usd).where(
+        *window.clauses(Trade.executed_at)
+    )
+    every = [(realised_slippage_bps(q, out), notional) for q, out, notional in session.execute(query)]
+    values = sorted(float(bps) for bps, _ in every)
+    weight = sum(notional for _, notional in every)
+    stats = SlippageStats(
+        trades=len(every),
+        avg_bps=_mean(values),
+        weighted_bps=sum(float(bps) * n for bps, n in every) / weight if weight else None,
+        min_bps=values[0] if values else None,
+        max_bps=values[-1] if values else None,
+        p50_bps=percentile(values, 0.50),
+        p95_bps=percentile(values, 0.95),
+        worse=sum(1 for bps, _ in every if bps > 0),
+        equal=sum(1 for bps, _ in every if bps == 0),
+        better=sum(1 for bps, _ in every if bps < 0),
+    )
+    return Slippage(window, rows, page.total, stats)
+
+
+@dataclass(frozen=True)
+class VenueBreakdown:
+    venue: str
+    kind: str
+    fills: int
+    trades: int
+    volume_usd: float  # as VOLUME_METHOD
+    savings_usd: float  # each trade's savings vs the best single venue, apportioned like its volume
+
+
+@dataclass(frozen=True)
+class StrategyBreakdown:
+    strategy: str
+    trades: int
+    volume_usd: float
+    savings_usd: float  # vs the best single venue
+    avg_savings_bps: float | None
+    jupiter_trades: int
+    savings_vs_jupiter_usd: float | None
+    avg_impact_bps: float | None
+    avg_latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    window: Window
+    by_venue: list[VenueBreakdown]
+    by_strategy: list[StrategyBreakdown]
+    volume_method: str = field(default=VOLUME_METHOD)
+
+
+def breakdown(session: DbSession, window: Window = ALL_TIME) -> Breakdown:
+    """Volume and savings per venue and per strategy over the trades executed within ``window``."""
+    fills: dict[str, int] = defaultdict(int)
+    kind: dict[str, str] = {}
+    trade_ids: dict[str, set[int]] = defaultdict(set)
+    usd: dict[str, float] = defaultdict(float)
+    saved: dict[str, float] = defaultdict(float)
+    for leg in _leg_shares(session, window):
+        fills[leg.venue] += 1
+        kind.setdefault(leg.venue, leg.kind)
+        trade_ids[leg.venue].add(leg.trade_id)
+        usd[leg.venue] += leg.notional_usd * leg.share
+        saved[leg.venue] += leg.savings_usd * leg.share
+    by_venue = [
+        VenueBreakdown(v, kind[v], fills[v], len(trade_ids[v]), usd[v], saved[v])
+        for v in sorted(fills, key=lambda v: (-usd[v], v))
+    ]
+
+    query = sa.select(
+        Trade.strategy,
+        Trade.notional_usd,
+        Trade.savings_usd,
+        Trade.amount_out,
+        Trade.best_single_amount_out,
+        Trade.jupiter_amount_out,
+        Trade.price_impact_bps,
+        Trade.latency_ms,
+    ).where(*window.clauses(Trade.executed_at))
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(query):
+        groups[str(row.strategy)].append(row)
+    by_strategy = []
+    for strategy, rows in groups.items():
+        best_bps = [(r.amount_out - b) / b * 10_000 for r in rows if (b := r.best_single_amount_out)]
+        jupiter = [
+            _vs_jupiter_usd(r.amount_out, r.jupiter_amount_out, r.notional_usd)
+            for r in rows
+            if r.jupiter_amount_out
+        ]
+        impacts = [float(r.price_impact_bps) for r in rows if r.price_impact_bps is not None]
+        by_strategy.append(
+            StrategyBreakdown(
+                strategy=strategy,
+                trades=len(rows),
+                volume_usd=sum(r.notional_usd for r in rows),
+                savings_usd=sum(r.savings_usd for r in rows),
+                avg_savings_bps=_mean(best_bps),
+                jupiter_trades=len(jupiter),
+                savings_vs_jupiter_usd=sum(jupiter) if jupiter else None,
+                avg_impact_bps=_mean(impacts),
+                avg_latency_ms=_mean([r.latency_ms for r in rows]),
+            )
+        )
+    by_strategy.sort(key=lambda s: (-s.volume_usd, s.strategy))
+    return Breakdown(window, by_venue, by_strategy)

@@ -27,7 +27,7 @@ from flask_migrate import Migrate
 from amm.pools import Pool
 from config import app_config
 from errors import SolrouteError
-from executor import Executor, InProcessExecutor, RqExecutor
+from executor import Executor, InProcessExecutor, OrderDispatcher, RqExecutor
 from live_updates import socketio
 from models import db
 from otc_engine import Desk
@@ -43,7 +43,11 @@ migrate = Migrate()
 
 
 class SnapshotCache:
-    """The venues as read at most ``ttl_s`` ago: web quotes share one read (execution never uses it)."""
+    """The venues as read at most ``ttl_s`` ago: web quotes share one read (execution never uses it).
+
+    When the snapshot is due, one caller reads afresh while the others keep using the previous
+    snapshot (a few milliseconds older), so a busy process never sends a burst of identical reads.
+    """
 
     def __init__(self, read: Callable[[], tuple[tuple[Pool, ...], tuple[Desk, ...]]], ttl_s: float) -> None:
         self._read = read
@@ -51,13 +55,20 @@ class SnapshotCache:
         self._lock = threading.Lock()
         self._value: tuple[tuple[Pool, ...], tuple[Desk, ...]] | None = None
         self._read_at = float("-inf")
+        self._reading = False
 
     def __call__(self) -> tuple[tuple[Pool, ...], tuple[Desk, ...]]:
         now = time.monotonic()
         with self._lock:
-            if self._value is not None and now - self._read_at < self._ttl_s:
-                return self._value
-        value = self._read()  # outside the lock: a slow read never blocks other quotes' cache hits
+            value = self._value
+            if value is not None and (now - self._read_at < self._ttl_s or self._reading):
+                return value
+            self._reading = True
+        try:
+            value = self._read()  # outside the lock: a slow read never blocks other quotes' cache hits
+        finally:
+            with self._lock:
+                self._reading = False
         with self._lock:
             self._value, self._read_at = value, now
         return value
@@ -69,6 +80,7 @@ class Services:
 
     quotes: QuoteService
     executor: Executor
+    dispatcher: OrderDispatcher  # new orders to the executor, in batches
     rate_limiter: RateLimiter
     emit_mode: str  # server | queue | off
     redis: Any = None
@@ -79,6 +91,7 @@ class Services:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=5)
+        self.dispatcher.close()
         self.executor.shutdown()
         if self.quotes.jupiter is not None:
             self.quotes.jupiter.close()
@@ -91,6 +104,8 @@ def _engine_options(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         options.setdefault("connect_args", {}).update({"check_same_thread": False, "timeout": 30})
         return
+    # Batched UPDATEs (a job settling many orders) as one round trip per page, not one per row.
+    options.setdefault("executemany_mode", "values_plus_batch")
     options.setdefault("pool_pre_ping", True)
     options.setdefault("pool_size", 10)
     options.setdefault("max_overflow", 20)

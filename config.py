@@ -170,6 +170,12 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
         # New orders are refused (503, Retry-After) while this many wait to execute; 0: no limit.
         "ORDER_QUEUE_LIMIT": int(_number(env, "ORDER_QUEUE_LIMIT", "500")),
+        # New orders go to workers in batch jobs of at most this many; while earlier batch jobs
+        # wait for a worker, new ones gather for up to ORDER_BATCH_HOLD_S (executor.OrderDispatcher).
+        "ORDER_BATCH_MAX": int(_number(env, "ORDER_BATCH_MAX", "64")),
+        "ORDER_BATCH_HOLD_S": float(_number(env, "ORDER_BATCH_HOLD_S", "0.25")),
+        # The worker process's niceness: execution yields the CPU to web processes (0: as the shell's).
+        "WORKER_NICE": int(_number(env, "WORKER_NICE", "10")),
         "PRICE_POLL_S": float(_number(env, "PRICE_POLL_S", "15")),
         # Web quotes reuse a snapshot of pools and desks this long (execution always reads afresh).
         "VENUE_CACHE_S": float(_number(env, "VENUE_CACHE_S", "0.1")),

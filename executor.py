@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from importlib import import_module
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from flask import Flask
 
-__all__ = ["QUEUE_NAME", "Executor", "InProcessExecutor", "RqExecutor", "resolve"]
+__all__ = ["QUEUE_NAME", "Executor", "InProcessExecutor", "OrderDispatcher", "RqExecutor", "resolve"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,19 @@ def resolve(dotted: str) -> Any:
     return getattr(import_module(module), name)
 
 
+BATCH_JOB = "jobs.execute_orders"
+
+
 class Executor(Protocol):
     def enqueue(self, func: str, *args: Any, delay_s: float = 0.0, job_id: str | None = None) -> None: ...
+
+    def enqueue_orders(self, order_ids: list[str]) -> None: ...
+
+    def orders_started(self, count: int) -> None: ...
+
+    def orders_waiting(self) -> int: ...
+
+    def waiting_jobs(self) -> int: ...
 
     def queue_depth(self) -> int: ...
 
@@ -45,10 +57,14 @@ class InProcessExecutor:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="solroute-job")
         self._lock = threading.Lock()
         self._pending = 0
+        self._running = 0
+        self._orders_waiting = 0
         self._timers: set[threading.Timer] = set()
         self._closed = False
 
     def _run(self, func: str, args: tuple[Any, ...]) -> None:
+        with self._lock:
+            self._running += 1
         try:
             with self.app.app_context():
                 resolve(func)(*args)
@@ -57,6 +73,7 @@ class InProcessExecutor:
         finally:
             with self._lock:
                 self._pending -= 1
+                self._running -= 1
 
     def _submit(self, func: str, args: tuple[Any, ...]) -> None:
         with self._lock:
@@ -83,6 +100,24 @@ class InProcessExecutor:
             self._timers.add(timer)
         timer.start()
 
+    def enqueue_orders(self, order_ids: list[str]) -> None:
+        """One ``jobs.execute_orders`` job for these new orders."""
+        with self._lock:
+            self._orders_waiting += len(order_ids)
+        self._submit(BATCH_JOB, (order_ids,))
+
+    def orders_started(self, count: int) -> None:
+        with self._lock:
+            self._orders_waiting = max(0, self._orders_waiting - count)
+
+    def orders_waiting(self) -> int:
+        with self._lock:
+            return self._orders_waiting
+
+    def waiting_jobs(self) -> int:
+        with self._lock:
+            return self._pending - self._running
+
     def queue_depth(self) -> int:
         with self._lock:
             return self._pending + len(self._timers)
@@ -105,6 +140,8 @@ class RqExecutor:
 
         self.redis = Redis.from_url(redis_url)
         self.queue = Queue(queue_name, connection=self.redis)
+        # New orders in batch jobs not yet started, across every process (backpressure reads it).
+        self._orders_key = f"{queue_name}:orders-waiting"
 
     def enqueue(self, func: str, *args: Any, delay_s: float = 0.0, job_id: str | None = None) -> None:
         """Enqueue ``func(*args)``; a delay needs workers started with the scheduler (ours are)."""
@@ -115,8 +152,110 @@ class RqExecutor:
         else:
             self.queue.enqueue(func, *args, **options)
 
+    def enqueue_orders(self, order_ids: list[str]) -> None:
+        """One ``jobs.execute_orders`` job for these new orders."""
+        self.redis.incrby(self._orders_key, len(order_ids))
+        try:
+            self.enqueue(BATCH_JOB, order_ids, job_id=f"orders-{order_ids[0]}-{len(order_ids)}")
+        except Exception:
+            self.redis.decrby(self._orders_key, len(order_ids))
+            raise
+
+    def orders_started(self, count: int) -> None:
+        self.redis.decrby(self._orders_key, count)
+
+    def orders_waiting(self) -> int:
+        return max(0, int(self.redis.get(self._orders_key) or 0))
+
+    def waiting_jobs(self) -> int:
+        return int(self.queue.count)
+
     def queue_depth(self) -> int:
         return int(self.queue.count) + int(self.queue.scheduled_job_registry.count)
 
     def shutdown(self) -> None:
         self.redis.close()
+
+
+class OrderDispatcher:
+    """Hands new orders to the executor in batches: one ``jobs.execute_orders`` job per batch.
+
+    An order goes out at once while the executor keeps up. While batch jobs wait for a worker,
+    new orders gather (up to ``max_batch``, for at most ``max_hold_s``) into the next job, so a
+    busy system runs few large jobs, and pays the queue's and the database's per-transaction
+    costs once per batch rather than once per order.
+    """
+
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        max_batch: int = 64,
+        max_hold_s: float = 0.25,
+        poll_s: float = 0.003,
+        backlog_ttl_s: float = 0.05,
+    ) -> None:
+        self._executor = executor
+        self._max_batch = max(1, max_batch)
+        self._max_hold_s = max_hold_s
+        self._poll_s = poll_s
+        self._backlog_ttl_s = backlog_ttl_s
+        self._ids: list[str] = []
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._backlog = (0.0, 0)  # (read at, value)
+
+    def submit(self, order_id: str) -> None:
+        """Queue a new order (already committed) for execution."""
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the dispatcher is closed")
+            self._ids.append(order_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="solroute-dispatcher", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def backlog(self) -> int:
+        """Orders accepted and not yet taken by a worker, plus other jobs waiting (cached briefly)."""
+        read_at, value = self._backlog
+        now = time.monotonic()
+        if now - read_at > self._backlog_ttl_s:
+            value = self._executor.queue_depth() + self._executor.orders_waiting()
+            self._backlog = (now, value)
+        with self._cond:
+            return value + len(self._ids)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ids and not self._closed:
+                    self._cond.wait()
+                if not self._ids:
+                    return
+            # Gather while earlier jobs still wait for a worker: they would only queue behind them.
+            deadline = time.monotonic() + self._max_hold_s
+            while not self._closed and len(self._ids) < self._max_batch and time.monotonic() < deadline:
+                try:
+                    if self._executor.waiting_jobs() == 0:
+                        break
+                except Exception:
+                    log.exception("could not read the queue's length")
+                    break
+                time.sleep(self._poll_s)
+            with self._cond:
+                batch, self._ids = self._ids[: self._max_batch], self._ids[self._max_batch :]
+            try:
+                self._executor.enqueue_orders(batch)
+            except Exception:  # the orders are stored: the recovery step queues them when it can
+                log.exception("could not enqueue %d orders; recovery will pick them up", len(batch))
+
+    def close(self) -> None:
+        """Send what has gathered and stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)

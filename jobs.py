@@ -12,38 +12,52 @@ retry with exponential backoff; business rejections fail the order at once with 
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
 import live_updates
+from amm import Pool
 from errors import InsufficientLiquidityError, NoRouteError, SolrouteError
 from jupiter_api import JupiterError
-from models import FINAL_STATUSES, AmmPool, Order, OrderStatus, SystemMetrics, Trade, db, utcnow
+from models import FINAL_STATUSES, AmmPool, Order, OrderStatus, SystemMetrics, db, utcnow
+from otc_engine import Desk
 from routing_engine import AggregatorQuote, Market, RouteResult, find_route
 from tokens import format_amount
 from trade_logger import (
     ExecutionPlan,
-    InsufficientBalanceError,
-    RecordedTrade,
+    Refusal,
+    SettledBatch,
+    Settlement,
     SlippageExceededError,
     Step,
     StoredEvent,
     advance,
     fail_order,
     plan_from_route,
-    record_trade,
+    reprice_plan,
+    settle_orders,
 )
 from views.serialize import spot_price_str
 
-__all__ = ["TransientError", "execute_order", "record_metrics", "recover_orders", "settle_order"]
+__all__ = [
+    "TransientError",
+    "execute_order",
+    "execute_orders",
+    "record_metrics",
+    "recover_orders",
+    "settle_order",
+]
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +179,7 @@ def _publish_events(order: Order, events: list[StoredEvent]) -> None:
 
 
 def _aggregator_at_execution(
-    app: Flask, order: Order, attempt: int
+    app: Flask, order: Order, attempt: int, wait_s: float
 ) -> tuple[AggregatorQuote | None, str | None]:
     """A fresh Jupiter quote for this order, within Jupiter's rate limit; None with the reason if not.
 
@@ -175,7 +189,7 @@ def _aggregator_at_execution(
     svc = _services(app)
     if svc.quotes.jupiter is None:
         return None, "disabled"
-    if not svc.rate_limiter.acquire("jupiter", app.config["VENUE_RATE_LIMIT_WAIT_S"]):
+    if not svc.rate_limiter.acquire("jupiter", wait_s):
         return None, "rate limited at execution"
     last_attempt = attempt >= app.config["ORDER_MAX_ATTEMPTS"]
     try:
@@ -216,34 +230,75 @@ def execute_order(order_id: str, attempt: int = 1) -> str:
         return _guarded(app, current, lambda: _execute(app, current))
 
 
-def _execute(app: Flask, attempt: _Attempt) -> str:
-    """Quote, route and build in memory; one transaction then stores every step with the outcome.
+@dataclass(frozen=True)
+class _Venues:
+    """The pools and desks an order routes on, and the USD prices read off them."""
 
-    Without an OTC leg that transaction is record_trade's (the steps, the trade and ``confirmed``
-    commit together); with one, ``submitted`` commits and a delayed job settles.
-    """
-    svc = _services(app)
-    order = db.session.get(Order, attempt.order_id)
-    if order is None or order.status in FINAL_STATUSES:
-        return "final"  # gone, or a duplicate or recovered job with nothing left to do
-    attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
-    aggregator = _aggregator_at_execution(app, order, attempt.number)
-    try:
-        market, _prices = svc.quotes.market(
-            order.token_in, order.token_out, order.amount_in, order.slippage_bps, aggregator=aggregator
+    pools: dict[str, Pool]
+    desks: dict[str, Desk]
+    usd_prices: dict[str, Decimal]
+
+    @classmethod
+    def now(cls, app: Flask) -> _Venues:
+        """The venues as the database has them now."""
+        svc = _services(app)
+        pools, desks = svc.quotes.venue_state()
+        prices = svc.quotes.prices(pools)
+        return cls(
+            {p.pool_id: p for p in pools},
+            {d.desk_id: d for d in desks},
+            {s: q.price_usd for s, q in prices.items()},
         )
 
-        def route_on(venues: Market) -> RouteResult:
-            return find_route(
-                venues,
-                order.token_in,
-                order.token_out,
-                order.amount_in,
-                order.strategy,
-                order.slippage_bps,
-                svc.quotes.router_config,
-            )
+    def market(self, app: Flask, aggregator: tuple[AggregatorQuote | None, str | None]) -> Market:
+        return Market(
+            tuple(self.pools.values()),
+            tuple(self.desks.values()),
+            self.usd_prices,
+            time.time(),
+            aggregator=aggregator[0],
+            aggregator_unavailable=aggregator[1],
+            latency=_services(app).quotes.latency,
+        )
 
+    def after(self, plan: ExecutionPlan, token_out: str, now: float) -> _Venues:
+        """The venues once ``plan`` has traded on them (what the next order of a batch routes on)."""
+        pools, desks = dict(self.pools), dict(self.desks)
+        try:
+            reprice_plan(plan, token_out, pools, desks, self.usd_prices, now)
+        except SolrouteError:  # settling will refuse it under lock; route the rest as before it
+            return self
+        return _Venues(pools, desks, self.usd_prices)
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """An order with an OTC leg: it commits ``submitted`` now and settles after the desk's delay."""
+
+    route: dict[str, Any]
+    delay_s: float
+
+
+def _decide(
+    app: Flask, order: Order, attempt: _Attempt, venues: _Venues, *, jupiter_wait_s: float
+) -> Settlement | Refusal | _Deferred:
+    """Quote, route and build one order in memory: settle it now, refuse it, or defer it (OTC)."""
+    svc = _services(app)
+    attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
+    market = venues.market(app, _aggregator_at_execution(app, order, attempt.number, jupiter_wait_s))
+
+    def route_on(candidates: Market) -> RouteResult:
+        return find_route(
+            candidates,
+            order.token_in,
+            order.token_out,
+            order.amount_in,
+            order.strategy,
+            order.slippage_bps,
+            svc.quotes.router_config,
+        )
+
+    try:
         result = route_on(market)
         limited = _limited_venues(
             app, {leg.venue.lower() for leg in result.route.legs if leg.kind.value != "aggregator"}
@@ -251,21 +306,21 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
         if limited:  # route around the venues whose rate limit has no slot now
             result = route_on(_without(market, limited))
     except (NoRouteError, InsufficientLiquidityError) as exc:
-        _fail(attempt, exc.code, f"no route at execution: {exc}")
-        return OrderStatus.FAILED
+        return Refusal(order.id, exc.code, f"no route at execution: {exc}", attempt.steps, attempt.number)
     route = result.route
-    venues = ", ".join(sorted({leg.venue for leg in route.legs}))
-    attempt.step(OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {venues}")
+    names = ", ".join(sorted({leg.venue for leg in route.legs}))
+    attempt.step(OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {names}")
     if route.amount_out < order.min_amount_out:
-        _fail(
-            attempt,
+        return Refusal(
+            order.id,
             SlippageExceededError.code,
             f"market moved: best route now pays "
             f"{format_amount(order.token_out, route.amount_out)} {order.token_out}, "
             f"below the minimum of {format_amount(order.token_out, order.min_amount_out)} {order.token_out} "
             f"({order.slippage_bps} bps tolerance); nothing was traded",
+            attempt.steps,
+            attempt.number,
         )
-        return OrderStatus.FAILED
     desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in market.desks}
     delay = max(
         (desk_delays.get(leg.venue_id, 0.0) for leg in route.legs if leg.kind.value == "otc"), default=0.0
@@ -279,22 +334,128 @@ def _execute(app: Flask, attempt: _Attempt) -> str:
     stored_route = {"plan": plan.to_json(), "settle_at": time.time() + delay}
     if delay > 0:
         attempt.step(OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s")
-        stored = advance(
-            db.session, attempt.order_id, attempt.steps, attempt=attempt.number, route=stored_route
-        )
-        if stored is None:
-            return "final"
-        _publish_events(*stored)
-        svc.executor.enqueue(
-            "jobs.settle_order",
-            attempt.order_id,
-            attempt.number,
-            delay_s=delay,
-            job_id=f"settle-{attempt.order_id}-{attempt.number}",
-        )
-        return OrderStatus.SUBMITTED
+        return _Deferred(stored_route, delay)
     attempt.step(OrderStatus.SUBMITTED, "submitted")
-    return _settle(app, attempt, plan, stored_route)
+    return Settlement(order.id, plan, attempt.steps, attempt.number, stored_route)
+
+
+def _execute(app: Flask, attempt: _Attempt) -> str:
+    """One order: decide in memory, then one transaction stores every step with the outcome."""
+    order = db.session.get(Order, attempt.order_id)
+    if order is None or order.status in FINAL_STATUSES:
+        return "final"  # gone, or a duplicate or recovered job with nothing left to do
+    decision = _decide(
+        app, order, attempt, _Venues.now(app), jupiter_wait_s=app.config["VENUE_RATE_LIMIT_WAIT_S"]
+    )
+    if isinstance(decision, Refusal):
+        _fail(attempt, decision.code, decision.message)
+        return OrderStatus.FAILED
+    if isinstance(decision, _Deferred):
+        return _defer(app, attempt, decision)
+    return _settle(app, [decision])
+
+
+def _defer(app: Flask, attempt: _Attempt, deferred: _Deferred) -> str:
+    stored = advance(
+        db.session, attempt.order_id, attempt.steps, attempt=attempt.number, route=deferred.route
+    )
+    if stored is None:
+        return "final"
+    _publish_events(*stored)
+    _services(app).executor.enqueue(
+        "jobs.settle_order",
+        attempt.order_id,
+        attempt.number,
+        delay_s=deferred.delay_s,
+        job_id=f"settle-{attempt.order_id}-{attempt.number}",
+    )
+    return OrderStatus.SUBMITTED
+
+
+def execute_orders(order_ids: list[str]) -> dict[str, str]:
+    """Execute a batch of new orders: each routes in memory on the venues as the ones before it in
+    the batch leave them, then one transaction settles them all (``trade_logger.settle_orders``
+    re-prices each under lock and fails only the ones that no longer pay their minimum).
+
+    Business rejections fail their order in that transaction. A transient fault of one order
+    (Jupiter) retries that order alone; a transient database fault retries each order alone; an
+    unexpected error re-runs each order alone (``execute_order``), so it fails only the order that
+    causes it. In a batch no order waits for a rate-limit slot: without one it routes without that
+    venue. Returns each order's outcome: its status, or ``retrying``, ``rerun`` or ``final``.
+    """
+    with job_context() as app:
+        _services(app).executor.orders_started(len(order_ids))
+        wanted = list(dict.fromkeys(order_ids))
+        found = {o.id: o for o in db.session.execute(sa.select(Order).where(Order.id.in_(wanted))).scalars()}
+        orders = [found[i] for i in wanted if i in found and found[i].status not in FINAL_STATUSES]
+        outcome = {i: "final" for i in wanted}  # gone or already final: nothing to do
+        if not orders:
+            return outcome
+        attempts = {o.id: _Attempt(o.id, o.attempts + 1) for o in orders}
+        settlements: list[Settlement] = []
+        refusals: list[Refusal] = []
+        venues = _Venues.now(app)
+        for order in orders:
+            attempt = attempts[order.id]
+            try:
+                decision = _decide(app, order, attempt, venues, jupiter_wait_s=0.0)
+            except TransientError as exc:
+                db.session.rollback()
+                _retry_or_fail(app, attempt, str(exc))
+                outcome[order.id] = "retrying"
+                continue
+            except Exception:
+                log.exception("order %s: routing in a batch failed; re-running it alone", order.id)
+                db.session.rollback()
+                _rerun(app, attempt)
+                outcome[order.id] = "rerun"
+                continue
+            if isinstance(decision, Refusal):
+                refusals.append(decision)
+            elif isinstance(decision, _Deferred):
+                outcome[order.id] = _guarded(app, attempt, functools.partial(_defer, app, attempt, decision))
+            else:
+                settlements.append(decision)
+                venues = venues.after(decision.plan, order.token_out, time.time())
+        decided = [s.order_id for s in settlements] + [r.order_id for r in refusals]
+        if not decided:
+            return outcome
+        try:
+            batch = settle_orders(db.session, settlements, refusals, now=time.time())
+        except sa.exc.SQLAlchemyError as exc:
+            db.session.rollback()
+            why = f"database: {type(getattr(exc, 'orig', None) or exc).__name__}"
+            transient = _is_transient_db_error(exc)
+            if not transient:
+                log.exception("settling a batch of %d orders failed; re-running each alone", len(orders))
+            for order_id in decided:
+                if transient:
+                    _retry_or_fail(app, attempts[order_id], why)
+                else:
+                    _rerun(app, attempts[order_id])
+                outcome[order_id] = "retrying" if transient else "rerun"
+            return outcome
+        except Exception:
+            db.session.rollback()
+            log.exception("settling a batch of %d orders failed; re-running each alone", len(orders))
+            for order_id in decided:
+                _rerun(app, attempts[order_id])
+                outcome[order_id] = "rerun"
+            return outcome
+        _publish_batch(batch)
+        outcome.update({t.order_id: OrderStatus.CONFIRMED.value for t in batch.trades})
+        outcome.update({f.order.id: OrderStatus.FAILED.value for f in batch.failed})
+        return outcome
+
+
+def _rerun(app: Flask, attempt: _Attempt) -> None:
+    """Hand an order of a failed batch to ``execute_order``, as the same attempt."""
+    _services(app).executor.enqueue(
+        "jobs.execute_order",
+        attempt.order_id,
+        attempt.number,
+        job_id=f"order-{attempt.order_id}-{attempt.number}-alone",
+    )
 
 
 def settle_order(order_id: str, attempt: int = 1) -> str:
@@ -306,80 +467,81 @@ def settle_order(order_id: str, attempt: int = 1) -> str:
             order = db.session.get(Order, order_id)
             if order is None or order.status in FINAL_STATUSES:
                 return "final" if order else "missing"
-            return _settle(app, current, ExecutionPlan.from_json((order.route or {})["plan"]), None)
+            plan = ExecutionPlan.from_json((order.route or {})["plan"])
+            return _settle(app, [Settlement(order_id, plan, current.steps, current.number, None)])
 
         return _guarded(app, current, settle)
 
 
-def _settle(app: Flask, attempt: _Attempt, plan: ExecutionPlan, route: dict[str, Any] | None) -> str:
-    try:
-        recorded = record_trade(
-            db.session,
-            attempt.order_id,
-            plan,
-            now=time.time(),
-            steps=attempt.steps,
-            attempt=attempt.number,
-            route=route,
-        )
-    except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
-        _fail(attempt, exc.code, str(exc))
+def _settle(app: Flask, settlements: list[Settlement]) -> str:
+    """Settle in one transaction and publish; the status of the (first) order."""
+    batch = settle_orders(db.session, settlements, now=time.time())
+    _publish_batch(batch)
+    if batch.trades:
+        return OrderStatus.CONFIRMED
+    if batch.failed:
         return OrderStatus.FAILED
-    if not recorded.already_final:
-        _publish_trade(recorded)
-    return OrderStatus.CONFIRMED
+    return "final"
 
 
-def _publish_trade(recorded: RecordedTrade) -> None:
-    order = db.session.get(Order, recorded.order_id)
-    if order is None:
-        return
-    _publish_events(order, list(recorded.events))
-    trade = db.session.get(Trade, recorded.trade_id)
-    if trade is not None:
-        live_updates.publish_trade_executed(
-            {
-                "orderId": order.id,
-                "tradeId": trade.id,
-                "tokenIn": order.token_in,
-                "tokenOut": order.token_out,
-                "amountIn": format_amount(order.token_in, order.amount_in),
-                "amountOut": format_amount(order.token_out, recorded.amount_out),
-                "routingStrategy": order.strategy,
-                "venues": sorted({leg.planned.venue for leg in recorded.legs}),
-                "notionalUsd": round(trade.notional_usd, 2),
-                "savingsUsd": round(trade.savings_usd, 6),
-                "priceImpactBps": None if trade.price_impact_bps is None else str(trade.price_impact_bps),
-                "latencyMs": round(trade.latency_ms, 3),
-                "executedAt": trade.executed_at.isoformat().replace("+00:00", "Z"),
-                "paper": True,
-            }
-        )
-    for pool in recorded.pools:
-        live_updates.publish_pool_update(
-            {
-                "id": pool["id"],
-                "venue": pool["venue"],
-                "kind": "amm",
-                "tokenA": pool["tokenA"],
-                "tokenB": pool["tokenB"],
-                "reserveA": format_amount(pool["tokenA"], pool["reserveA"]),
-                "reserveB": format_amount(pool["tokenB"], pool["reserveB"]),
-                "price": spot_price_str(pool["tokenA"], pool["tokenB"], pool["reserveA"], pool["reserveB"]),
-            }
-        )
-    for desk in recorded.desks:
-        live_updates.publish_pool_update(
-            {
-                "id": desk["id"],
-                "venue": desk["name"],
-                "kind": "otc",
-                "tokenA": desk["base"],
-                "tokenB": desk["quote"],
-                "inventoryBase": format_amount(desk["base"], desk["inventoryBase"]),
-                "inventoryQuote": format_amount(desk["quote"], desk["inventoryQuote"]),
-            }
-        )
+def _publish_batch(batch: SettledBatch) -> None:
+    """Every committed step, trade and venue change of a settled batch, over Socket.IO."""
+    with live_updates.publishing() as out:
+        for recorded in batch.trades:
+            order = recorded.order
+            for event in recorded.events:
+                out.order_update(order, event, fills=recorded.fills)
+            trade = recorded.trade
+            out.trade_executed(
+                {
+                    "orderId": order.id,
+                    "tradeId": trade["id"],
+                    "tokenIn": order.token_in,
+                    "tokenOut": order.token_out,
+                    "amountIn": format_amount(order.token_in, order.amount_in),
+                    "amountOut": format_amount(order.token_out, recorded.amount_out),
+                    "routingStrategy": order.strategy,
+                    "venues": sorted({leg.planned.venue for leg in recorded.legs}),
+                    "notionalUsd": round(trade["notional_usd"], 2),
+                    "savingsUsd": round(trade["savings_usd"], 6),
+                    "priceImpactBps": None
+                    if trade["price_impact_bps"] is None
+                    else str(trade["price_impact_bps"]),
+                    "latencyMs": round(trade["latency_ms"], 3),
+                    "executedAt": trade["executed_at"].isoformat().replace("+00:00", "Z"),
+                    "paper": True,
+                }
+            )
+        for failed in batch.failed:
+            for event in failed.events:
+                out.order_update(failed.order, event)
+        for pool in batch.pools:
+            out.pool_update(
+                {
+                    "id": pool["id"],
+                    "venue": pool["venue"],
+                    "kind": "amm",
+                    "tokenA": pool["tokenA"],
+                    "tokenB": pool["tokenB"],
+                    "reserveA": format_amount(pool["tokenA"], pool["reserveA"]),
+                    "reserveB": format_amount(pool["tokenB"], pool["reserveB"]),
+                    "price": spot_price_str(
+                        pool["tokenA"], pool["tokenB"], pool["reserveA"], pool["reserveB"]
+                    ),
+                }
+            )
+        for desk in batch.desks:
+            out.pool_update(
+                {
+                    "id": desk["id"],
+                    "venue": desk["name"],
+                    "kind": "otc",
+                    "tokenA": desk["base"],
+                    "tokenB": desk["quote"],
+                    "inventoryBase": format_amount(desk["base"], desk["inventoryBase"]),
+                    "inventoryQuote": format_amount(desk["quote"], desk["inventoryQuote"]),
+                }
+            )
 
 
 # --- recovery and metrics -----------------------------------------------------------------------

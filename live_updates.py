@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import socketio as socketio_lib
@@ -20,18 +21,21 @@ import sqlalchemy as sa
 from flask import current_app, request, session
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
-from models import Account, Order, OrderEvent, db
+from models import Account, Fill, Order, OrderEvent, db
 from trade_logger import StoredEvent
 from venue_state import hash_api_key
 
 __all__ = [
     "PUBLIC_ROOMS",
+    "Outbox",
     "order_payload",
     "publish",
+    "publish_many",
     "publish_order_update",
     "publish_pool_update",
     "publish_price_update",
     "publish_trade_executed",
+    "publishing",
     "register_handlers",
     "socketio",
 ]
@@ -41,15 +45,56 @@ log = logging.getLogger(__name__)
 socketio = SocketIO()
 PUBLIC_ROOMS = ("trades", "pools", "prices")
 
-_managers: dict[tuple[str, str], socketio_lib.RedisManager] = {}
+Message = tuple[str, dict[str, Any], str]  # (event, data, room)
+
+
+class _QueueWriter(socketio_lib.RedisManager):  # type: ignore[misc]
+    """A write-only Redis manager that can send many emits in one round trip (``emit_many``)."""
+
+    def __init__(self, url: str, channel: str) -> None:
+        super().__init__(url, channel=channel, write_only=True)
+        self._batch = threading.local()
+
+    def _publish(self, data: Any) -> Any:
+        collected = getattr(self._batch, "messages", None)
+        if collected is not None:
+            collected.append(data)
+            return None
+        return super()._publish(data)
+
+    def emit_many(self, messages: Sequence[Message]) -> None:
+        """Emit each message as ``emit`` would, publishing them all in one pipeline."""
+        collected: list[Any] = []
+        self._batch.messages = collected
+        try:
+            for event, data, room in messages:
+                self.emit(event, data, namespace="/", room=room)
+        finally:
+            self._batch.messages = None
+        for retries_left in (1, 0):
+            try:
+                if not getattr(self, "connected", False):
+                    self._redis_connect()
+                pipe = self.redis.pipeline(transaction=False)
+                for data in collected:
+                    pipe.publish(self.channel, self.json.dumps(data))
+                pipe.execute()
+                return
+            except Exception:
+                if not retries_left:
+                    raise
+                self.connected = False
+
+
+_managers: dict[tuple[str, str], _QueueWriter] = {}
 _managers_lock = threading.Lock()
 
 
-def _queue_writer(url: str, channel: str) -> socketio_lib.RedisManager:
+def _queue_writer(url: str, channel: str) -> _QueueWriter:
     with _managers_lock:
         manager = _managers.get((url, channel))
         if manager is None:
-            manager = socketio_lib.RedisManager(url, channel=channel, write_only=True)
+            manager = _QueueWriter(url, channel)
             _managers[(url, channel)] = manager
         return manager
 
@@ -69,8 +114,54 @@ def publish(event: str, data: Mapping[str, Any], room: str) -> None:
         log.exception("could not publish %s to %s", event, room)
 
 
+def publish_many(messages: Sequence[Message]) -> None:
+    """Emit every message, in order; in a worker, all in one round trip to Redis. Never raises."""
+    if not messages:
+        return
+    try:
+        mode = current_app.extensions["solroute"].emit_mode
+        if mode == "server":
+            for event, data, room in messages:
+                socketio.emit(event, data, to=room)
+        elif mode == "queue":
+            config = current_app.config
+            _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit_many(messages)
+    except Exception:  # a live update must never fail a trade that is already committed
+        log.exception("could not publish %d live updates", len(messages))
+
+
+class Outbox:
+    """Live updates gathered while a job publishes what it committed (see ``publishing``)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def order_update(
+        self, order: Order, event: StoredEvent, *, fills: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
+        self.messages.append(("order_update", order_payload(order, event, fills=fills), f"order:{order.id}"))
+
+    def trade_executed(self, data: Mapping[str, Any]) -> None:
+        self.messages.append(("trade_executed", dict(data), "trades"))
+
+    def pool_update(self, data: Mapping[str, Any]) -> None:
+        self.messages.append(("pool_update", dict(data), "pools"))
+
+
+@contextmanager
+def publishing() -> Iterator[Outbox]:
+    """Gather live updates in the block; publish them together, in order, when it ends."""
+    outbox = Outbox()
+    yield outbox
+    publish_many(outbox.messages)
+
+
 def order_payload(
-    order: Order, event: StoredEvent | None = None, *, seq: int | None = None
+    order: Order,
+    event: StoredEvent | None = None,
+    *,
+    seq: int | None = None,
+    fills: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``order_update`` body for one committed step (``event``), or the order's state now.
 
@@ -86,7 +177,8 @@ def order_payload(
     data["timestamp"] = iso(event.at if event is not None else order.updated_at)
     data["seq"] = event.seq if event is not None else seq
     if status == "confirmed":
-        data["legs"] = [fill_json(f) for f in order.fills]
+        # A job passes the fills it just wrote (rows with their ids): no query per update.
+        data["legs"] = [fill_json(f) for f in (order.fills if fills is None else [Fill(**f) for f in fills])]
     elif status in ("routing", "building", "submitted", "failed"):
         legs = planned_legs(order)
         if legs:

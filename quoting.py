@@ -27,10 +27,22 @@ from jupiter_api import (
     JupiterStatus,
 )
 from price_feeds import PoolImpliedSource, PriceQuote, PriceService, StaticSource, default_price_service
-from routing_engine import AggregatorQuote, LatencyConfig, Market, RouterConfig, RouteResult, find_route
-from tokens import TOKENS, get_token, to_base_units
+from routing_engine import (
+    DEFAULT_DECADES,
+    AggregatorQuote,
+    LatencyConfig,
+    Market,
+    RouterConfig,
+    RouteResult,
+    VenueCurve,
+    default_size_range,
+    find_route,
+    log_sizes,
+    venue_curves,
+)
+from tokens import TOKENS, format_amount, get_token, to_base_units
 
-__all__ = ["JupiterCurves", "Quote", "QuoteService"]
+__all__ = ["JupiterCurves", "LiquidityCurves", "Quote", "QuoteService"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +54,17 @@ class Quote:
     result: RouteResult
     prices: dict[str, PriceQuote]
     jupiter_status: JupiterStatus | None
+
+
+@dataclass(frozen=True)
+class LiquidityCurves:
+    """Every direct venue of a pair quoted alone at each size (base units of ``token_in``)."""
+
+    token_in: str
+    token_out: str
+    reference_price: Decimal | None  # token_out per token_in, human units, from USD prices
+    sizes: tuple[int, ...]
+    curves: tuple[VenueCurve, ...]
 
 
 Ask = Callable[..., tuple[AggregatorQuote | None, str | None]]
@@ -77,6 +100,24 @@ class JupiterCurves:
         if entry is not None and now - entry[1] <= self.ttl_s:
             return entry[0], None
         return None, why or "warming up: Jupiter is asked in the background"
+
+    def peek(self, token_in: str, token_out: str) -> tuple[AggregatorQuote | None, str | None]:
+        """The pair's quote if fresh, else None and why; unlike ``get``, the pair is not marked wanted.
+
+        Charts use this: marking the pair would also set the size Jupiter is asked about, which
+        belongs to the pair's real quotes.
+        """
+        pair = (token_in, token_out)
+        now = self._clock()
+        with self._lock:
+            entry = self._quotes.get(pair)
+            why = self._why.get(pair)
+        if entry is not None and now - entry[1] <= self.ttl_s:
+            return entry[0], None
+        return (
+            None,
+            why or "no fresh Jupiter quote: it is refreshed in the background while the pair is quoted",
+        )
 
     def refresh_next(self) -> bool:
         """Ask Jupiter for the stalest wanted pair; False when no pair is wanted."""
@@ -135,6 +176,7 @@ class QuoteService:
         self.jupiter = jupiter
         # Where pools and desks come from on each quote (the app reads its database); None: fixed.
         self.venue_state = venue_state
+        self._prices_memo: tuple[tuple[Pool, ...], float, dict[str, PriceQuote]] | None = None
         # With a curve cache, quotes never call Jupiter: a background loop keeps one quote per pair
         # fresh within Jupiter's rate limit, and the router fits its curve to it.
         self.jupiter_curves: JupiterCurves | None = None
@@ -170,6 +212,16 @@ class QuoteService:
         if pools is not None:
             self.pools = pools
         return self.price_service.get_prices(tuple(TOKENS))
+
+    def _prices_of(self, pools: tuple[Pool, ...]) -> dict[str, PriceQuote]:
+        """``prices(pools)``, reused for the same venue snapshot (the app's) for a short while."""
+        memo = self._prices_memo
+        now = time.monotonic()
+        if self.venue_state is not None and memo is not None and memo[0] is pools and now - memo[1] < 0.25:
+            return memo[2]
+        prices = self.prices(pools)
+        self._prices_memo = (pools, now, prices)
+        return prices
 
     def usd_prices(self, symbols: tuple[str, ...]) -> dict[str, Decimal]:
         """USD price per symbol from the first source in the chain that has it."""
@@ -231,7 +283,7 @@ class QuoteService:
         """
         pools, desks = self.venue_state() if self.venue_state is not None else (self.pools, self.desks)
         self.desks = desks
-        prices = self.prices(pools)
+        prices = self._prices_of(pools)
         if aggregator is None:
             aggregator = self.aggregator_quote(token_in, token_out, amount_in, slippage_bps)
         agg_quote, why = aggregator
@@ -280,3 +332,65 @@ class QuoteService:
             market, sell.symbol, buy.symbol, amount_in, strategy, slippage_bps, self.router_config
         )
         return Quote(result, prices, self.jupiter.status() if self.jupiter else None)
+
+    def cached_aggregator_quote(
+        self, token_in: str, token_out: str
+    ) -> tuple[AggregatorQuote | None, str | None]:
+        """Jupiter's background-refreshed quote for the pair if fresh; never asks Jupiter."""
+        if self.jupiter is None:
+            return None, "disabled (offline mode)" if self.settings.offline else "disabled"
+        if self.jupiter_curves is None:
+            return None, "no cached Jupiter curve in this process (Jupiter is asked only when executing)"
+        return self.jupiter_curves.peek(token_in, token_out)
+
+    def liquidity_curves(
+        self,
+        token_in: str,
+        token_out: str,
+        points: int,
+        min_amount_in: int | None = None,
+        max_amount_in: int | None = None,
+    ) -> LiquidityCurves:
+        """Each pool, desk and cached Jupiter curve of the pair quoted at ``points`` log-spaced sizes.
+
+        Sizes run from ``min_amount_in`` to ``max_amount_in`` (base units); either defaults to
+        ``routing_engine.default_size_range``. The tokens must be validated, distinct symbols.
+        """
+        aggregator = self.cached_aggregator_quote(token_in, token_out)
+        market, _ = self.market(token_in, token_out, max_amount_in or 1, 0, aggregator=aggregator)
+        default = default_size_range(market, token_in, token_out)
+        if default is None:
+            pairs = {p.other(token_in) for p in market.pools if p.has(token_in)}
+            pairs |= {
+                d.quote if d.base == token_in else d.base
+                for d in market.desks
+                if token_in in (d.base, d.quote)
+            }
+            listed = ", ".join(sorted(pairs)) or "none"
+            raise ValidationError(
+                f"no pool or desk trades {token_in} for {token_out} directly "
+                f"(direct pairs of {token_in}: {listed})",
+                field="tokenOut",
+            )
+        lo, hi = default
+        if max_amount_in is not None:
+            hi = max_amount_in
+            lo = max(1, hi // 10**DEFAULT_DECADES)
+        if min_amount_in is not None:
+            lo = min_amount_in
+        if lo >= hi:
+            field = "maxAmountIn" if max_amount_in is not None else "minAmountIn"
+            default_note = "" if max_amount_in is not None else " (the default for this pair)"
+            raise ValidationError(
+                f"minAmountIn {format_amount(token_in, lo)} must be below maxAmountIn "
+                f"{format_amount(token_in, hi)}{default_note}",
+                field=field,
+            )
+        sizes = log_sizes(lo, hi, points)
+        return LiquidityCurves(
+            token_in,
+            token_out,
+            market.mid_price(token_in, token_out),
+            sizes,
+            venue_curves(market, token_in, token_out, sizes),
+        )

@@ -50,10 +50,14 @@ from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_f
 
 __all__ = [
     "ExecutionPlan",
+    "FailedOrder",
     "InsufficientBalanceError",
     "OrderConflictError",
     "PlannedLeg",
     "RecordedTrade",
+    "Refusal",
+    "SettledBatch",
+    "Settlement",
     "SlippageExceededError",
     "Step",
     "StoredEvent",
@@ -61,8 +65,9 @@ __all__ = [
     "create_order",
     "fail_order",
     "plan_from_route",
-    "record_trade",
     "replayed_order",
+    "reprice_plan",
+    "settle_orders",
 ]
 
 PHASE_COLUMNS = {
@@ -203,19 +208,14 @@ class StoredEvent:
     at: datetime
 
 
-def _stored(events: Sequence[OrderEvent]) -> list[StoredEvent]:
-    return [StoredEvent(e.id, e.status, e.message, e.created_at) for e in events]
-
-
 def _record_steps(
-    session: DbSession,
     order: Order,
     steps: Sequence[Step],
     attempt: int | None,
     route: Mapping[str, Any] | None,
-) -> list[OrderEvent]:
-    """Store an attempt's steps as events, with the attempt number and route when given."""
-    events = [_event(session, order, s.status, s.message, s.at) for s in steps]
+) -> list[dict[str, Any]]:
+    """An attempt's steps as event rows (applied to the order), with the attempt number and route."""
+    events = [_event(order, s.status, s.message, s.at) for s in steps]
     if attempt is not None:
         order.attempts = attempt
     if route is not None:
@@ -228,15 +228,31 @@ def request_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _event(session: DbSession, order: Order, status: OrderStatus, message: str, at: datetime) -> OrderEvent:
+def _event(order: Order, status: OrderStatus, message: str, at: datetime) -> dict[str, Any]:
+    """Move ``order`` to ``status`` at ``at``; the OrderEvent row to insert for it."""
     order.status = status
     order.updated_at = at
     column = PHASE_COLUMNS.get(status)
     if column is not None:
         setattr(order, column, at)
-    event = OrderEvent(order_id=order.id, status=status, message=message, created_at=at)
-    session.add(event)
-    return event
+    return {"order_id": order.id, "status": status.value, "message": message, "created_at": at}
+
+
+def _insert_events(session: DbSession, rows: Sequence[Mapping[str, Any]]) -> list[StoredEvent]:
+    """Insert event rows in one statement; their ids (``seq``) come back in the rows' order."""
+    if not rows:
+        return []
+    ids = (
+        session.execute(
+            sa.insert(OrderEvent).returning(OrderEvent.id, sort_by_parameter_order=True), list(rows)
+        )
+        .scalars()
+        .all()
+    )
+    return [
+        StoredEvent(seq, row["status"], row["message"], row["created_at"])
+        for seq, row in zip(ids, rows, strict=True)
+    ]
 
 
 def replayed_order(
@@ -256,9 +272,23 @@ def replayed_order(
     return existing
 
 
+_BALANCES: sa.Table = Balance.__table__
+_ORDERS: sa.Table = Order.__table__
+_EVENTS: sa.Table = OrderEvent.__table__
+_HOLD = (
+    sa.update(_BALANCES)
+    .where(
+        _BALANCES.c.account_id == sa.bindparam("hold_account"),
+        _BALANCES.c.token == sa.bindparam("hold_token"),
+        _BALANCES.c.amount - _BALANCES.c.reserved >= sa.bindparam("hold_units"),
+    )
+    .values(reserved=_BALANCES.c.reserved + sa.bindparam("hold_units"), updated_at=sa.bindparam("hold_at"))
+)
+
+
 def create_order(
     session: DbSession,
-    account: Account,
+    account_id: int,
     *,
     token_in: str,
     token_out: str,
@@ -277,27 +307,23 @@ def create_order(
     (``created`` False), or raises OrderConflictError if that order was a different request.
     """
     if idempotency_key is not None:
-        existing = replayed_order(session, account.id, idempotency_key, request_digest)
+        existing = replayed_order(session, account_id, idempotency_key, request_digest)
         if existing is not None:
             return existing, False
     try:
         now = utcnow()
-        # One guarded UPDATE holds the input: atomic under concurrency on both databases.
-        held = session.execute(
-            sa.update(Balance)
-            .where(
-                Balance.account_id == account.id,
-                Balance.token == token_in,
-                Balance.amount - Balance.reserved >= amount_in,
-            )
-            .values(reserved=Balance.reserved + amount_in, updated_at=now)
-            .execution_options(synchronize_session=False)
+        # One guarded UPDATE holds the input: atomic under concurrency on both databases. Plain
+        # Core on the session's connection: the ORM's bulk-DML path costs more than the statements.
+        conn = session.connection()
+        held = conn.execute(
+            _HOLD,
+            {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now},
         )
-        if not isinstance(held, sa.CursorResult) or held.rowcount != 1:
+        if held.rowcount != 1:
             available = (
                 session.execute(
                     sa.select(Balance.amount - Balance.reserved).where(
-                        Balance.account_id == account.id, Balance.token == token_in
+                        Balance.account_id == account_id, Balance.token == token_in
                     )
                 ).scalar_one_or_none()
                 or 0
@@ -307,9 +333,9 @@ def create_order(
                 f"order needs {format_amount(token_in, amount_in)}",
                 field="amountIn",
             )
-        order = Order(
+        values: dict[str, Any] = dict(
             id=uuid.uuid4().hex,
-            account_id=account.id,
+            account_id=account_id,
             token_in=token_in,
             token_out=token_out,
             amount_in=amount_in,
@@ -326,9 +352,10 @@ def create_order(
             created_at=now,
             updated_at=now,
         )
-        session.add(order)
-        session.flush()
-        _event(session, order, OrderStatus.PENDING, "order received", now)
+        # Core inserts: an order is two rows, and this runs once per submission.
+        conn.execute(_ORDERS.insert(), values)
+        order = Order(**values)  # the caller's copy of what was written (not in the session)
+        conn.execute(_EVENTS.insert(), _event(order, OrderStatus.PENDING, "order received", now))
         session.commit()
     except sa.exc.IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its order.
@@ -336,7 +363,7 @@ def create_order(
         existing = (
             None
             if idempotency_key is None
-            else replayed_order(session, account.id, idempotency_key, request_digest)
+            else replayed_order(session, account_id, idempotency_key, request_digest)
         )
         if existing is None:
             raise
@@ -361,9 +388,8 @@ def advance(
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        events = _record_steps(session, order, steps, attempt, route)
-        session.flush()
-        stored = _stored(events)
+        events = _record_steps(order, steps, attempt, route)
+        stored = _insert_events(session, events)
         session.commit()
     except BaseException:
         session.rollback()
@@ -386,7 +412,7 @@ def fail_order(
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        events = _record_steps(session, order, steps, attempt, None)
+        events = _record_steps(order, steps, attempt, None)
         balance = session.execute(
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
@@ -398,9 +424,8 @@ def fail_order(
         balance.updated_at = utcnow()
         order.error_code = code
         order.error_message = message
-        events.append(_event(session, order, OrderStatus.FAILED, message, utcnow()))
-        session.flush()
-        stored = _stored(events)
+        events.append(_event(order, OrderStatus.FAILED, message, utcnow()))
+        stored = _insert_events(session, events)
         session.commit()
     except BaseException:
         session.rollback()
@@ -421,19 +446,66 @@ class ExecutedLeg:
 
 
 @dataclass(frozen=True)
-class RecordedTrade:
-    """What a settled order changed: for the job to publish after commit."""
+class Settlement:
+    """A routed order to settle now: its plan, and the steps its attempt took to get there."""
 
     order_id: str
-    account_id: int
-    trade_id: int
-    amount_out: int
+    plan: ExecutionPlan
+    steps: Sequence[Step] = ()
+    attempt: int | None = None
+    route: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An order to fail in the settling transaction: a business rejection found while routing."""
+
+    order_id: str
+    code: str
+    message: str
+    steps: Sequence[Step] = ()
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordedTrade:
+    """A settled order, as committed: for the job to publish."""
+
+    order: Order
+    trade: Mapping[str, Any]  # the trades row, with its id
+    fills: tuple[Mapping[str, Any], ...]  # the fills rows, with their ids
     legs: tuple[ExecutedLeg, ...]
-    pools: tuple[Mapping[str, Any], ...]  # pool states after the trade
-    desks: tuple[Mapping[str, Any], ...]
-    already_final: bool = False
-    message: str = ""
-    events: tuple[StoredEvent, ...] = ()
+    message: str
+    events: tuple[StoredEvent, ...]
+
+    @property
+    def order_id(self) -> str:
+        return self.order.id
+
+    @property
+    def amount_out(self) -> int:
+        return int(self.trade["amount_out"])
+
+
+@dataclass(frozen=True)
+class FailedOrder:
+    """An order a settlement failed (its hold released), as committed."""
+
+    order: Order
+    code: str
+    message: str
+    events: tuple[StoredEvent, ...]
+
+
+@dataclass(frozen=True)
+class SettledBatch:
+    """What one settling transaction changed, for the job to publish after commit."""
+
+    trades: tuple[RecordedTrade, ...] = ()
+    failed: tuple[FailedOrder, ...] = ()
+    already_final: tuple[str, ...] = ()  # orders some earlier job finished: nothing done
+    pools: tuple[Mapping[str, Any], ...] = ()  # every pool the batch moved, as it is now
+    desks: tuple[Mapping[str, Any], ...] = ()
 
 
 def _price(token_in: str, token_out: str, amount_in: int, amount_out: int) -> Decimal:
@@ -456,24 +528,23 @@ def _scaled(amounts: Sequence[int], total: int) -> list[int]:
     return shares
 
 
-def record_trade(
+def settle_orders(
     session: DbSession,
-    order_id: str,
-    plan: ExecutionPlan,
+    settlements: Sequence[Settlement],
+    refusals: Sequence[Refusal] = (),
     *,
     now: float,
-    steps: Sequence[Step] = (),
-    attempt: int | None = None,
-    route: Mapping[str, Any] | None = None,
-) -> RecordedTrade:
-    """Settle a routed order: everything moves in one transaction, or nothing does.
+) -> SettledBatch:
+    """Settle routed orders (and fail refused ones) in one transaction: all of it moves, or nothing.
 
-    Raises SlippageExceededError when the legs, re-priced against the locked current state, pay
-    out less than the order's minimum, InsufficientLiquidityError when a desk can no longer fill,
-    InsufficientBalanceError when the held input is gone. The caller fails the order then.
+    Each settlement is re-priced, in the given order, against the locked current state as the
+    earlier ones left it. One whose legs now pay less than its minimum (SlippageExceededError), a
+    desk that can no longer fill (InsufficientLiquidityError) or a held input that is gone
+    (InsufficientBalanceError) fails that order alone, in the same transaction, with its hold
+    released. Anything else raises and the whole transaction rolls back.
     """
     try:
-        result = _record(session, order_id, plan, now, steps, attempt, route)
+        result = _settle(session, settlements, refusals, now)
         session.commit()
         return result
     except BaseException:
@@ -481,46 +552,33 @@ def record_trade(
         raise
 
 
-def _record(
-    session: DbSession,
-    order_id: str,
-    plan: ExecutionPlan,
-    now: float,
-    steps: Sequence[Step],
-    attempt: int | None,
-    route: Mapping[str, Any] | None,
-) -> RecordedTrade:
-    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
-    if order is None:
-        raise ValidationError(f"no order {order_id}", field="orderId")
-    if order.status in FINAL_STATUSES:
-        trade_id = session.execute(sa.select(Trade.id).where(Trade.order_id == order_id)).scalar()
-        return RecordedTrade(
-            order_id, order.account_id, trade_id or 0, order.amount_out or 0, (), (), (), already_final=True
-        )
-    if sum(leg.amount_in for leg in plan.legs if leg.hop == 0) != order.amount_in:
-        raise ValidationError("the plan's first-hop legs do not add up to the order's amount", field="legs")
-
-    pool_ids = sorted({leg.venue_id for leg in plan.legs if leg.kind == "amm"})
-    desk_ids = sorted({leg.venue_id for leg in plan.legs if leg.kind == "otc"})
-    pool_rows: dict[str, AmmPool] = _locked_by_id(session, AmmPool, pool_ids)
-    desk_rows: dict[str, OTCPool] = _locked_by_id(session, OTCPool, desk_ids)
-    missing = (set(pool_ids) - set(pool_rows)) | (set(desk_ids) - set(desk_rows))
-    if missing:
-        raise InsufficientLiquidityError(f"venue {sorted(missing)[0]} no longer exists", field="legs")
-    balances = {
-        b.token: b
-        for b in session.execute(
-            sa.select(Balance)
-            .where(
-                Balance.account_id == order.account_id,
-                Balance.token.in_(sorted({order.token_in, order.token_out})),
+def _settle(
+    session: DbSession, settlements: Sequence[Settlement], refusals: Sequence[Refusal], now: float
+) -> SettledBatch:
+    order_ids = sorted({s.order_id for s in settlements} | {r.order_id for r in refusals})
+    orders: dict[str, Order] = _locked_by_id(session, Order, order_ids)
+    live = {oid: o for oid, o in orders.items() if o.status not in FINAL_STATUSES}
+    done = tuple(oid for oid in order_ids if oid not in live)
+    todo = [s for s in settlements if s.order_id in live]
+    for s in todo:
+        if sum(leg.amount_in for leg in s.plan.legs if leg.hop == 0) != live[s.order_id].amount_in:
+            raise ValidationError(
+                f"order {s.order_id}: the plan's first-hop legs do not add up to its amount", field="legs"
             )
-            .order_by(Balance.token)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalars()
+
+    # Locks in one global order (orders, pools, desks, balances; each by id): never a deadlock.
+    pool_rows: dict[str, AmmPool] = _locked_by_id(
+        session, AmmPool, sorted({leg.venue_id for s in todo for leg in s.plan.legs if leg.kind == "amm"})
+    )
+    desk_rows: dict[str, OTCPool] = _locked_by_id(
+        session, OTCPool, sorted({leg.venue_id for s in todo for leg in s.plan.legs if leg.kind == "otc"})
+    )
+    wanted = {(live[s.order_id].account_id, live[s.order_id].token_in) for s in todo}
+    wanted |= {(live[s.order_id].account_id, live[s.order_id].token_out) for s in todo}
+    wanted |= {
+        (live[r.order_id].account_id, live[r.order_id].token_in) for r in refusals if r.order_id in live
     }
+    balances = _locked_balances(session, wanted)
 
     pools = {pid: pool_from_row(row) for pid, row in pool_rows.items()}
     desks = {did: otc_engine.refilled(desk_from_row(row), now) for did, row in desk_rows.items()}
@@ -532,8 +590,169 @@ def _record(
         )
         for did, row in desk_rows.items()
     }
-    prices = {s: Decimal(p) for s, p in plan.usd_prices.items()}
+    stamp = utcnow()
+    counterparties = _Counterparties(session)
+    trades: list[tuple[Order, dict[str, Any], list[ExecutedLeg], list[dict[str, Any]], str]] = []
+    event_rows: list[list[dict[str, Any]]] = []  # per outcome, in outcome order: trades, then failures
+    failures: list[tuple[Order, str, str, list[dict[str, Any]]]] = []
+    refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it (its refill's journal)
 
+    def fail(order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
+        events = _record_steps(order, steps, attempt, None)
+        balance = balances.get((order.account_id, order.token_in))
+        if balance is not None:  # never below zero: a hold written off meanwhile has nothing to release
+            balance.reserved -= min(balance.reserved, order.amount_in)
+            balance.updated_at = stamp
+        order.error_code, order.error_message = code, message
+        events.append(_event(order, OrderStatus.FAILED, message, stamp))
+        failures.append((order, code, message, events))
+
+    for s in todo:
+        order = live[s.order_id]
+        prices = {sym: Decimal(p) for sym, p in s.plan.usd_prices.items()}
+        tentative_pools, tentative_desks = dict(pools), dict(desks)
+        try:
+            missing = sorted(
+                leg.venue_id
+                for leg in s.plan.legs
+                if (leg.kind == "amm" and leg.venue_id not in pools)
+                or (leg.kind == "otc" and leg.venue_id not in desks)
+            )
+            if missing:
+                raise InsufficientLiquidityError(f"venue {missing[0]} no longer exists", field="legs")
+            executed = reprice_plan(s.plan, order.token_out, tentative_pools, tentative_desks, prices, now)
+            total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
+            if total_out < order.min_amount_out:
+                raise SlippageExceededError(
+                    f"market moved: the route now pays {format_amount(order.token_out, total_out)} "
+                    f"{order.token_out}, below the minimum of "
+                    f"{format_amount(order.token_out, order.min_amount_out)} {order.token_out} "
+                    f"({order.slippage_bps} bps slippage tolerance); nothing was traded",
+                    field="slippageBps",
+                )
+            sell = balances.get((order.account_id, order.token_in))
+            if sell is None or sell.reserved < order.amount_in or sell.amount < order.amount_in:
+                raise InsufficientBalanceError("the order's held balance is gone", field="amountIn")
+        except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
+            fail(order, exc.code, exc.message, s.steps, s.attempt)
+            continue
+        pools, desks = tentative_pools, tentative_desks
+        sell.amount -= order.amount_in
+        sell.reserved -= order.amount_in
+        sell.updated_at = stamp
+        buy = balances.get((order.account_id, order.token_out))
+        if buy is None:
+            buy = Balance(account_id=order.account_id, token=order.token_out, amount=0, reserved=0)
+            session.add(buy)
+            balances[(order.account_id, order.token_out)] = buy
+        buy.amount += total_out
+        buy.updated_at = stamp
+        for e in executed:
+            if e.planned.kind == "otc":
+                refilled_by.setdefault(e.planned.venue_id, order.id)
+        trade = _trade_row(order, s.plan, total_out, prices, stamp)
+        order.amount_out = total_out
+        venues = ", ".join(
+            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in executed
+        )
+        message = (
+            f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
+        )
+        events = _record_steps(order, s.steps, s.attempt, s.route)
+        events.append(_event(order, OrderStatus.CONFIRMED, message, stamp))
+        trades.append((order, trade, executed, events, message))
+    for r in refusals:
+        if r.order_id in live:
+            fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
+
+    # Writes: trades first (fills and ledger entries point at them), each table in one statement.
+    trade_ids = _insert_returning_ids(session, Trade, [t[1] for t in trades])
+    fills: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for (order, trade, executed, _events, _message), trade_id in zip(trades, trade_ids, strict=True):
+        trade["id"] = trade_id
+        fills.extend(_fill_rows(order, trade_id, executed, stamp))
+        entries.extend(_ledger_rows(order, trade_id, executed, pool_rows, desk_rows, counterparties, stamp))
+    order_of = {t[0].id: t[1]["id"] for t in trades}
+    for did, order_id in refilled_by.items():
+        entries.extend(
+            _refill_rows(desk_rows[did], refills[did], order_of[order_id], order_id, counterparties, stamp)
+        )
+    fill_ids = _insert_returning_ids(session, Fill, fills)
+    for row, fill_id in zip(fills, fill_ids, strict=True):
+        row["id"] = fill_id
+    if entries:
+        session.execute(sa.insert(LedgerEntry), entries)
+    event_rows = [t[3] for t in trades] + [f[3] for f in failures]
+    stored = _insert_events(session, [row for rows in event_rows for row in rows])
+
+    moved_pools = {leg.venue_id for t in trades for leg in (e.planned for e in t[2]) if leg.kind == "amm"}
+    for pid in sorted(moved_pools):
+        row = pool_rows[pid]
+        row.reserve_a, row.reserve_b, row.updated_at = pools[pid].reserve_a, pools[pid].reserve_b, stamp
+    # A desk no trade used keeps its row: its refill accrues from the same instant next time.
+    for did in sorted(refilled_by):
+        row, desk = desk_rows[did], desks[did]
+        row.inventory_base, row.inventory_quote = desk.inventory_base, desk.inventory_quote
+        row.inventory_at, row.updated_at = desk.updated_at, stamp
+    session.flush()
+
+    by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in fills:
+        by_order[row["order_id"]].append(row)
+    cursor = 0
+    recorded: list[RecordedTrade] = []
+    for order, trade, executed, events, message in trades:
+        mine = tuple(stored[cursor : cursor + len(events)])
+        cursor += len(events)
+        recorded.append(
+            RecordedTrade(order, trade, tuple(by_order[order.id]), tuple(executed), message, mine)
+        )
+    failed: list[FailedOrder] = []
+    for order, code, message, events in failures:
+        mine = tuple(stored[cursor : cursor + len(events)])
+        cursor += len(events)
+        failed.append(FailedOrder(order, code, message, mine))
+    return SettledBatch(
+        trades=tuple(recorded),
+        failed=tuple(failed),
+        already_final=done,
+        pools=tuple(
+            {
+                "id": p.pool_id,
+                "venue": p.venue,
+                "tokenA": p.token_a,
+                "tokenB": p.token_b,
+                "reserveA": p.reserve_a,
+                "reserveB": p.reserve_b,
+            }
+            for pid, p in sorted(pools.items())
+            if pid in moved_pools
+        ),
+        desks=tuple(
+            {
+                "id": d.desk_id,
+                "name": d.name,
+                "base": d.base,
+                "quote": d.quote,
+                "inventoryBase": d.inventory_base,
+                "inventoryQuote": d.inventory_quote,
+            }
+            for did, d in sorted(desks.items())
+            if did in refilled_by
+        ),
+    )
+
+
+def reprice_plan(
+    plan: ExecutionPlan,
+    token_out: str,
+    pools: dict[str, Any],
+    desks: dict[str, otc_engine.Desk],
+    prices: Mapping[str, Decimal],
+    now: float,
+) -> list[ExecutedLeg]:
+    """Execute the plan's legs, hop by hop, on ``pools`` and ``desks`` (changed in place)."""
     executed: list[ExecutedLeg] = []
     produced: dict[str, int] = defaultdict(int)  # intermediate tokens made by earlier hops
     for hop in sorted({leg.hop for leg in plan.legs}):
@@ -552,47 +771,21 @@ def _record(
         for leg, amount_in in zip(legs, inputs, strict=True):
             out, fee, fee_bps = _execute_leg(leg, amount_in, pools, desks, prices, now)
             executed.append(ExecutedLeg(leg, amount_in, out, fee, fee_bps))
-            if leg.token_out != order.token_out:
+            if leg.token_out != token_out:
                 produced[leg.token_out] += out
     if any(produced.values()):
         raise ValidationError("the plan leaves intermediate tokens unspent", field="legs")
-    total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
-    if total_out < order.min_amount_out:
-        raise SlippageExceededError(
-            f"market moved: the route now pays {format_amount(order.token_out, total_out)} {order.token_out},"
-            f" below the minimum of {format_amount(order.token_out, order.min_amount_out)} {order.token_out} "
-            f"({order.slippage_bps} bps slippage tolerance); nothing was traded",
-            field="slippageBps",
-        )
+    return executed
 
-    sell = balances.get(order.token_in)
-    if sell is None or sell.reserved < order.amount_in or sell.amount < order.amount_in:
-        raise InsufficientBalanceError("the order's held balance is gone", field="amountIn")
-    stamp = utcnow()
-    sell.amount -= order.amount_in
-    sell.reserved -= order.amount_in
-    sell.updated_at = stamp
-    buy = balances.get(order.token_out)
-    if buy is None:
-        buy = Balance(account_id=order.account_id, token=order.token_out, amount=0, reserved=0)
-        session.add(buy)
-    buy.amount += total_out
-    buy.updated_at = stamp
 
-    for pid, pool in pools.items():
-        row = pool_rows[pid]
-        row.reserve_a, row.reserve_b, row.updated_at = pool.reserve_a, pool.reserve_b, stamp
-    for did, desk in desks.items():
-        row = desk_rows[did]
-        row.inventory_base, row.inventory_quote = desk.inventory_base, desk.inventory_quote
-        row.inventory_at, row.updated_at = desk.updated_at, stamp
-
-    latency_ms = (stamp - order.created_at).total_seconds() * 1000.0
+def _trade_row(
+    order: Order, plan: ExecutionPlan, total_out: int, prices: Mapping[str, Decimal], stamp: datetime
+) -> dict[str, Any]:
     price_in = float(prices.get(order.token_in, 0))
     price_out = float(prices.get(order.token_out, 0))
     out_scale = 10 ** -get_token(order.token_out).decimals
     best_single = plan.best_single_amount_out
-    trade = Trade(
+    return dict(
         order_id=order.id,
         account_id=order.account_id,
         token_in=order.token_in,
@@ -609,129 +802,82 @@ def _record(
         optimality_gap_bps=None if plan.optimality_gap_bps is None else Decimal(plan.optimality_gap_bps),
         notional_usd=order.amount_in * 10 ** -get_token(order.token_in).decimals * price_in,
         savings_usd=0.0 if best_single is None else (total_out - best_single) * out_scale * price_out,
-        latency_ms=latency_ms,
+        latency_ms=(stamp - order.created_at).total_seconds() * 1000.0,
         executed_at=stamp,
     )
-    session.add(trade)
-    session.flush()
 
-    accounts = _venue_accounts(session, pool_rows, desk_rows, executed)
-    journal = f"trade-{order.id}"
-    entries: list[dict[str, Any]] = [
+
+def _fill_rows(
+    order: Order, trade_id: int, executed: Sequence[ExecutedLeg], stamp: datetime
+) -> list[dict[str, Any]]:
+    return [
         dict(
-            account_id=order.account_id,
-            token=order.token_in,
-            amount=-order.amount_in,
-            trade_id=trade.id,
-            journal=journal,
-            memo="sold",
+            trade_id=trade_id,
+            order_id=order.id,
+            leg_index=index,
+            venue_id=e.planned.venue_id,
+            venue=e.planned.venue,
+            kind=e.planned.kind,
+            hop=e.planned.hop,
+            path=">".join(e.planned.path),
+            token_in=e.planned.token_in,
+            token_out=e.planned.token_out,
+            amount_in=e.amount_in,
+            amount_out=e.amount_out,
+            quoted_amount_out=e.planned.amount_out,
+            price=_price(e.planned.token_in, e.planned.token_out, e.amount_in, e.amount_out),
+            fee=e.fee,
+            fee_bps=e.fee_bps,
+            is_paper=True,
             created_at=stamp,
-        ),
-        dict(
-            account_id=order.account_id,
-            token=order.token_out,
-            amount=total_out,
-            trade_id=trade.id,
-            journal=journal,
-            memo="bought",
-            created_at=stamp,
-        ),
+        )
+        for index, e in enumerate(executed)
     ]
-    fills: list[dict[str, Any]] = []
-    for index, e in enumerate(executed):
+
+
+def _ledger_rows(
+    order: Order,
+    trade_id: int,
+    executed: Sequence[ExecutedLeg],
+    pool_rows: Mapping[str, AmmPool],
+    desk_rows: Mapping[str, OTCPool],
+    counterparties: _Counterparties,
+    stamp: datetime,
+) -> list[dict[str, Any]]:
+    """The trade's double entry: the trader against each venue's account, per token summing to zero."""
+    journal = f"trade-{order.id}"
+    total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
+    common = {"trade_id": trade_id, "journal": journal, "created_at": stamp}
+    entries = [
+        dict(
+            account_id=order.account_id, token=order.token_in, amount=-order.amount_in, memo="sold", **common
+        ),
+        dict(account_id=order.account_id, token=order.token_out, amount=total_out, memo="bought", **common),
+    ]
+    for e in executed:
         leg = e.planned
-        account_id = accounts[leg.venue_id] if leg.kind in ("amm", "otc") else accounts[JUPITER_ACCOUNT]
+        if leg.kind == "amm":
+            account_id = pool_rows[leg.venue_id].account_id
+        elif leg.kind == "otc":
+            account_id = desk_rows[leg.venue_id].account_id
+        else:
+            account_id = counterparties.jupiter()
         memo = f"{leg.venue} {leg.token_in}->{leg.token_out}"
         entries.append(
-            dict(
-                account_id=account_id,
-                token=leg.token_in,
-                amount=e.amount_in,
-                trade_id=trade.id,
-                journal=journal,
-                memo=memo,
-                created_at=stamp,
-            )
+            dict(account_id=account_id, token=leg.token_in, amount=e.amount_in, memo=memo, **common)
         )
         entries.append(
-            dict(
-                account_id=account_id,
-                token=leg.token_out,
-                amount=-e.amount_out,
-                trade_id=trade.id,
-                journal=journal,
-                memo=memo,
-                created_at=stamp,
-            )
+            dict(account_id=account_id, token=leg.token_out, amount=-e.amount_out, memo=memo, **common)
         )
-        fills.append(
-            dict(
-                trade_id=trade.id,
-                order_id=order.id,
-                leg_index=index,
-                venue_id=leg.venue_id,
-                venue=leg.venue,
-                kind=leg.kind,
-                hop=leg.hop,
-                path=">".join(leg.path),
-                token_in=leg.token_in,
-                token_out=leg.token_out,
-                amount_in=e.amount_in,
-                amount_out=e.amount_out,
-                quoted_amount_out=leg.amount_out,
-                price=_price(leg.token_in, leg.token_out, e.amount_in, e.amount_out),
-                fee=e.fee,
-                fee_bps=e.fee_bps,
-                is_paper=True,
-                created_at=stamp,
-            )
-        )
-    # Bulk inserts: one executemany each (the ORM would send one INSERT ... RETURNING per row).
-    entries.extend(_refill_entries(session, desk_rows, refills, trade.id, order.id, stamp))
-    session.execute(sa.insert(LedgerEntry), entries)
-    session.execute(sa.insert(Fill), fills)
+    return entries
 
-    order.amount_out = total_out
-    venues = ", ".join(
-        f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in executed
-    )
-    message = (
-        f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
-    )
-    events = _record_steps(session, order, steps, attempt, route)
-    events.append(_event(session, order, OrderStatus.CONFIRMED, message, stamp))
-    session.flush()
-    return RecordedTrade(
-        events=tuple(_stored(events)),
-        message=message,
-        order_id=order.id,
-        account_id=order.account_id,
-        trade_id=trade.id,
-        amount_out=total_out,
-        legs=tuple(executed),
-        pools=tuple(
-            {
-                "id": p.pool_id,
-                "venue": p.venue,
-                "tokenA": p.token_a,
-                "tokenB": p.token_b,
-                "reserveA": p.reserve_a,
-                "reserveB": p.reserve_b,
-            }
-            for p in pools.values()
-        ),
-        desks=tuple(
-            {
-                "id": d.desk_id,
-                "name": d.name,
-                "base": d.base,
-                "quote": d.quote,
-                "inventoryBase": d.inventory_base,
-                "inventoryQuote": d.inventory_quote,
-            }
-            for d in desks.values()
-        ),
-    )
+
+def _insert_returning_ids(session: DbSession, model: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert ``rows`` in one statement; their new ids, in the rows' order."""
+    if not rows:
+        return []
+    result = session.execute(sa.insert(model).returning(model.id, sort_by_parameter_order=True), list(rows))
+    return list(result.scalars().all())
 
 
 def _locked_by_id(session: DbSession, model: Any, ids: Sequence[str]) -> dict[str, Any]:
@@ -785,53 +931,62 @@ def _execute_leg(
     return out, 0, Decimal(leg.fee_bps) if leg.fee_bps else Decimal(0)
 
 
-def _venue_accounts(
-    session: DbSession,
-    pool_rows: Mapping[str, AmmPool],
-    desk_rows: Mapping[str, OTCPool],
-    executed: Sequence[ExecutedLeg],
-) -> dict[str, int]:
-    """The ledger account of each venue a trade used (the Jupiter counterparty only if needed)."""
-    accounts: dict[str, int] = {pid: row.account_id for pid, row in pool_rows.items()}
-    accounts.update({did: row.account_id for did, row in desk_rows.items()})
-    if any(e.planned.kind == "aggregator" for e in executed):
-        accounts[JUPITER_ACCOUNT] = session.execute(
-            sa.select(Account.id).where(
-                Account.name == JUPITER_ACCOUNT, Account.kind == AccountKind.COUNTERPARTY
-            )
-        ).scalar_one()
-    return accounts
+class _Counterparties:
+    """The treasury's and Jupiter's ledger accounts, looked up once per transaction when needed."""
+
+    def __init__(self, session: DbSession) -> None:
+        self._session = session
+        self._ids: dict[str, int] = {}
+
+    def _id(self, name: str, kind: AccountKind) -> int:
+        if name not in self._ids:
+            self._ids[name] = self._session.execute(
+                sa.select(Account.id).where(Account.name == name, Account.kind == kind)
+            ).scalar_one()
+        return self._ids[name]
+
+    def jupiter(self) -> int:
+        return self._id(JUPITER_ACCOUNT, AccountKind.COUNTERPARTY)
+
+    def treasury(self) -> int:
+        return self._id(TREASURY_ACCOUNT, AccountKind.TREASURY)
 
 
-def _refill_entries(
-    session: DbSession,
-    desk_rows: Mapping[str, OTCPool],
-    refills: Mapping[str, tuple[int, int]],
+def _locked_balances(session: DbSession, wanted: set[tuple[int, str]]) -> dict[tuple[int, str], Balance]:
+    """The balances (account, token) in ``wanted`` that exist, locked in (account, token) order."""
+    if not wanted:
+        return {}
+    rows = session.execute(
+        sa.select(Balance)
+        .where(sa.tuple_(Balance.account_id, Balance.token).in_(sorted(wanted)))
+        .order_by(Balance.account_id, Balance.token)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalars()
+    return {(b.account_id, b.token): b for b in rows}
+
+
+def _refill_rows(
+    row: OTCPool,
+    delta: tuple[int, int],
     trade_id: int,
     order_id: str,
+    counterparties: _Counterparties,
     stamp: datetime,
 ) -> list[dict[str, Any]]:
-    """Ledger entries for desks' refills (treasury to desk); per token they sum to zero."""
-    moved = {did: delta for did, delta in refills.items() if any(delta)}
-    if not moved:
-        return []
-    treasury = session.execute(
-        sa.select(Account.id).where(Account.name == TREASURY_ACCOUNT, Account.kind == AccountKind.TREASURY)
-    ).scalar_one()
+    """Ledger entries for a desk's refill (treasury to desk), posted with the first trade that used
+    the desk since; per token they sum to zero."""
     entries: list[dict[str, Any]] = []
-    for did, (base, quote) in moved.items():
-        row = desk_rows[did]
-        journal = f"refill-{order_id}"  # one per trade: each desk's entries sum to zero within it
-        for token, units in ((row.base, base), (row.quote, quote)):
-            if units:
-                memo = f"{row.name} inventory refill"
-                common = {
-                    "token": token,
-                    "trade_id": trade_id,
-                    "journal": journal,
-                    "memo": memo,
-                    "created_at": stamp,
-                }
-                entries.append({"account_id": row.account_id, "amount": units, **common})
-                entries.append({"account_id": treasury, "amount": -units, **common})
+    journal = f"refill-{order_id}"
+    for token, units in ((row.base, delta[0]), (row.quote, delta[1])):
+        if units:
+            common = {
+                "token": token,
+                "trade_id": trade_id,
+                "journal": journal,
+                "memo": f"{row.name} inventory refill",
+                "created_at": stamp,
+            }
+            entries.append({"account_id": row.account_id, "amount": units, **common})
+            entries.append({"account_id": counterparties.treasury(), "amount": -units, **common})
     return entries

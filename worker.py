@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import threading
 import time
 
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(role="worker")
+    # Execution is batch work: on a shared machine it yields the CPU to the web processes, so a
+    # quote or a page is served at once even while workers drain a backlog (WORKER_NICE=0: off).
+    os.nice(app.config["WORKER_NICE"])
     if not app.config.get("REDIS_URL"):
         raise SystemExit("worker: set REDIS_URL (without it the web process runs jobs itself)")
     import jobs

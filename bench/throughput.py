@@ -13,7 +13,7 @@ settlement) sharing a fresh Redis namespace; then
 
 1. times ``GET /api/quote`` on the idle stack (one client, one request at a time);
 2. times it under a light concurrent load of quotes alone (``--quote-clients`` closed-loop clients);
-3. runs the order load: ``--clients`` threads, each with its own keep-alive ``requests.Session``
+3. runs the order load: ``--clients`` threads, each with its own keep-alive connection (``http.client``)
    and account, submit small orders (a few dollars, over every pool pair, both directions, so all
    confirm and pools do not drift) back to back for ``--warmup`` + ``--duration`` seconds, while
    ``--quote-clients`` more threads keep timing quotes; the window measured is the last
@@ -33,6 +33,8 @@ Redis keys, the processes) is removed at the end.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import platform
 import shlex
@@ -50,12 +52,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bench.report import Table, nearest_rank, render_markdown, render_text, verdict  # noqa: E402
@@ -253,71 +255,94 @@ def order_body(n: int) -> dict[str, Any]:
     }
 
 
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection (http.client: a lighter client than requests, so the load
+    generator takes less of the machine it shares with the stack)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.headers = {"Accept": "application/json", **(headers or {})}
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        headers = dict(self.headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()  # reconnects on the next request
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def submitter(url: str, key: str, index: int, stop_at: float, load: Load) -> None:
     """Submit orders back to back until ``stop_at`` over one keep-alive connection."""
-    session = requests.Session()
-    session.headers["X-API-Key"] = key
+    client = KeepAlive(url, {"X-API-Key": key})
     n = index * 1_000_003
     try:
         while time.time() < stop_at:
-            body = order_body(n)
+            body = json.dumps(order_body(n)).encode()
             n += 1
             sent = time.time()
             start = time.perf_counter()
             try:
-                response = session.post(f"{url}/api/orders/execute", json=body, timeout=30)
-            except requests.RequestException as exc:
+                status, headers, data = client.request("POST", "/api/orders/execute", body)
+            except (http.client.HTTPException, OSError) as exc:
                 with load.lock:
                     load.errors[f"submit: {type(exc).__name__}"] += 1
                 continue
             took = time.perf_counter() - start
-            order_id = response.json().get("orderId") if response.status_code == 202 else None
-            if response.status_code != 202:
+            answer = json.loads(data) if data else {}
+            order_id = answer.get("orderId") if status == 202 else None
+            if status != 202:
                 try:
-                    code = response.json()["error"]["code"]
-                except (ValueError, KeyError, TypeError):
+                    code = answer["error"]["code"]
+                except (KeyError, TypeError):
                     code = "?"
                 with load.lock:
-                    load.errors[f"submit HTTP {response.status_code} {code}"] += 1
+                    load.errors[f"submit HTTP {status} {code}"] += 1
             with load.lock:
-                load.orders.append(Submitted(order_id, response.status_code, sent, took))
-            retry_after = response.headers.get("Retry-After")
-            if response.status_code == 503 and retry_after:
+                load.orders.append(Submitted(order_id, status, sent, took))
+            retry_after = headers.get("Retry-After")
+            if status == 503 and retry_after:
                 # A well-behaved client: backpressure means wait, not hammer the web process.
                 time.sleep(min(float(retry_after), max(0.0, stop_at - time.time())))
     finally:
-        session.close()
+        client.close()
 
 
 def quoter(url: str, index: int, stop: Callable[[], bool], load: Load, pause_s: float) -> None:
     """GET /api/quote in a closed loop (one request at a time, ``pause_s`` between) until ``stop()``."""
-    session = requests.Session()
+    client = KeepAlive(url)
     n = index
     try:
         while not stop():
             token_in, token_out, amount = QUOTE_MIX[n % len(QUOTE_MIX)]
             n += 1
+            path = "/api/quote?" + urlencode({"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount})
             sent = time.time()
             start = time.perf_counter()
             try:
-                response = session.get(
-                    f"{url}/api/quote",
-                    params={"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount},
-                    timeout=30,
-                )
-            except requests.RequestException as exc:
+                status, _headers, _data = client.request("GET", path)
+            except (http.client.HTTPException, OSError) as exc:
                 with load.lock:
                     load.errors[f"quote: {type(exc).__name__}"] += 1
                 continue
             took = time.perf_counter() - start
             with load.lock:
-                load.quotes.append(Timed(sent, took, response.status_code))
-                if response.status_code != 200:
-                    load.errors[f"quote HTTP {response.status_code}"] += 1
+                load.quotes.append(Timed(sent, took, status))
+                if status != 200:
+                    load.errors[f"quote HTTP {status}"] += 1
             if pause_s:
                 time.sleep(pause_s)
     finally:
-        session.close()
+        client.close()
 
 
 def run_threads(threads: list[threading.Thread]) -> None:
@@ -531,9 +556,11 @@ def header(args: argparse.Namespace, started_at: datetime, load_1min: float, mar
         f"Solroute throughput benchmark · {when} · Python {platform.python_version()} · "
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, load {load_1min:.1f} at start · "
         f"command: {code(shlex.join(sys.orig_argv))}",
-        f"Stack: {args.servers} gunicorn process(es) (gthread, 1 worker, {args.threads} threads), "
+        f"Stack: {args.servers} gunicorn process(es) for orders"
+        + (f" and {args.quote_servers} for quotes" if args.quote_servers else " (quotes too)")
+        + f" (gthread, 1 worker, {args.threads} threads each), "
         f"{args.workers} RQ worker(s) (SimpleWorker), PostgreSQL + Redis on this machine; "
-        f"{args.clients} order clients (one account and keep-alive session each, back to back), "
+        f"{args.clients} order clients (one account and keep-alive connection each, back to back), "
         f"{args.quote_clients} quote clients during the order load; {args.warmup:g} s warm-up + "
         f"{args.duration:g} s window. Offline venues (no outside API), OTC settlement scale 0.",
     ]
@@ -545,7 +572,14 @@ def header(args: argparse.Namespace, started_at: datetime, load_1min: float, mar
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", type=int, default=1, help="gunicorn processes (default 1)")
+    parser.add_argument("--servers", type=int, default=1, help="gunicorn processes for orders (default 1)")
+    parser.add_argument(
+        "--quote-servers",
+        type=int,
+        default=1,
+        help="gunicorn processes that serve the quote clients, apart from order traffic (default 1; "
+        "0: quotes share the order servers)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent order clients (default 16)")
     parser.add_argument("--duration", type=float, default=20.0, help="measured window, s (default 20)")
@@ -581,15 +615,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = stack_env(db_url, REDIS_URL, namespace, GUNICORN_LOG_LEVEL="warning")
         progress(f"starting {args.servers} server(s)")
         urls = [stack.start_server(env, threads=args.threads) for _ in range(args.servers)]
+        order_pids = [p.popen.pid for p in stack.procs if p.name.startswith("web-")]
+        quote_urls = [
+            stack.start_server(env, threads=args.threads) for _ in range(args.quote_servers)
+        ] or urls
+        quote_pids = [p.popen.pid for p in stack.procs if p.name.startswith("web-")][len(order_pids) :]
 
         progress(f"timing {IDLE_QUOTES} quotes on the idle stack")
-        quote_rows = [latency_row("idle: 1 client, one request at a time", idle_quotes(urls[0], IDLE_QUOTES))]
+        quote_rows = [
+            latency_row("idle: 1 client, one request at a time", idle_quotes(quote_urls[0], IDLE_QUOTES))
+        ]
         progress(f"timing quotes from {args.quote_clients * 2} concurrent clients, no orders")
         light = (
             f"quotes only: {args.quote_clients * 2} concurrent clients, {args.quote_pause * 1000:g} ms pause"
         )
         quote_rows.append(
-            latency_row(light, concurrent_quotes(urls, args.quote_clients * 2, 5.0, args.quote_pause))
+            latency_row(light, concurrent_quotes(quote_urls, args.quote_clients * 2, 5.0, args.quote_pause))
         )
 
         # Workers start last, just before the load: the quote timings need none, and an idle worker
@@ -609,7 +650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for i in range(args.clients)
         ] + [
             threading.Thread(
-                target=quoter, args=(urls[i % len(urls)], i, quoting_done.is_set, load, args.quote_pause)
+                target=quoter,
+                args=(quote_urls[i % len(quote_urls)], i, quoting_done.is_set, load, args.quote_pause),
             )
             for i in range(args.quote_clients)
         ]
@@ -618,7 +660,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         while time.time() < window_start:
             time.sleep(0.05)
         groups = {
-            "web (gunicorn)": [p.popen.pid for p in stack.procs if p.name.startswith("web-")],
+            "web, orders (gunicorn)": order_pids,
+            **({"web, quotes (gunicorn)": quote_pids} if quote_pids else {}),
             "RQ workers": [w.popen.pid for w in workers],
             "load generator (this process)": [os.getpid()],
         }

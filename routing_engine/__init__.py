@@ -3,14 +3,16 @@
 Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``errors``.
 """
 
+from routing_engine.depth import DEFAULT_DECADES, VenueCurve, default_size_range, log_sizes, venue_curves
 from routing_engine.paths import LatencyConfig, Market, TwoHop, direct_venues, two_hop_paths
-from routing_engine.router import find_route
+from routing_engine.router import find_route, quote_venue
 from routing_engine.routes import Leg, Route, RouterConfig, RouteResult, SplitPlan, VenueQuote
 from routing_engine.splitting import optimal_split
 from routing_engine.strategies import Strategy, parse_strategy
 from routing_engine.venues import AggregatorQuote, VenueKind
 
 __all__ = [
+    "DEFAULT_DECADES",
     "AggregatorQuote",
     "LatencyConfig",
     "Leg",
@@ -21,11 +23,16 @@ __all__ = [
     "SplitPlan",
     "Strategy",
     "TwoHop",
+    "VenueCurve",
     "VenueKind",
     "VenueQuote",
+    "default_size_range",
     "direct_venues",
     "find_route",
+    "log_sizes",
     "optimal_split",
     "parse_strategy",
+    "quote_venue",
     "two_hop_paths",
+    "venue_curves",
 ]

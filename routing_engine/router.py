@@ -36,7 +36,7 @@ from routing_engine.strategies import Strategy, parse_strategy, pick_single
 from routing_engine.venues import Venue, VenueKind, price_impact_bps
 from tokens import get_token
 
-__all__ = ["find_route"]
+__all__ = ["find_route", "quote_venue"]
 
 _GAP_QUANTUM = Decimal("0.000001")
 _BPS_QUANTUM = Decimal("0.01")
@@ -75,6 +75,11 @@ def _quote_direct(venue: Venue, amount_in: int) -> VenueQuote:
         depth_out=venue.depth_out(),
         is_estimate=venue.is_estimate,
     )
+
+
+def quote_venue(venue: Venue, amount_in: int) -> VenueQuote:
+    """One direct venue quoted on its own for the whole ``amount_in`` (a row of the side-by-side table)."""
+    return _quote_direct(venue, amount_in)
 
 
 def _quote_two_hop(first: Venue, second: Venue, amount_in: int) -> VenueQuote:

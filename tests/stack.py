@@ -184,6 +184,44 @@ def rq_workers(redis_url: str, namespace: str) -> list[Any]:
         redis.close()
 
 
+@dataclass(frozen=True)
+class BatchRun:
+    """How a finished ``jobs.execute_orders`` job ended for one of its orders."""
+
+    job_id: str
+    worker_name: str  # as RQ has it
+    outcome: str  # the job's outcome for the order: confirmed, failed, ...
+    batch_size: int
+
+    @property
+    def worker(self) -> str:
+        """The name ``Stack.start_worker`` gave the worker ("worker-1"; RQ's is "<name>-<pid>-<ns>")."""
+        return self.worker_name.rsplit("-", 2)[0]
+
+
+def batch_runs(redis_url: str, namespace: str) -> dict[str, BatchRun]:
+    """Order id → the finished batch job that executed it, read from RQ's finished-job registry."""
+    from redis import Redis
+    from rq import Queue
+    from rq.job import Job
+
+    redis = Redis.from_url(redis_url)
+    try:
+        ids = Queue(namespace, connection=redis).finished_job_registry.get_job_ids()
+        runs: dict[str, BatchRun] = {}
+        for job in Job.fetch_many(ids, connection=redis):
+            if job is None or job.func_name != "jobs.execute_orders":
+                continue
+            outcomes = job.return_value() or {}
+            for order_id in job.args[0]:
+                runs[order_id] = BatchRun(
+                    job.id, str(job.worker_name), str(outcomes.get(order_id)), len(job.args[0])
+                )
+        return runs
+    finally:
+        redis.close()
+
+
 def wait_workers(redis_url: str, namespace: str, procs: list[Proc], timeout_s: float = 30.0) -> list[Any]:
     """Wait until every worker in ``procs`` has registered on the queue (it is then taking jobs)."""
 

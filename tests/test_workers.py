@@ -27,6 +27,7 @@ from tests.stack import (
     Stack,
     VenueSeed,
     backends_waiting_on_locks,
+    batch_runs,
     book_problems,
     execute,
     idle_transactions,
@@ -163,19 +164,6 @@ def reserves(url: str) -> dict[str, tuple[int, int]]:
     }
 
 
-def job_worker(redis_url: str, job_id: str) -> str:
-    """The name of the RQ worker that ran ``job_id`` (RQ keeps finished jobs for their result TTL)."""
-    from redis import Redis
-    from rq.job import Job
-
-    redis = Redis.from_url(redis_url)
-    try:
-        # stack.start_worker names it "<name>-<pid>-<ns>"
-        return str(Job.fetch(job_id, connection=redis).worker_name).rsplit("-", 2)[0]
-    finally:
-        redis.close()
-
-
 def wait_stale(url: str, order_id: str, seconds: float) -> None:
     """Wait until the order was last updated more than ``seconds`` ago (by the database's clock)."""
     sql = "SELECT now() - updated_at > make_interval(secs => :s) FROM orders WHERE id = :o"
@@ -195,7 +183,8 @@ def test_two_workers_settle_conflicting_orders_without_losing_an_update(
     stack: Stack, pg_database: str, redis_url: str, redis_namespace: str
 ) -> None:
     db = seed_database(pg_database, {"alice": None, "bob": None, "carol": None})
-    env = stack_env(db.url, redis_url, redis_namespace)
+    # Batches of at most 5: both workers settle conflicting batches at the same time.
+    env = stack_env(db.url, redis_url, redis_namespace, ORDER_BATCH_MAX="5")
     api = Api(stack.start_server(env))
     rng = random.Random(5)
     plans: dict[str, list[dict[str, Any]]] = {}
@@ -230,8 +219,10 @@ def test_two_workers_settle_conflicting_orders_without_losing_an_update(
     for i in (1, 2):
         stack.start_worker(env, name=f"worker-{i}")
     wait_until(lambda: open_order_count(db.url) == 0, "every order to be final", 90, interval_s=0.2)
-    ran_by = Counter(job_worker(redis_url, f"order-{order_id}-1") for _, order_id in order_ids)
+    runs = batch_runs(redis_url, redis_namespace)
+    ran_by = Counter(runs[order_id].worker for _, order_id in order_ids)
     assert len(ran_by) == 2 and min(ran_by.values()) >= 5, ran_by  # both workers took a share
+    assert len({runs[order_id].job_id for _, order_id in order_ids}) >= 6  # in many small batches
 
     outcomes = Counter(
         status if code is None else code

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -104,6 +106,45 @@ def _account() -> Account:
     account = current_account(required=True)
     assert account is not None  # required=True raises instead
     return account
+
+
+class _KeyCache:
+    """API key hash → account id, remembered for ``ttl_s``: order submission skips a query per request.
+
+    Keys are never revoked or re-pointed (there is no such operation), so a short memory is safe.
+    """
+
+    def __init__(self, ttl_s: float = 30.0, max_entries: int = 10_000) -> None:
+        self._ttl_s, self._max = ttl_s, max_entries
+        self._ids: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key_hash: str) -> int | None:
+        entry = self._ids.get(key_hash)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
+
+    def put(self, key_hash: str, account_id: int) -> None:
+        with self._lock:
+            if len(self._ids) >= self._max:
+                self._ids.clear()
+            self._ids[key_hash] = (account_id, time.monotonic() + self._ttl_s)
+
+
+_KEYS = _KeyCache()
+
+
+def _account_id() -> int:
+    """The caller's account id (as ``current_account``, with API keys remembered for a while)."""
+    key = request.headers.get("X-API-Key")
+    if key:
+        key_hash = hash_api_key(key.strip())
+        cached = _KEYS.get(key_hash)
+        if cached is not None:
+            return cached
+        account_id = _account().id
+        _KEYS.put(key_hash, account_id)
+        return account_id
+    return _account().id
 
 
 def _args(model: type[Q]) -> Q:
@@ -367,6 +408,71 @@ def analytics_summary() -> Response:
     return jsonify(summary_json(analytics.summary(db.session, _window(q))))
 
 
+# --- charts: public, read-only series for the dashboard, analytics and pools pages ----------------
+# This section's imports are kept here so it can change without touching the module's import block.
+
+from views.schemas import LiquidityCurvesQuery, RecentTradesQuery, TimeseriesQuery  # noqa: E402
+from views.serialize import (  # noqa: E402
+    breakdown_json,
+    curves_json,
+    impact_json,
+    latency_json,
+    slippage_json,
+    timeseries_json,
+)
+
+
+@api.get("/analytics/timeseries")
+def analytics_timeseries() -> Response:
+    """Orders, trades, volume and savings per minute, hour or day bucket (empty buckets as zeros)."""
+    q = _args(TimeseriesQuery)
+    series = analytics.timeseries(db.session, analytics.Bucket(q.bucket), _window(q), now=utcnow())
+    return jsonify(timeseries_json(series))
+
+
+@api.get("/analytics/impact")
+def analytics_impact() -> Response:
+    """The latest trades' notional and price impact (a size-versus-impact scatter)."""
+    q = _args(RecentTradesQuery)
+    window = _window(q)
+    return jsonify(impact_json(analytics.recent_trades(db.session, window, q.limit), window, q.limit))
+
+
+@api.get("/analytics/latency")
+def analytics_latency() -> Response:
+    """Histogram and percentiles of submit-to-confirmed latency."""
+    q = _args(AnalyticsQuery)
+    return jsonify(latency_json(analytics.latency_distribution(db.session, _window(q))))
+
+
+@api.get("/analytics/slippage")
+def analytics_slippage() -> Response:
+    """Quoted versus filled output of the latest trades (realised slippage) and its aggregate."""
+    q = _args(RecentTradesQuery)
+    return jsonify(slippage_json(analytics.slippage(db.session, _window(q), q.limit), q.limit))
+
+
+@api.get("/analytics/breakdown")
+def analytics_breakdown() -> Response:
+    """Volume and savings per venue and per strategy."""
+    q = _args(AnalyticsQuery)
+    return jsonify(breakdown_json(analytics.breakdown(db.session, _window(q))))
+
+
+@api.get("/liquidity-curves")
+def liquidity_curves() -> Response:
+    """Output and price impact of each pool, desk and cached Jupiter curve of a pair at log-spaced sizes."""
+    q = _args(LiquidityCurvesQuery)
+    token_in, token_out = _pair(q.tokenIn, q.tokenOut)
+    lo = None if q.minAmountIn is None else _units(token_in, q.minAmountIn, "minAmountIn")
+    hi = None if q.maxAmountIn is None else _units(token_in, q.maxAmountIn, "maxAmountIn")
+    curves = services().quotes.liquidity_curves(token_in, token_out, q.points, lo, hi)
+    return jsonify(curves_json(curves, utcnow()))
+
+
+# --- end of charts ---------------------------------------------------------------------------------
+
+
 # --- with an account -------------------------------------------------------------------------------
 
 
@@ -395,7 +501,7 @@ def _refuse_when_backlogged() -> None:
     limit = current_app.config["ORDER_QUEUE_LIMIT"]
     if limit <= 0:
         return
-    depth = services().executor.queue_depth()
+    depth = services().dispatcher.backlog()
     if depth >= limit:
         raise ApiError(
             503,
@@ -409,7 +515,7 @@ def _refuse_when_backlogged() -> None:
 @api.post("/orders/execute")
 def execute_order() -> tuple[Response, int]:
     """Accept a market order (202) or replay the one with this Idempotency-Key (200)."""
-    account = _account()
+    account_id = _account_id()
     body = ExecuteOrderRequest.model_validate(_json_body())
     token_in, token_out = _pair(body.tokenIn, body.tokenOut)
     amount_in = _units(token_in, body.amountIn, "amountIn")
@@ -426,14 +532,14 @@ def execute_order() -> tuple[Response, int]:
             "minAmountOut": min_out,
         }
     )
-    existing = None if key is None else replayed_order(db.session, account.id, key, digest)
+    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
     if existing is not None:
         return _replay(existing)
     _refuse_when_backlogged()
     route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
     order, created = create_order(
         db.session,
-        account,
+        account_id,
         token_in=token_in,
         token_out=token_out,
         amount_in=amount_in,
@@ -447,10 +553,7 @@ def execute_order() -> tuple[Response, int]:
     )
     if not created:
         return _replay(order)
-    try:
-        services().executor.enqueue("jobs.execute_order", order.id, 1, job_id=f"order-{order.id}-1")
-    except Exception:  # the order is stored: the recovery step will queue it when the queue is back
-        current_app.logger.exception("could not enqueue order %s; recovery will pick it up", order.id)
+    services().dispatcher.submit(order.id)  # batched into jobs.execute_orders
     return jsonify(order_accepted(order)), 202
 
 

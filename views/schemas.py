@@ -33,9 +33,14 @@ __all__ = [
     "AmountInput",
     "AnalyticsQuery",
     "AnalyticsSummary",
+    "BreakdownResponse",
     "ErrorResponse",
     "ExecuteOrderRequest",
     "HealthResponse",
+    "ImpactResponse",
+    "LatencyResponse",
+    "LiquidityCurvesQuery",
+    "LiquidityCurvesResponse",
     "ListQuery",
     "NoQuery",
     "OrderAccepted",
@@ -48,6 +53,10 @@ __all__ = [
     "PricesResponse",
     "QuoteQuery",
     "QuoteResponse",
+    "RecentTradesQuery",
+    "SlippageResponse",
+    "TimeseriesQuery",
+    "TimeseriesResponse",
     "TokensResponse",
     "TradesPage",
     "TradesQuery",
@@ -220,6 +229,45 @@ class AnalyticsQuery(BaseModel):
         UtcDateTime | None, Field(alias="from", description="At or after (ISO 8601, inclusive)")
     ] = None
     to: Annotated[UtcDateTime | None, Field(description="Before (ISO 8601, exclusive)")] = None
+
+
+class TimeseriesQuery(AnalyticsQuery):
+    """``GET /api/analytics/timeseries``: bucket width and window (default: first activity to now)."""
+
+    bucket: Annotated[
+        Literal["minute", "hour", "day"],
+        Field(description="Bucket width; buckets start on whole UTC minutes, hours or days"),
+    ] = "hour"
+
+
+class RecentTradesQuery(AnalyticsQuery):
+    """``GET /api/analytics/impact`` and ``/slippage``: the latest trades of a window."""
+
+    limit: Annotated[int, Field(ge=1, le=1000, description="How many of the latest trades (1-1000)")] = 200
+
+
+class LiquidityCurvesQuery(BaseModel):
+    """``GET /api/liquidity-curves``: a pair and the order sizes to quote each venue at."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokenIn: Symbol
+    tokenOut: Symbol
+    points: Annotated[int, Field(ge=2, le=64, description="Sizes per curve (2-64), evenly spaced in log")] = (
+        24
+    )
+    minAmountIn: Annotated[
+        StrictStr | None,
+        Field(description="Smallest size in tokenIn units (default: maxAmountIn / 10^5)", examples=["0.1"]),
+    ] = None
+    maxAmountIn: Annotated[
+        StrictStr | None,
+        Field(
+            description="Largest size in tokenIn units (default: the largest of a quarter of each pool's "
+            "tokenIn reserve and each desk's maximum)",
+            examples=["10000"],
+        ),
+    ] = None
 
 
 # --- response pieces -----------------------------------------------------------------------------
@@ -697,6 +745,183 @@ class AnalyticsSummary(_Out):
     latency: LatencyStats
 
 
+# --- charts ----------------------------------------------------------------------------------------
+
+
+class TimeBucketOut(_Out):
+    start: Timestamp = Field(description="Bucket start (UTC); the bucket is [start, start + bucket)")
+    orders: int = Field(description="Orders created in the bucket")
+    confirmed: int = Field(description="Of those orders, how many are confirmed now")
+    failed: int = Field(description="Of those orders, how many failed")
+    successRate: float | None = Field(description="confirmed / (confirmed + failed); null when none is final")
+    trades: int = Field(description="Trades executed in the bucket")
+    volumeUsd: float = Field(description="Sum of the trades' notional (input valued at execution)")
+    savingsVsBestSingleUsd: float = Field(description="Output gained over the best single venue, in USD")
+    jupiterTrades: int = Field(description="Trades that had a Jupiter quote to compare with")
+    savingsVsJupiterUsd: float | None = Field(description="null when no trade of the bucket had one")
+
+
+class TimeseriesResponse(_Out):
+    """``GET /api/analytics/timeseries``: every bucket of the window, empty ones as zeros, oldest first."""
+
+    bucket: Literal["minute", "hour", "day"]
+    window: Window = Field(description="The window covered: from (inclusive) to (exclusive)")
+    truncated: bool = Field(description="from was omitted and activity began before the earliest bucket")
+    buckets: list[TimeBucketOut]
+
+
+class ImpactTradeOut(_Out):
+    orderId: str
+    executedAt: Timestamp
+    tokenIn: str
+    tokenOut: str
+    strategy: str
+    amountIn: Amount
+    amountOut: Amount
+    notionalUsd: float = Field(description="The input valued in USD at execution")
+    priceImpactBps: DecimalText | None = Field(description="Route's impact versus the reference mid")
+    savingsUsd: float = Field(description="Versus the best single venue")
+    venues: list[str] = Field(description="Venues of the legs, in leg order, each once")
+    kinds: list[Kind]
+    legs: int
+
+
+class ImpactResponse(_Out):
+    """``GET /api/analytics/impact``: the latest trades, newest first, for a size-versus-impact scatter."""
+
+    window: Window
+    total: int = Field(description="Trades in the window (the list holds the latest `limit`)")
+    limit: int
+    trades: list[ImpactTradeOut]
+
+
+class LatencyBucketOut(_Out):
+    loMs: float = Field(description="Inclusive lower edge")
+    hiMs: float | None = Field(description="Exclusive upper edge; null for the open-ended last bucket")
+    count: int
+
+
+class LatencyResponse(_Out):
+    """``GET /api/analytics/latency``: submit (order created) to confirmed, per trade in the window."""
+
+    window: Window
+    count: int
+    minMs: float | None
+    maxMs: float | None
+    meanMs: float | None
+    p50Ms: float | None
+    p90Ms: float | None
+    p95Ms: float | None
+    p99Ms: float | None
+    percentileMethod: Literal["nearest-rank"]
+    buckets: list[LatencyBucketOut] = Field(
+        description="1-2-5 edges in ms, from the first to the last non-empty bucket (none when empty)"
+    )
+
+
+class SlippageTradeOut(_Out):
+    orderId: str
+    executedAt: Timestamp
+    tokenIn: str
+    tokenOut: str
+    strategy: str
+    amountIn: Amount
+    quotedAmountOut: Amount = Field(description="The quote when the order was submitted")
+    amountOut: Amount = Field(description="What the order filled")
+    slippageBps: DecimalText = Field(
+        description="(quoted - filled) / quoted x 10^4 to 0.0001 bps; negative: filled above the quote"
+    )
+    notionalUsd: float
+    venues: list[str]
+
+
+class SlippageAggregate(_Out):
+    trades: int = Field(description="Every trade of the window (not only the listed ones)")
+    avgBps: float | None
+    weightedBps: float | None = Field(description="Weighted by each trade's notionalUsd")
+    minBps: float | None
+    maxBps: float | None
+    p50Bps: float | None
+    p95Bps: float | None
+    worse: int = Field(description="Trades filled below their quote")
+    equal: int
+    better: int = Field(description="Trades filled above their quote")
+
+
+class SlippageResponse(_Out):
+    """``GET /api/analytics/slippage``: quoted versus filled output (realised slippage)."""
+
+    window: Window
+    total: int
+    limit: int
+    trades: list[SlippageTradeOut]
+    aggregate: SlippageAggregate
+
+
+class VenueBreakdownOut(_Out):
+    venue: str
+    kind: Kind
+    fills: int
+    trades: int
+    volumeUsd: float = Field(description="Trade notional apportioned to the leg (see volumeMethod)")
+    savingsUsd: float = Field(description="Savings vs the best single venue, apportioned like volume")
+
+
+class StrategyBreakdownOut(_Out):
+    strategy: str
+    trades: int
+    volumeUsd: float
+    savingsUsd: float = Field(description="Versus the best single venue")
+    avgSavingsBps: float | None
+    jupiterTrades: int
+    savingsVsJupiterUsd: float | None
+    avgPriceImpactBps: float | None
+    avgLatencyMs: float | None
+
+
+class BreakdownResponse(_Out):
+    """``GET /api/analytics/breakdown``: volume and savings per venue and per strategy."""
+
+    window: Window
+    byVenue: list[VenueBreakdownOut]
+    byStrategy: list[StrategyBreakdownOut]
+    volumeMethod: str
+
+
+class CurvePointOut(_Out):
+    amountIn: Amount
+    amountOut: Amount | None = Field(description="null when the venue cannot fill this size")
+    price: DecimalText | None = Field(description="amountOut / amountIn (tokenOut per tokenIn)")
+    priceImpactBps: DecimalText | None = Field(description="Size-driven impact, fee and base spread excluded")
+    feeBps: DecimalText | None = Field(description="Fee or desk spread at this size (null: inside the price)")
+    available: bool
+    reason: str | None
+
+
+class CurveVenueOut(_Out):
+    venue: str
+    venueId: str
+    kind: Kind
+    available: bool = Field(description="true when the venue fills at least one of the sizes")
+    reason: str | None = Field(description="Why it fills none (the largest size's reason)")
+    isEstimate: bool
+    minAmountIn: Amount
+    maxAmountIn: Amount | None = Field(description="null: no maximum")
+    depthOut: Amount = Field(description="Most tokenOut the venue can pay")
+    points: list[CurvePointOut] = Field(description="One per entry of sizes, in that order")
+
+
+class LiquidityCurvesResponse(_Out):
+    """``GET /api/liquidity-curves``: each venue of a pair quoted alone at log-spaced sizes."""
+
+    tokenIn: str
+    tokenOut: str
+    referencePrice: DecimalText | None = Field(description="tokenOut per tokenIn from USD prices")
+    sizes: list[Amount] = Field(description="The sizes quoted, in tokenIn units, ascending")
+    venues: list[CurveVenueOut]
+    asOf: Timestamp
+
+
 class OpenApiDocument(BaseModel):
     """The OpenAPI 3.1 document itself."""
 
@@ -712,6 +937,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TradesQuery,
     PoolsQuery,
     AnalyticsQuery,
+    TimeseriesQuery,
+    RecentTradesQuery,
+    LiquidityCurvesQuery,
 )
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorResponse,
@@ -727,6 +955,12 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     OtcPoolsResponse,
     TradesPage,
     AnalyticsSummary,
+    TimeseriesResponse,
+    ImpactResponse,
+    LatencyResponse,
+    SlippageResponse,
+    BreakdownResponse,
+    LiquidityCurvesResponse,
 )
 
 

@@ -9,21 +9,35 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import otc_engine
-from analytics import Savings, Summary, Window
+from analytics import (
+    Breakdown,
+    LatencyDistribution,
+    Page,
+    Savings,
+    Slippage,
+    Summary,
+    Timeseries,
+    TradeRow,
+    Window,
+)
 from models import Account, AmmPool, Fill, Order, OrderEvent, OTCPool, Trade
 from price_feeds import PriceQuote, SourceStatus
-from quoting import Quote
-from routing_engine import Leg, Route, VenueQuote
+from quoting import LiquidityCurves, Quote
+from routing_engine import Leg, Route, VenueCurve, VenueQuote
 from tokens import format_amount, from_base_units, get_token
 
 __all__ = [
     "account_json",
     "amount_str",
+    "breakdown_json",
+    "curves_json",
     "decimal_str",
     "desk_json",
     "epoch_iso",
     "fill_json",
+    "impact_json",
     "iso",
+    "latency_json",
     "order_accepted",
     "order_detail",
     "order_legs",
@@ -33,8 +47,10 @@ __all__ = [
     "prices_json",
     "quote_json",
     "route_json",
+    "slippage_json",
     "spot_price_str",
     "summary_json",
+    "timeseries_json",
 ]
 
 
@@ -467,4 +483,191 @@ def summary_json(s: Summary) -> dict[str, Any]:
             "p95Ms": _round(s.latency.p95_ms, 3),
             "p99Ms": _round(s.latency.p99_ms, 3),
         },
+    }
+
+
+# --- charts ----------------------------------------------------------------------------------------
+
+
+def timeseries_json(t: Timeseries) -> dict[str, Any]:
+    """``GET /api/analytics/timeseries``."""
+    buckets = []
+    for b in t.buckets:
+        final = b.confirmed + b.failed
+        buckets.append(
+            {
+                "start": iso(b.start),
+                "orders": b.orders,
+                "confirmed": b.confirmed,
+                "failed": b.failed,
+                "successRate": round(b.confirmed / final, 6) if final else None,
+                "trades": b.trades,
+                "volumeUsd": round(b.volume_usd, 6),
+                "savingsVsBestSingleUsd": round(b.savings_vs_best_single_usd, 6),
+                "jupiterTrades": b.jupiter_trades,
+                "savingsVsJupiterUsd": _round(b.savings_vs_jupiter_usd, 6),
+            }
+        )
+    return {
+        "bucket": t.bucket.value,
+        "window": _window(t.window),
+        "truncated": t.truncated,
+        "buckets": buckets,
+    }
+
+
+def _trade_head(row: TradeRow) -> dict[str, Any]:
+    t = row.trade
+    return {
+        "orderId": t.order_id,
+        "executedAt": iso(t.executed_at),
+        "tokenIn": t.token_in,
+        "tokenOut": t.token_out,
+        "strategy": t.strategy,
+        "amountIn": amount_str(t.token_in, t.amount_in),
+    }
+
+
+def impact_json(page: Page[TradeRow], window: Window, limit: int) -> dict[str, Any]:
+    """``GET /api/analytics/impact``: the latest trades' size and price impact."""
+    trades = [
+        _trade_head(row)
+        | {
+            "amountOut": amount_str(row.trade.token_out, row.trade.amount_out),
+            "notionalUsd": round(row.trade.notional_usd, 6),
+            "priceImpactBps": decimal_str(row.trade.price_impact_bps),
+            "savingsUsd": round(row.trade.savings_usd, 6),
+            "venues": list(row.venues),
+            "kinds": list(row.kinds),
+            "legs": row.legs,
+        }
+        for row in page.rows
+    ]
+    return {"window": _window(window), "total": page.total, "limit": limit, "trades": trades}
+
+
+def latency_json(d: LatencyDistribution) -> dict[str, Any]:
+    """``GET /api/analytics/latency``: histogram and nearest-rank percentiles, in ms."""
+    return {
+        "window": _window(d.window),
+        "count": d.count,
+        "minMs": _round(d.min_ms, 3),
+        "maxMs": _round(d.max_ms, 3),
+        "meanMs": _round(d.mean_ms, 3),
+        "p50Ms": _round(d.p50_ms, 3),
+        "p90Ms": _round(d.p90_ms, 3),
+        "p95Ms": _round(d.p95_ms, 3),
+        "p99Ms": _round(d.p99_ms, 3),
+        "percentileMethod": "nearest-rank",
+        "buckets": [{"loMs": b.lo_ms, "hiMs": b.hi_ms, "count": b.count} for b in d.buckets],
+    }
+
+
+def slippage_json(s: Slippage, limit: int) -> dict[str, Any]:
+    """``GET /api/analytics/slippage``: quoted versus filled output per trade, and the aggregate."""
+    a = s.stats
+    return {
+        "window": _window(s.window),
+        "total": s.total,
+        "limit": limit,
+        "trades": [
+            _trade_head(row)
+            | {
+                "quotedAmountOut": amount_str(row.trade.token_out, row.trade.quoted_amount_out),
+                "amountOut": amount_str(row.trade.token_out, row.trade.amount_out),
+                "slippageBps": decimal_str(bps),
+                "notionalUsd": round(row.trade.notional_usd, 6),
+                "venues": list(row.venues),
+            }
+            for row, bps in s.rows
+        ],
+        "aggregate": {
+            "trades": a.trades,
+            "avgBps": _round(a.avg_bps, 4),
+            "weightedBps": _round(a.weighted_bps, 4),
+            "minBps": _round(a.min_bps, 4),
+            "maxBps": _round(a.max_bps, 4),
+            "p50Bps": _round(a.p50_bps, 4),
+            "p95Bps": _round(a.p95_bps, 4),
+            "worse": a.worse,
+            "equal": a.equal,
+            "better": a.better,
+        },
+    }
+
+
+def breakdown_json(b: Breakdown) -> dict[str, Any]:
+    """``GET /api/analytics/breakdown``: volume and savings per venue and per strategy."""
+    return {
+        "window": _window(b.window),
+        "byVenue": [
+            {
+                "venue": v.venue,
+                "kind": v.kind,
+                "fills": v.fills,
+                "trades": v.trades,
+                "volumeUsd": round(v.volume_usd, 6),
+                "savingsUsd": round(v.savings_usd, 6),
+            }
+            for v in b.by_venue
+        ],
+        "byStrategy": [
+            {
+                "strategy": x.strategy,
+                "trades": x.trades,
+                "volumeUsd": round(x.volume_usd, 6),
+                "savingsUsd": round(x.savings_usd, 6),
+                "avgSavingsBps": _round(x.avg_savings_bps, 4),
+                "jupiterTrades": x.jupiter_trades,
+                "savingsVsJupiterUsd": _round(x.savings_vs_jupiter_usd, 6),
+                "avgPriceImpactBps": _round(x.avg_impact_bps, 4),
+                "avgLatencyMs": _round(x.avg_latency_ms, 3),
+            }
+            for x in b.by_strategy
+        ],
+        "volumeMethod": b.volume_method,
+    }
+
+
+def _curve_point(q: VenueQuote, token_in: str, token_out: str) -> dict[str, Any]:
+    price = None
+    if q.available:
+        with localcontext() as ctx:
+            ctx.prec = 28
+            price = f"{(_human(token_out, q.amount_out) / _human(token_in, q.amount_in)).normalize():f}"
+    return {
+        "amountIn": amount_str(token_in, q.amount_in),
+        "amountOut": amount_str(token_out, q.amount_out) if q.available else None,
+        "price": price,
+        "priceImpactBps": decimal_str(q.price_impact_bps, 4),
+        "feeBps": decimal_str(q.fee_bps, 4),
+        "available": q.available,
+        "reason": q.reason,
+    }
+
+
+def _curve_venue(c: VenueCurve, token_in: str, token_out: str) -> dict[str, Any]:
+    return {
+        "venue": c.venue,
+        "venueId": c.venue_id,
+        "kind": c.kind.value,
+        "available": c.is_available,
+        "reason": c.reason,
+        "isEstimate": c.is_estimate,
+        "minAmountIn": amount_str(token_in, c.min_in),
+        "maxAmountIn": amount_str(token_in, c.max_in),
+        "depthOut": amount_str(token_out, c.depth_out),
+        "points": [_curve_point(p, token_in, token_out) for p in c.points],
+    }
+
+
+def curves_json(c: LiquidityCurves, as_of: datetime) -> dict[str, Any]:
+    """``GET /api/liquidity-curves``: each venue of the pair quoted alone at every size."""
+    return {
+        "tokenIn": c.token_in,
+        "tokenOut": c.token_out,
+        "referencePrice": decimal_str(c.reference_price),
+        "sizes": [amount_str(c.token_in, size) for size in c.sizes],
+        "venues": [_curve_venue(v, c.token_in, c.token_out) for v in c.curves],
+        "asOf": iso(as_of),
     }
