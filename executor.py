@@ -205,6 +205,7 @@ class OrderDispatcher:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._backlog = (0.0, 0)  # (read at, value)
+        self._sent = {"batches": 0, "orders": 0, "largestBatch": 0}
 
     def submit(self, order_id: str) -> None:
         """Queue a new order (already committed) for execution."""
@@ -250,6 +251,22 @@ class OrderDispatcher:
                 self._executor.enqueue_orders(batch)
             except Exception:  # the orders are stored: the recovery step queues them when it can
                 log.exception("could not enqueue %d orders; recovery will pick them up", len(batch))
+                continue
+            with self._cond:
+                self._sent["batches"] += 1
+                self._sent["orders"] += len(batch)
+                self._sent["largestBatch"] = max(self._sent["largestBatch"], len(batch))
+
+    def orders_waiting(self) -> int:
+        """Accepted orders no worker has taken yet: in batch jobs waiting, or gathering here."""
+        with self._cond:
+            gathering = len(self._ids)
+        return self._executor.orders_waiting() + gathering
+
+    def stats(self) -> dict[str, int]:
+        """Batch jobs and orders this process has handed to the executor so far, and the largest batch."""
+        with self._cond:
+            return dict(self._sent)
 
     def close(self) -> None:
         """Send what has gathered and stop."""

@@ -48,6 +48,7 @@ from trade_logger import (
     reprice_plan,
     settle_orders,
 )
+from venue_state import load_desks, load_pools
 from views.serialize import spot_price_str
 
 __all__ = [
@@ -240,9 +241,12 @@ class _Venues:
 
     @classmethod
     def now(cls, app: Flask) -> _Venues:
-        """The venues as the database has them now."""
+        """The venues as the database has them now (never the web's quote snapshot: in-process jobs
+        share the web's services, and routing on a snapshot up to VENUE_CACHE_S old would miss the
+        trades settled since)."""
         svc = _services(app)
-        pools, desks = svc.quotes.venue_state()
+        pools = load_pools(db.session)
+        desks = load_desks(db.session, Decimal(app.config["OTC_SETTLEMENT_SCALE"]))
         prices = svc.quotes.prices(pools)
         return cls(
             {p.pool_id: p for p in pools},

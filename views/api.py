@@ -301,6 +301,8 @@ def health() -> tuple[Response, int]:
     try:
         checks["queue"] = {
             "depth": svc.executor.queue_depth(),
+            "ordersWaiting": svc.dispatcher.orders_waiting(),
+            "dispatched": svc.dispatcher.stats(),
             "executor": "rq" if svc.redis is not None else "in-process",
         }
     except Exception as exc:  # the queue lives in Redis, already reported above

@@ -325,8 +325,18 @@ class RedisCheck(_Out):
     error: str | None = None
 
 
+class DispatchStats(_Out):
+    batches: int = Field(description="Batch jobs this web process has queued since it started")
+    orders: int = Field(description="Orders in those batch jobs")
+    largestBatch: int
+
+
 class QueueCheck(_Out):
-    depth: int | None
+    depth: int | None = Field(description="Jobs waiting (RQ: queued plus scheduled; in-process: pending)")
+    ordersWaiting: int | None = Field(
+        default=None, description="Accepted orders no worker has taken yet (in batch jobs or gathering)"
+    )
+    dispatched: DispatchStats | None = None
     executor: Literal["rq", "in-process"] | None = None
     error: str | None = None
 

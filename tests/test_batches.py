@@ -1,0 +1,252 @@
+"""Batched execution (``jobs.execute_orders``) against the single-order path, on each database.
+
+A batch routes each order on the venues as the batch's earlier orders leave them and settles all
+of them in one transaction. It must give exactly what executing the same orders one after another
+gives, fail only the orders that no longer pay their minimum, and release their holds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from models import Balance, Fill, Order, db
+from tests.conftest import build_app, empty_postgres
+from tests.stack import book_problems, venue_seed
+from tokens import get_token, to_base_units
+from trade_logger import create_order, request_hash
+
+# AMM-sized orders over several pairs, both directions, every strategy: all below the desks'
+# minimums, so the outcome depends on pool state alone (a batch prices desks once per batch).
+ORDERS: tuple[tuple[str, str, str, str], ...] = (
+    ("SOL", "USDC", "25", "OPTIMAL_SPLIT"),
+    ("USDC", "SOL", "4000", "BEST_PRICE"),
+    ("SOL", "USDC", "40", "OPTIMAL_SPLIT"),
+    ("JUP", "USDC", "900", "LOWEST_SLIPPAGE"),
+    ("USDC", "JUP", "1200", "OPTIMAL_SPLIT"),
+    ("SOL", "USDT", "12", "HIGHEST_LIQUIDITY"),
+    ("RAY", "SOL", "300", "OPTIMAL_SPLIT"),
+    ("USDT", "SOL", "2500", "BEST_PRICE"),
+    ("SOL", "USDC", "60", "OPTIMAL_SPLIT"),
+    ("BONK", "SOL", "90000000", "OPTIMAL_SPLIT"),
+)
+
+
+def place(app: Flask, account_id: int, orders: tuple[tuple[str, str, str, str], ...]) -> list[str]:
+    """Store pending orders (held, quoted as the API would) without dispatching them."""
+    svc = app.extensions["solroute"]
+    ids = []
+    with app.app_context():
+        for token_in, token_out, amount, strategy in orders:
+            units = to_base_units(get_token(token_in), amount)
+            route = svc.quotes.quote_units(token_in, token_out, units, strategy, 100).result.route
+            order, created = create_order(
+                db.session,
+                account_id,
+                token_in=token_in,
+                token_out=token_out,
+                amount_in=units,
+                strategy=strategy,
+                slippage_bps=100,
+                quoted_amount_out=route.amount_out,
+                min_amount_out=route.min_amount_out,
+                route=None,
+                idempotency_key=None,
+                request_digest=request_hash({"n": len(ids)}),
+            )
+            assert created
+            ids.append(order.id)
+        db.session.remove()
+    return ids
+
+
+def outcome(app: Flask, ids: list[str]) -> list[tuple[Any, ...]]:
+    """Per order, in order: status, error, amount out and its fills (venue, in, out)."""
+    with app.app_context():
+        found = []
+        for order_id in ids:
+            order = db.session.get(Order, order_id)
+            assert order is not None
+            fills = db.session.execute(
+                sa.select(Fill.venue_id, Fill.amount_in, Fill.amount_out)
+                .where(Fill.order_id == order_id)
+                .order_by(Fill.leg_index)
+            ).all()
+            found.append((order.status, order.error_code, order.amount_out, [tuple(f) for f in fills]))
+        pools = db.session.execute(
+            sa.text("SELECT id, reserve_a, reserve_b FROM amm_pools ORDER BY id")
+        ).all()
+        db.session.remove()
+    return [*found, [tuple(p) for p in pools]]
+
+
+def demo_id(app: Flask) -> int:
+    with app.app_context():
+        account_id = db.session.execute(sa.text("SELECT id FROM accounts WHERE name = 'demo'")).scalar_one()
+        db.session.remove()
+    return int(account_id)
+
+
+@pytest.fixture
+def fresh_app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A factory of seeded apps on ``database_url``, each on a database emptied and reseeded first."""
+    apps: list[Flask] = []
+
+    def make() -> Flask:
+        for old in apps:
+            old.extensions["solroute"].shutdown()
+            with old.app_context():
+                db.session.remove()
+                db.engine.dispose()
+        if database_url.startswith("sqlite"):
+            shutil.copy(request.getfixturevalue("sqlite_template"), database_url.removeprefix("sqlite:///"))
+        else:
+            empty_postgres(database_url)
+        app, _key = build_app(database_url, INPROCESS_WORKERS=1)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["solroute"].shutdown()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_a_batch_settles_exactly_as_the_same_orders_one_after_another(fresh_app: Any) -> None:
+    import jobs
+
+    batch_app = fresh_app()
+    ids = place(batch_app, demo_id(batch_app), ORDERS)
+    with batch_app.app_context():
+        result = jobs.execute_orders(ids)
+    assert result == dict.fromkeys(ids, "confirmed")
+    batched = outcome(batch_app, ids)
+
+    single_app = fresh_app()
+    ids = place(single_app, demo_id(single_app), ORDERS)
+    with single_app.app_context():
+        assert [jobs.execute_order(order_id) for order_id in ids] == ["confirmed"] * len(ids)
+    one_by_one = outcome(single_app, ids)
+
+    assert batched == one_by_one
+    assert all(fills for _status, _error, _out, fills in batched[:-1])
+
+
+def test_an_order_that_no_longer_pays_its_minimum_fails_alone_and_its_hold_is_released(
+    fresh_app: Any, database_url: str
+) -> None:
+    import jobs
+
+    app = fresh_app()
+    seed = venue_seed(database_url)
+    account = demo_id(app)
+    ids = place(app, account, ORDERS[:3])
+    # The second order's minimum is now more than any route pays: the others must still settle.
+    with app.app_context():
+        db.session.execute(sa.update(Order).where(Order.id == ids[1]).values(min_amount_out=10**15))
+        db.session.commit()
+        before = {
+            b.token: (b.amount, b.reserved)
+            for b in db.session.execute(sa.select(Balance).where(Balance.account_id == account)).scalars()
+        }
+        db.session.remove()
+    with app.app_context():
+        result = jobs.execute_orders(ids)
+    assert result == {ids[0]: "confirmed", ids[1]: "failed", ids[2]: "confirmed"}
+    statuses = outcome(app, ids)
+    assert statuses[1][:2] == ("failed", "slippage_exceeded") and statuses[1][3] == []
+    with app.app_context():
+        after = {
+            b.token: (b.amount, b.reserved)
+            for b in db.session.execute(sa.select(Balance).where(Balance.account_id == account)).scalars()
+        }
+        db.session.remove()
+    usdc_in = to_base_units(get_token("USDC"), ORDERS[1][2])
+    sol_in = sum(to_base_units(get_token("SOL"), o[2]) for o in (ORDERS[0], ORDERS[2]))
+    assert after["USDC"][0] == before["USDC"][0] + statuses[0][2] + statuses[2][2]  # nothing of order 2
+    assert after["USDC"][1] == before["USDC"][1] - usdc_in  # its hold released
+    assert after["SOL"] == (before["SOL"][0] - sol_in, before["SOL"][1] - sol_in)
+    assert book_problems(database_url, seed) == []
+
+
+def test_a_batch_skips_orders_that_are_already_final(fresh_app: Any) -> None:
+    import jobs
+
+    app = fresh_app()
+    ids = place(app, demo_id(app), ORDERS[:2])
+    with app.app_context():
+        assert jobs.execute_order(ids[0]) == "confirmed"
+        first = outcome(app, ids[:1])
+        assert jobs.execute_orders(ids) == {ids[0]: "final", ids[1]: "confirmed"}
+    assert outcome(app, ids[:1])[0] == first[0]  # executed once: the same order row and fills
+
+
+RELEASE = threading.Event()
+
+
+def hold_the_worker() -> None:
+    """A job that keeps the in-process executor's only worker busy until RELEASE is set."""
+    RELEASE.wait(30)
+
+
+def test_orders_submitted_while_the_workers_are_busy_gather_into_one_batch(
+    database_url: str,
+) -> None:
+    app, key = build_app(database_url, INPROCESS_WORKERS=1)
+    svc = app.extensions["solroute"]
+    RELEASE.clear()
+    try:
+        svc.executor.enqueue("tests.test_batches.hold_the_worker")
+        client = app.test_client()
+        ids = []
+        for token_in, token_out, amount, strategy in ORDERS:
+            r = client.post(
+                "/api/orders/execute",
+                json={
+                    "tokenIn": token_in,
+                    "tokenOut": token_out,
+                    "amountIn": amount,
+                    "routingStrategy": strategy,
+                },
+                headers={"X-API-Key": key},
+            )
+            assert r.status_code == 202, r.get_json()
+            ids.append(r.get_json()["orderId"])
+        # The first order went out at once and waits behind the busy worker; the others gather.
+        deadline = time.monotonic() + 5
+        while svc.dispatcher.stats()["orders"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert svc.dispatcher.stats() == {"batches": 1, "orders": 1, "largestBatch": 1}
+        health = client.get("/api/health").get_json()
+        assert health["checks"]["queue"]["ordersWaiting"] == len(ORDERS)
+        RELEASE.set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with app.app_context():
+                statuses = set(db.session.execute(sa.select(Order.status)).scalars())
+                db.session.remove()
+            if statuses == {"confirmed"}:
+                break
+            time.sleep(0.05)
+        assert statuses == {"confirmed"}
+        assert svc.dispatcher.stats() == {
+            "batches": 2,
+            "orders": len(ORDERS),
+            "largestBatch": len(ORDERS) - 1,
+        }
+    finally:
+        RELEASE.set()
+        svc.shutdown()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
