@@ -242,13 +242,18 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
         )
     else:
         emit_mode = "queue" if redis_url else "off"
-    services = Services(quotes, executor, limiter, emit_mode, redis_client)
+    dispatcher = OrderDispatcher(
+        executor, max_batch=app.config["ORDER_BATCH_MAX"], max_hold_s=app.config["ORDER_BATCH_HOLD_S"]
+    )
+    services = Services(quotes, executor, dispatcher, limiter, emit_mode, redis_client)
     app.extensions["solroute"] = services
 
     from views.api import api
     from views.errors import register_error_handlers
+    from views.pages import pages
 
     app.register_blueprint(api)
+    app.register_blueprint(pages)
     register_error_handlers(app)
     _register_cli(app)
     return app

@@ -13,6 +13,7 @@ if [ "${1:-}" = "quote" ]; then
     exec .venv/bin/python -m cli quote "$@"
 fi
 export FLASK_APP=app
+bash scripts/vendor.sh  # the pages' libraries into static/vendor/ (needs Node.js once)
 .venv/bin/flask db upgrade
 .venv/bin/flask seed
 bind="${SOLROUTE_BIND:-127.0.0.1:5000}"

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 bash scripts/bootstrap.sh requirements-dev.txt
+bash scripts/vendor.sh  # the pages' libraries into static/vendor/ (tests/test_pages.py checks them)
 # The reference solver's small SLSQP problems gain nothing from BLAS threads and, on a busy
 # 2-core machine, spinning BLAS workers made them ~20x slower.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

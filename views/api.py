@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, jsonify, request, session
+from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import BaseModel
 
 import analytics
@@ -34,6 +34,7 @@ from routing_engine import parse_strategy
 from tokens import TOKENS, get_token, to_base_units
 from trade_logger import create_order, replayed_order, request_hash
 from venue_state import desk_from_row, hash_api_key, load_pools
+from views.auth import api_session_account
 from views.errors import ApiError
 from views.openapi import openapi_document
 from views.schemas import (
@@ -90,8 +91,8 @@ def current_account(*, required: bool = True) -> Account | None:
         ).scalar_one_or_none()
         if account is None:
             raise ApiError(401, "unauthorized", "the X-API-Key is not valid", "X-API-Key")
-    elif isinstance(session.get("account_id"), int):
-        account = db.session.get(Account, session["account_id"])
+    else:  # the web session's account (development: the demo account); CSRF-checked when it writes
+        account = api_session_account()
     if account is None and required:
         raise ApiError(
             401,

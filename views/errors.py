@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pydantic
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from errors import (
@@ -21,7 +21,7 @@ from errors import (
 )
 from trade_logger import InsufficientBalanceError, OrderConflictError, SlippageExceededError
 
-__all__ = ["ApiError", "error_response", "register_error_handlers", "status_for"]
+__all__ = ["ApiError", "error_response", "html_error", "register_error_handlers", "status_for"]
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if not request.path.startswith("/api/"):
-            return exc
+            if exc.code is None or exc.code < 400:  # redirects (a missing slash) stay as they are
+                return exc
+            return html_error(exc.code, exc.name, exc.description)
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name or "error", None)
 
@@ -110,4 +112,14 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if request.path.startswith("/api/"):
             return error_response(500, "internal_error", "internal error; it has been logged", None)
-        return "Internal Server Error", 500
+        return html_error(500, "Internal Server Error", None)
+
+
+def html_error(status: int, title: str, description: str | None) -> tuple[str, int]:
+    """The site's error page (404.html, 500.html, else error.html); never the exception's details."""
+    template = {404: "404.html"}.get(status, "500.html" if status >= 500 else "error.html")
+    try:
+        return render_template(template, status=status, title=title, description=description), status
+    except Exception:  # the page itself failed (a broken database?): plain text, still no traceback
+        log.exception("could not render %s", template)
+        return f"{status} {title}", status

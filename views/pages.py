@@ -1,0 +1,164 @@
+"""The HTML pages: thin views that render a template; the page logic runs in static/js/ against /api.
+
+Dashboard, pools and analytics show public data; trade and orders need an account, which is the
+demo account in development and a logged-in one elsewhere (views/auth.py). Data reaches the
+scripts through ``data-*`` attributes only: no inline script or style anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+
+from models import Order, OrderStatus, db
+from routing_engine import Strategy
+from views.api import ORDER_ID
+from views.auth import (
+    CSRF_FIELD,
+    account_for_key,
+    csrf_token,
+    is_csrf_valid,
+    is_demo_session,
+    is_development,
+    log_in,
+    log_out,
+    login_required,
+    page_account,
+    safe_next,
+)
+
+__all__ = ["IMPACT_WARNING_BPS", "NavAccount", "pages"]
+
+pages = Blueprint("pages", __name__)
+
+IMPACT_WARNING_BPS = 100  # the trade page warns above this price impact
+ORDERS_PAGE_SIZE = 25
+STRATEGY_LABELS = {
+    Strategy.OPTIMAL_SPLIT: "Optimal split",
+    Strategy.BEST_PRICE: "Best price",
+    Strategy.LOWEST_SLIPPAGE: "Lowest slippage",
+    Strategy.HIGHEST_LIQUIDITY: "Highest liquidity",
+    Strategy.FASTEST_EXECUTION: "Fastest execution",
+}
+PREFILL_FIELDS = ("tokenIn", "tokenOut", "amountIn")
+
+
+@dataclass(frozen=True)
+class NavAccount:
+    """What the navbar shows about the account: ``state`` is ``demo``, ``user`` or ``anonymous``."""
+
+    state: str
+    name: str | None = None
+
+
+@pages.record_once
+def _cookie_defaults(state: BlueprintSetupState) -> None:
+    # The session cookie authenticates the pages' API calls: never send it on cross-site POSTs.
+    if state.app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        state.app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+
+
+@pages.before_request
+def _load_account() -> None:
+    page_account()
+
+
+@pages.app_context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "nav_account": _nav_account, "csrf_field": CSRF_FIELD}
+
+
+def _nav_account() -> NavAccount | None:
+    """The account for the navbar; None on pages outside this blueprint (error pages look nothing up)."""
+    if "page_account" not in g:
+        return None
+    account = g.page_account
+    if account is None:
+        return NavAccount("anonymous")
+    return NavAccount("demo" if is_demo_session() else "user", account.name)
+
+
+def _strategies() -> list[tuple[str, str]]:
+    return [(s.value, STRATEGY_LABELS.get(s, s.value)) for s in Strategy]
+
+
+@pages.get("/")
+def dashboard() -> ResponseReturnValue:
+    return render_template("dashboard.html")
+
+
+@pages.get("/trade")
+@login_required
+def trade() -> ResponseReturnValue:
+    prefill = {}
+    for name in PREFILL_FIELDS:  # /trade?tokenIn=SOL&tokenOut=USDC&amountIn=10 (links from other pages)
+        value = request.args.get(name, "").strip()
+        prefill[name] = value if len(value) <= 64 and value.isprintable() else ""
+    return render_template(
+        "trade.html",
+        strategies=_strategies(),
+        default_strategy=Strategy.OPTIMAL_SPLIT.value,
+        impact_warning_bps=IMPACT_WARNING_BPS,
+        prefill=prefill,
+    )
+
+
+@pages.get("/pools")
+def pools() -> ResponseReturnValue:
+    return render_template("pools.html")
+
+
+@pages.get("/orders")
+@login_required
+def orders() -> ResponseReturnValue:
+    return render_template(
+        "orders.html",
+        statuses=[s.value for s in OrderStatus],
+        strategies=_strategies(),
+        page_size=ORDERS_PAGE_SIZE,
+    )
+
+
+@pages.get("/orders/<order_id>")
+@login_required
+def order(order_id: str) -> ResponseReturnValue:
+    account = page_account()
+    found = db.session.get(Order, order_id) if ORDER_ID.fullmatch(order_id) else None
+    if found is None or account is None or found.account_id != account.id:
+        abort(404, description="There is no order with this id for your account.")
+    return render_template("order.html", order=found)
+
+
+@pages.get("/analytics")
+def analytics() -> ResponseReturnValue:
+    return render_template("analytics.html")
+
+
+@pages.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    next_url = safe_next(request.values.get("next"), url_for("pages.trade"))
+    if request.method == "GET":
+        return render_template("login.html", next_url=next_url)
+    if not is_csrf_valid(request.form.get(CSRF_FIELD)):
+        error = "This form has expired (or cookies are blocked). Please try again."
+        return render_template("login.html", next_url=next_url, form_error=error), 400
+    account = account_for_key(request.form.get("apiKey", ""))
+    if account is None:
+        error = "That API key is not valid. Check it and try again."
+        return render_template("login.html", next_url=next_url, key_error=error), 401
+    log_in(account)
+    flash(f"Signed in as {account.name}.", "success")
+    return redirect(next_url)
+
+
+@pages.post("/logout")
+def logout() -> ResponseReturnValue:
+    if not is_csrf_valid(request.form.get(CSRF_FIELD)):
+        abort(400, description="This sign-out form has expired. Reload the page and try again.")
+    log_out()
+    flash("Signed out.", "info")
+    return redirect(url_for("pages.dashboard" if is_development() else "pages.login"))
