@@ -43,35 +43,71 @@ migrate = Migrate()
 
 
 class SnapshotCache:
-    """The venues as read at most ``ttl_s`` ago: web quotes share one read (execution never uses it).
+    """The venues as read at most about ``ttl_s`` ago: web quotes share one read (execution never
+    uses it).
 
-    When the snapshot is due, one caller reads afresh while the others keep using the previous
-    snapshot (a few milliseconds older), so a busy process never sends a burst of identical reads.
+    A snapshot between ``ttl_s`` and twice that old is refreshed by a background thread while
+    callers keep it (one refresh at a time), so under steady traffic a quote never waits for a
+    read: under load a read can take tens of milliseconds, the quote's whole latency budget. An
+    older one (a process that was idle) or none is read by the caller, so an occasional request
+    never sees venues older than ``2 * ttl_s``.
     """
 
-    def __init__(self, read: Callable[[], tuple[tuple[Pool, ...], tuple[Desk, ...]]], ttl_s: float) -> None:
+    def __init__(
+        self,
+        read: Callable[[], tuple[tuple[Pool, ...], tuple[Desk, ...]]],
+        ttl_s: float,
+        *,
+        run_read: Callable[[Callable[[], None]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._read = read
+        self._clock = clock
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._value: tuple[tuple[Pool, ...], tuple[Desk, ...]] | None = None
         self._read_at = float("-inf")
         self._reading = False
+        # How a refresh runs: on a new daemon thread by default (the app passes one with its context).
+        self._run_read = run_read or (lambda job: threading.Thread(target=job, daemon=True).start())
 
     def __call__(self) -> tuple[tuple[Pool, ...], tuple[Desk, ...]]:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            value = self._value
-            if value is not None and (now - self._read_at < self._ttl_s or self._reading):
+            value, age = self._value, now - self._read_at
+            if value is not None and age < self._ttl_s:
                 return value
+            refreshing = self._reading
             self._reading = True
+        if value is not None and age < 2 * self._ttl_s:
+            if not refreshing:
+                try:
+                    self._run_read(self._refresh_quietly)
+                except Exception:
+                    with self._lock:
+                        self._reading = False
+                    raise
+            return value
+        if refreshing:  # too old to serve, and a refresh is under way: read too rather than wait
+            return self._read()
+        return self._refresh()
+
+    def _refresh(self) -> tuple[tuple[Pool, ...], tuple[Desk, ...]]:
+        started = self._clock()
         try:
-            value = self._read()  # outside the lock: a slow read never blocks other quotes' cache hits
+            value = self._read()
         finally:
             with self._lock:
                 self._reading = False
         with self._lock:
-            self._value, self._read_at = value, now
+            self._value, self._read_at = value, started
         return value
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self._refresh()
+        except Exception:  # the next due call tries again; callers keep the previous snapshot
+            logging.getLogger(__name__).exception("could not refresh the venue snapshot")
 
 
 @dataclass
@@ -211,10 +247,19 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     def read_venues() -> tuple[tuple[Pool, ...], tuple[Desk, ...]]:
         return load_pools(db.session), load_desks(db.session, scale)
 
+    def in_app_thread(job: Callable[[], None]) -> None:
+        def run() -> None:
+            with app.app_context():
+                job()
+
+        threading.Thread(target=run, name="solroute-venue-snapshot", daemon=True).start()
+
     cache_s = app.config["VENUE_CACHE_S"] if role == "web" else 0.0
     quotes = QuoteService(
         app.config["SOLROUTE_SETTINGS"],
-        venue_state=SnapshotCache(read_venues, cache_s) if cache_s > 0 else read_venues,
+        venue_state=SnapshotCache(read_venues, cache_s, run_read=in_app_thread)
+        if cache_s > 0
+        else read_venues,
         # Web quotes read Jupiter from background-refreshed curves; workers ask it afresh.
         jupiter_curve_ttl_s=app.config["JUPITER_CURVE_TTL_S"] if role == "web" else None,
     )

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import platform
 import shlex
@@ -375,6 +376,43 @@ def concurrent_quotes(urls: list[str], clients: int, seconds: float, pause_s: fl
     return [q.took_s for q in load.quotes if q.status == 200]
 
 
+def _quote_clients_main(urls: list[str], clients: int, pause_s: float, stop: Any, results: Any) -> None:
+    """The quote clients of the order load, in a process of their own (see ``QuoteClients``)."""
+    load = Load()
+    run_threads(
+        [
+            threading.Thread(target=quoter, args=(urls[i % len(urls)], i, stop.is_set, load, pause_s))
+            for i in range(clients)
+        ]
+    )
+    results.send(([(q.at, q.took_s, q.status) for q in load.quotes], dict(load.errors)))
+    results.close()
+
+
+class QuoteClients:
+    """Quote clients in a separate process: in the order generator's process they would wait for
+    its GIL (16 busy submitter threads) and count that wait as the server's latency."""
+
+    def __init__(self, urls: list[str], clients: int, pause_s: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._results, child_end = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_quote_clients_main, args=(urls, clients, pause_s, self._stop, child_end), daemon=True
+        )
+        self.process.start()
+        child_end.close()
+
+    def finish(self, load: Load) -> None:
+        """Stop the clients and add what they saw to ``load``."""
+        self._stop.set()
+        quotes, errors = self._results.recv()
+        self.process.join(timeout=30)
+        with load.lock:
+            load.quotes.extend(Timed(at, took, status) for at, took, status in quotes)
+            load.errors.update(errors)
+
+
 # --- reading the results back -------------------------------------------------------------------
 
 
@@ -644,16 +682,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         t0 = time.time()
         window_start = t0 + args.warmup
         window_end = window_start + args.duration
-        quoting_done = threading.Event()
+        quote_clients = QuoteClients(quote_urls, args.quote_clients, args.quote_pause)
         threads = [
             threading.Thread(target=submitter, args=(urls[i % len(urls)], keys[i], i, window_end, load))
             for i in range(args.clients)
-        ] + [
-            threading.Thread(
-                target=quoter,
-                args=(quote_urls[i % len(quote_urls)], i, quoting_done.is_set, load, args.quote_pause),
-            )
-            for i in range(args.quote_clients)
         ]
         for thread in threads:
             thread.start()
@@ -663,7 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "web, orders (gunicorn)": order_pids,
             **({"web, quotes (gunicorn)": quote_pids} if quote_pids else {}),
             "RQ workers": [w.popen.pid for w in workers],
-            "load generator (this process)": [os.getpid()],
+            "load generator (orders, quotes)": [os.getpid(), quote_clients.process.pid or 0],
         }
         cpu_before = cpu_by_group(groups)
         while time.time() < window_end:
@@ -671,9 +703,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpu_after = cpu_by_group(groups)
         backlog = queue_backlog(namespace)
         open_at_end = open_order_count(db_url)
-        quoting_done.set()
         for thread in threads:
             thread.join()
+        quote_clients.finish(load)
 
         progress(f"draining ({open_at_end:,} orders not final, {backlog:,} jobs queued)")
         drain_deadline = time.monotonic() + max(120.0, 5 * args.duration)
