@@ -142,9 +142,11 @@ def _engine_options(app: Flask) -> None:
         return
     # Batched UPDATEs (a job settling many orders) as one round trip per page, not one per row.
     options.setdefault("executemany_mode", "values_plus_batch")
-    options.setdefault("pool_pre_ping", True)
-    options.setdefault("pool_size", 10)
-    options.setdefault("max_overflow", 20)
+    options.setdefault("pool_pre_ping", app.config["DB_POOL_PRE_PING"])
+    # Enough pooled connections for the threads that use the database at once: a connection
+    # beyond the pool is closed when returned, and opening one forks a PostgreSQL backend.
+    options.setdefault("pool_size", app.config["DB_POOL_SIZE"])
+    options.setdefault("max_overflow", app.config["DB_MAX_OVERFLOW"])
 
 
 _db_socket_fds: set[int] = set()

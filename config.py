@@ -176,6 +176,11 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "ORDER_BATCH_HOLD_S": float(_number(env, "ORDER_BATCH_HOLD_S", "0.25")),
         # The worker process's niceness: execution yields the CPU to web processes (0: as the shell's).
         "WORKER_NICE": int(_number(env, "WORKER_NICE", "10")),
+        # PostgreSQL connections per process: kept open, and beyond them (closed when returned).
+        "DB_POOL_SIZE": int(_number(env, "DB_POOL_SIZE", "24")),
+        "DB_MAX_OVERFLOW": int(_number(env, "DB_MAX_OVERFLOW", "40")),
+        # Test each pooled connection before use (a round trip per checkout; survives a restart).
+        "DB_POOL_PRE_PING": _text(env, "DB_POOL_PRE_PING", "true").lower() in ("1", "true", "yes"),
         "PRICE_POLL_S": float(_number(env, "PRICE_POLL_S", "15")),
         # Web quotes reuse a snapshot of pools and desks this long (execution always reads afresh).
         "VENUE_CACHE_S": float(_number(env, "VENUE_CACHE_S", "0.1")),

@@ -101,17 +101,7 @@ def _queue_writer(url: str, channel: str) -> _QueueWriter:
 
 def publish(event: str, data: Mapping[str, Any], room: str) -> None:
     """Emit ``event`` to ``room`` from wherever we are (web process or worker); never raises."""
-    try:
-        mode = current_app.extensions["solroute"].emit_mode
-        if mode == "server":
-            socketio.emit(event, dict(data), to=room)
-        elif mode == "queue":
-            config = current_app.config
-            _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit(
-                event, dict(data), namespace="/", room=room
-            )
-    except Exception:  # a live update must never fail a trade that is already committed
-        log.exception("could not publish %s to %s", event, room)
+    publish_many([(event, dict(data), room)])
 
 
 def publish_many(messages: Sequence[Message]) -> None:
@@ -125,9 +115,44 @@ def publish_many(messages: Sequence[Message]) -> None:
                 socketio.emit(event, data, to=room)
         elif mode == "queue":
             config = current_app.config
+            messages = _watched_only(
+                current_app.extensions["solroute"].redis, config["REDIS_NAMESPACE"], messages
+            )
             _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit_many(messages)
     except Exception:  # a live update must never fail a trade that is already committed
         log.exception("could not publish %d live updates", len(messages))
+
+
+# An order room somebody joined is marked in Redis for this long; a worker sends an order's
+# updates through the message queue only while its mark exists. Nobody follows most orders
+# (programs poll, or never look), and every message costs every web process a parse and a lookup.
+WATCH_TTL_S = 24 * 3600
+
+
+def _watch_key(namespace: str, order_id: str) -> str:
+    return f"{namespace}:watched:{order_id}"
+
+
+def mark_watched(redis: Any, namespace: str, order_id: str) -> None:
+    """Note that a client follows ``order_id`` (before it joins the room and reads the state)."""
+    redis.set(_watch_key(namespace, order_id), 1, ex=WATCH_TTL_S)
+
+
+def _watched_only(redis: Any, namespace: str, messages: Sequence[Message]) -> list[Message]:
+    """``messages`` without the order updates of orders nobody follows (one Redis round trip).
+
+    Safe against a client subscribing meanwhile: it marks the order before it joins the room and
+    reads the order's state, and this runs after the updates were committed, so either the mark
+    is seen here or the client's read already holds the committed state.
+    """
+    order_rooms = sorted({room for event, _, room in messages if event == "order_update"})
+    if not order_rooms or redis is None:
+        return list(messages)
+    pipe = redis.pipeline(transaction=False)
+    for room in order_rooms:
+        pipe.exists(_watch_key(namespace, room.removeprefix("order:")))
+    watched = {room for room, found in zip(order_rooms, pipe.execute(), strict=True) if found}
+    return [m for m in messages if m[0] != "order_update" or m[2] in watched]
 
 
 class Outbox:
@@ -276,6 +301,9 @@ def register_handlers(sio: SocketIO) -> None:
                         "field": "orderId",
                     }
                 }
+            services = current_app.extensions["solroute"]
+            if services.redis is not None:  # workers send this order's updates only if marked
+                mark_watched(services.redis, current_app.config["REDIS_NAMESPACE"], order_id)
             join_room(f"order:{order_id}")
             # Read again after joining, then send: an update published in between is either in this
             # state or arrives after it, so a late subscriber still sees the final state at once.

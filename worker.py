@@ -40,6 +40,23 @@ def _maintenance(app, stop: threading.Event, interval_s: float) -> None:  # type
         stop.wait(interval_s)
 
 
+def _lower_priority(niceness: int) -> None:
+    """Nice this process by ``niceness``, and its autogroup too where Linux groups by session.
+
+    With autogroup (the default on most Linux kernels) the scheduler first shares the CPU fairly
+    between sessions, so a process's own niceness counts only against its own session's
+    processes; the session's (``/proc/self/autogroup``) is what yields to other sessions.
+    """
+    if niceness <= 0:
+        return
+    os.nice(niceness)
+    try:
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(niceness))
+    except OSError:  # not Linux, autogroup off, or not allowed: the process niceness still holds
+        log.info("autogroup niceness not set")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", help="worker name (default: RQ's)")
@@ -49,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(role="worker")
     # Execution is batch work: on a shared machine it yields the CPU to the web processes, so a
     # quote or a page is served at once even while workers drain a backlog (WORKER_NICE=0: off).
-    os.nice(app.config["WORKER_NICE"])
+    _lower_priority(app.config["WORKER_NICE"])
     if not app.config.get("REDIS_URL"):
         raise SystemExit("worker: set REDIS_URL (without it the web process runs jobs itself)")
     import jobs

@@ -38,6 +38,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import shlex
 import shutil
 import statistics
@@ -282,12 +283,24 @@ class KeepAlive:
         self.conn.close()
 
 
-def submitter(url: str, key: str, index: int, stop_at: float, load: Load) -> None:
-    """Submit orders back to back until ``stop_at`` over one keep-alive connection."""
+def submitter(
+    url: str, key: str, index: int, stop_at: float, load: Load, interval_s: float | None = None
+) -> None:
+    """Submit orders until ``stop_at`` over one keep-alive connection: back to back, or one every
+    ``interval_s`` on a fixed schedule (a late request is sent at once; the schedule never slips,
+    so a slow server is not offered less load)."""
     client = KeepAlive(url, {"X-API-Key": key})
     n = index * 1_000_003
+    next_at = time.time() + (interval_s or 0) * random.random()  # clients spread over an interval
     try:
         while time.time() < stop_at:
+            if interval_s:
+                delay = next_at - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                next_at += interval_s
+                if time.time() >= stop_at:
+                    break
             body = json.dumps(order_body(n)).encode()
             n += 1
             sent = time.time()
@@ -620,6 +633,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (default 2)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent order clients (default 16)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="offer this many orders per second in all, on a fixed schedule (default: each client "
+        "sends back to back, as fast as the stack answers)",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="measured window, s (default 20)")
     parser.add_argument("--warmup", type=float, default=3.0, help="load before the window, s (default 3)")
     parser.add_argument("--threads", type=int, default=50, help="gunicorn threads per process (default 50)")
@@ -684,7 +704,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         window_end = window_start + args.duration
         quote_clients = QuoteClients(quote_urls, args.quote_clients, args.quote_pause)
         threads = [
-            threading.Thread(target=submitter, args=(urls[i % len(urls)], keys[i], i, window_end, load))
+            threading.Thread(
+                target=submitter,
+                args=(
+                    urls[i % len(urls)],
+                    keys[i],
+                    i,
+                    window_end,
+                    load,
+                    args.clients / args.rate if args.rate else None,
+                ),
+            )
             for i in range(args.clients)
         ]
         for thread in threads:

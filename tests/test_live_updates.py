@@ -10,6 +10,7 @@ gunicorn alone on SQLite, running jobs in its own thread pool, shows the same li
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,12 +26,6 @@ from tests.stack import LiveClient, Stack, running_stack, stack_env, wait_until,
 LIFECYCLE = ("pending", "quoting", "routing", "building", "submitted", "confirmed")
 FINAL = ("confirmed", "failed")
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.25"}
-# App bug (reported, not yet fixed): jobs._execute publishes "routing" before the database holds
-# it and "building" after the database already says "submitted", and subscribe_order sends the
-# database's state; a subscription that lands in either gap sees the status go back, e.g.
-# [quoting, routing, quoting, ...] or [submitted, building, submitted, confirmed]. It can only bite
-# when a job is running while the client subscribes, so the tests that follow a whole lifecycle
-# subscribe before any worker runs; in-process mode cannot hold the job back.
 
 
 @dataclass
@@ -218,6 +213,47 @@ def test_a_subscriber_after_the_order_finished_gets_its_final_status_at_once(pg_
         check_confirmed_update(client.received("order_update")[0], order)
     finally:
         client.close()
+
+
+def test_a_worker_sends_the_updates_of_followed_orders_only_and_every_trade(pg_web: Deployment) -> None:
+    """Order updates nobody follows never reach the message queue (every web process would parse
+    them for nothing); trades and pools always do."""
+    import json
+
+    import redis
+
+    listener = redis.Redis.from_url(pg_web.redis_url or "")
+    channel = listener.pubsub(ignore_subscribe_messages=True)
+    channel.subscribe(pg_web.namespace)
+    client = LiveClient(pg_web.url, api_key=pg_web.key)
+    try:
+        followed = submit(pg_web.url, pg_web.key)
+        unfollowed = submit(pg_web.url, pg_web.key)
+        assert client.call("subscribe_order", {"orderId": followed})["ok"] is True
+        pg_web.start_worker()
+        for order_id in (followed, unfollowed):
+            assert wait_final(pg_web.url, pg_web.key, order_id)["status"] == "confirmed"
+        client.wait_for("order_update", is_confirmed(followed))
+        client.wait_for("trade_executed", lambda d: d["orderId"] == unfollowed)
+        messages = []
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 1.0:  # until a second passes with nothing new
+            message = channel.get_message(timeout=0.1)  # None also for the subscription's own reply
+            if message is not None:
+                messages.append(json.loads(message["data"]))
+                quiet_since = time.monotonic()
+        # (The web server's own reply to the subscription goes to the client's sid, not a room.)
+        updates = {
+            m["room"] for m in messages if m.get("event") == "order_update" and m["room"].startswith("order:")
+        }
+        trades = {m["data"][0]["orderId"] for m in messages if m.get("event") == "trade_executed"}
+        assert updates == {f"order:{followed}"}
+        assert trades == {followed, unfollowed}
+        assert distinct(statuses(client, followed))[-1] == "confirmed"
+    finally:
+        client.close()
+        channel.close()
+        listener.close()
 
 
 def test_another_account_cannot_follow_someone_elses_order_nor_receive_its_updates(
