@@ -9,6 +9,7 @@ bash scripts/vendor.sh  # the pages' libraries into static/vendor/ (tests/test_p
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # The application tests run against this machine's PostgreSQL and Redis as well as SQLite.
 bash scripts/services.sh
+bash scripts/browser.sh  # Debian's Chromium for tests/test_browser.py (apt-get when missing)
 .venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

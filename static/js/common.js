@@ -367,3 +367,137 @@ export function emitWithAck(event, data, timeoutMs = 5000) {
 }
 
 liveSocket();
+
+// --- money, durations and labels for the dashboard and analytics pages ---------------------------
+// USD figures from the analytics API are statistics (JSON numbers), so floats are fine here.
+
+const USD_FORMATS = new Map();
+
+function usdFormat(digits) {
+  if (!USD_FORMATS.has(digits)) {
+    USD_FORMATS.set(digits, new Intl.NumberFormat("en-US", {
+      style: "currency", currency: "USD", minimumFractionDigits: digits, maximumFractionDigits: digits,
+    }));
+  }
+  return USD_FORMATS.get(digits);
+}
+
+/** A USD amount ("$1,234.56"); amounts under a cent keep 2 significant digits ("$0.0079"). */
+export function formatUsd(value, digits = 2) {
+  if (value === null || value === undefined || value === "") return "–";
+  const n = Number(value);
+  if (!Number.isFinite(n)) return "–";
+  const abs = Math.abs(n);
+  if (abs > 0 && abs < 0.01) {
+    const places = Math.min(10, 1 - Math.floor(Math.log10(abs)));
+    return usdFormat(places).format(n);
+  }
+  return usdFormat(digits).format(n);
+}
+
+const USD_COMPACT = new Intl.NumberFormat("en-US", {
+  style: "currency", currency: "USD", notation: "compact", maximumFractionDigits: 1,
+});
+
+/** A short USD amount for chart axes ("$9.2K"). */
+export function formatUsdCompact(value) {
+  const n = Number(value);
+  if (!Number.isFinite(n)) return "–";
+  return Math.abs(n) < 1000 ? formatUsd(n, Math.abs(n) < 10 && n !== 0 ? 2 : 0) : USD_COMPACT.format(n);
+}
+
+/** A price in USD from an exact decimal string: 2 decimals from $1, else 4 significant digits. */
+export function formatUsdPrice(value) {
+  const n = Number(value);
+  if (value === null || value === undefined || !Number.isFinite(n)) return "–";
+  if (Math.abs(n) >= 1) return formatUsd(n, 2);
+  if (n === 0) return formatUsd(0, 2);
+  const places = Math.min(12, 3 - Math.floor(Math.log10(Math.abs(n))));
+  return usdFormat(places).format(n);
+}
+
+/** Milliseconds as text ("58.4 ms", "1.25 s"). */
+export function formatMs(value) {
+  if (value === null || value === undefined) return "–";
+  const n = Number(value);
+  if (!Number.isFinite(n)) return "–";
+  if (n >= 1000) return `${(n / 1000).toFixed(2)} s`;
+  return `${n.toFixed(n >= 100 ? 0 : 1)} ms`;
+}
+
+/** "OPTIMAL_SPLIT" → "Optimal split". */
+export function strategyLabel(value) {
+  if (!value) return "–";
+  const words = String(value).toLowerCase().split("_");
+  return [words[0].charAt(0).toUpperCase() + words[0].slice(1), ...words.slice(1)].join(" ");
+}
+
+// --- charts (Chart.js 4: the page loads static/vendor/chart.js/chart.umd.min.js before its module) ---
+
+/** The route colours of app.css (--sr-route-0..7), for chart series. */
+export function chartPalette() {
+  const style = getComputedStyle(document.documentElement);
+  return Array.from({ length: 8 }, (_, i) => style.getPropertyValue(`--sr-route-${i}`).trim() || "#adb5bd");
+}
+
+let chartThemeApplied = false;
+
+/** Chart.js, themed for the dark layout; null (and the canvases keep their text) if it did not load. */
+export function chartLibrary() {
+  const Chart = window.Chart;
+  if (typeof Chart !== "function") return null;
+  if (!chartThemeApplied) {
+    const style = getComputedStyle(document.body);
+    Chart.defaults.color = style.color || "#dee2e6";
+    Chart.defaults.borderColor = "rgba(255, 255, 255, 0.12)";
+    Chart.defaults.font.family = style.fontFamily;
+    Chart.defaults.maintainAspectRatio = false;
+    if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) Chart.defaults.animation = false;
+    chartThemeApplied = true;
+  }
+  return Chart;
+}
+
+const charts = new WeakMap();
+
+/** `options` with the axes and legend hidden: an empty chart shows only its "no data" note. */
+function emptyChartOptions(options = {}) {
+  const scales = Object.fromEntries(Object.entries(options.scales || {}).map(([id, scale]) => [id, { ...scale, display: false }]));
+  return { ...options, scales, plugins: { ...(options.plugins || {}), legend: { display: false } } };
+}
+
+/**
+ * Draw `config` ({type, data, options}) on `canvas`, or replace the data of the chart already there.
+ * Marks the canvas with data-points (values drawn, every dataset) and data-updates (draws so far),
+ * and writes `summary` as the canvas's text fallback and into its aria-describedby element.
+ */
+export function drawChart(canvas, config, summary = "") {
+  if (!canvas) return null;
+  const points = config.data.datasets.reduce(
+    (sum, ds) => sum + ds.data.filter((v) => v !== null && v !== undefined).length, 0);
+  const Chart = chartLibrary();
+  let chart = charts.get(canvas) || null;
+  if (points === 0) config = { ...config, options: emptyChartOptions(config.options) };
+  if (Chart) {
+    if (chart && chart.config.type === config.type) {
+      chart.data.labels = config.data.labels;
+      chart.data.datasets = config.data.datasets;
+      if (config.options) chart.options = config.options;
+      chart.update();
+    } else {
+      chart?.destroy();
+      chart = new Chart(canvas, config);
+      charts.set(canvas, chart);
+    }
+  }
+  canvas.dataset.points = String(points);
+  canvas.dataset.updates = String((Number.parseInt(canvas.dataset.updates || "0", 10) || 0) + 1);
+  const text = summary || (points ? "" : "No data yet.");
+  canvas.textContent = text;
+  const describedBy = canvas.getAttribute("aria-describedby");
+  const description = describedBy ? document.getElementById(describedBy) : null;
+  if (description) description.textContent = text;
+  const box = canvas.closest(".chart-box");
+  if (box) box.dataset.empty = String(points === 0);
+  return chart;
+}

@@ -1,2 +1,514 @@
-// dashboard page: a placeholder until its page is built (phase 2 of the pages issue).
-// Import shared helpers from "./common.js"; the live connection is already open (liveSocket()).
+// The dashboard: the price ticker with each token's source, headline figures, recent trades and three
+// charts (volume by venue, savings over time, price impact against order size).
+// On load it reads the REST API; then Socket.IO keeps it current without a reload:
+//   trade_executed → the trade is prepended to the table and plotted at once, and the summary and
+//                    time series are fetched again, debounced, so a burst of trades costs one refetch;
+//   price_update   → the ticker and its source badges;
+//   a reconnect    → everything is read again (events sent while we were away are lost).
+import {
+  debounce, describeError, drawChart, el, fetchJSON, formatAmount, formatBps, formatDateTime, formatMs,
+  formatShare, formatTime, formatTokenAmount, formatUsd, formatUsdCompact, formatUsdPrice, chartPalette,
+  liveSocket, loadTokens, show, strategyLabel,
+} from "./common.js";
+
+const MAX_ROWS = 20; // recent trades in the table
+const MAX_POINTS = 200; // trades on the impact scatter
+const REFRESH_DEBOUNCE_MS = 1000;
+const SCATTER_THROTTLE_MS = 150; // a burst of trades redraws the scatter a few times, not once per trade
+const ANNOUNCE_DEBOUNCE_MS = 1500;
+// Prices from our own pools or the static defaults mean no live feed answered: the ticker says "offline".
+const FALLBACK_SOURCES = new Set(["pools", "static"]);
+const SOURCE_LABELS = { coingecko: "CoinGecko", kraken: "Kraken", binance: "Binance", pools: "pool-implied", static: "static default" };
+// Savings over time: the finest bucket that keeps the line readable (buckets from the first trade to now).
+const BUCKETS = [
+  { name: "minute", maxPoints: 180, label: "per minute" },
+  { name: "hour", maxPoints: 24 * 45, label: "per hour" },
+  { name: "day", maxPoints: 2000, label: "per day" },
+];
+
+const page = document.getElementById("dashboard-page");
+const ui = {
+  empty: document.getElementById("dashboard-empty"),
+  error: document.getElementById("dashboard-error"),
+  announcer: document.getElementById("dashboard-announcer"),
+  ticker: document.getElementById("price-ticker"),
+  tickerList: document.getElementById("ticker-list"),
+  tickerStatus: document.getElementById("ticker-status"),
+  tradesBody: document.querySelector("#recent-trades tbody"),
+  recentEmpty: document.getElementById("recent-empty"),
+  recentCount: document.getElementById("recent-count"),
+  savingsBucket: document.getElementById("savings-bucket"),
+  venueChart: document.getElementById("chart-volume-by-venue"),
+  savingsChart: document.getElementById("chart-savings"),
+  impactChart: document.getElementById("chart-impact"),
+};
+
+const state = {
+  trades: [], // newest first, at most MAX_POINTS: the scatter's points, the table's first rows
+  total: 0, // trades executed in all
+  bucket: 0, // index into BUCKETS; only ever grows
+  tokens: null, // symbols in the API's order, for the ticker
+  hasTrades: false,
+  errors: new Map(), // what failed to load, by part
+  refreshing: false,
+  refreshAgain: false,
+  announced: [],
+};
+
+// --- errors and the empty state ------------------------------------------------------------------
+
+function setError(part, err) {
+  if (err) state.errors.set(part, describeError(err));
+  else state.errors.delete(part);
+  const messages = [...state.errors.entries()].map(([name, message]) => `${name}: ${message}`);
+  ui.error.textContent = messages.length ? `Some figures could not be loaded (${messages.join("; ")}). They refresh with the next trade.` : "";
+  show(ui.error, messages.length > 0);
+}
+
+function setHasTrades(hasTrades) {
+  state.hasTrades = hasTrades;
+  show(ui.empty, !hasTrades);
+  show(ui.recentEmpty, !hasTrades);
+  page.dataset.empty = String(!hasTrades);
+}
+
+// --- the price ticker ----------------------------------------------------------------------------
+
+function sourceLabel(source) {
+  return SOURCE_LABELS[source] || source;
+}
+
+function tickerItem(symbol) {
+  let item = ui.tickerList.querySelector(`.ticker-item[data-token="${CSS.escape(symbol)}"]`);
+  if (!item) {
+    item = el("li", { class: "ticker-item", dataset: { token: symbol, source: "offline" } },
+      el("span", { class: "ticker-symbol" }, symbol),
+      el("span", { class: "ticker-price" }, "–"),
+      el("span", { class: "ticker-change" }),
+      el("span", { class: "badge ticker-source" }, "offline"));
+    ui.tickerList.append(item);
+  }
+  return item;
+}
+
+function renderTickerItem(symbol, quote) {
+  const item = tickerItem(symbol);
+  const priceNode = item.querySelector(".ticker-price");
+  const changeNode = item.querySelector(".ticker-change");
+  const badge = item.querySelector(".ticker-source");
+  const raw = quote ? quote.source : null;
+  const live = Boolean(raw) && !FALLBACK_SOURCES.has(raw);
+  const source = live ? raw : "offline";
+  item.dataset.source = source;
+  item.dataset.priceSource = raw || "";
+  const price = quote ? formatUsdPrice(quote.priceUsd) : "–";
+  const previous = priceNode.dataset.value;
+  if (quote && previous && previous !== quote.priceUsd) {
+    const up = Number(quote.priceUsd) > Number(previous);
+    item.classList.remove("ticker-up", "ticker-down");
+    void item.offsetWidth; // restart the highlight
+    item.classList.add(up ? "ticker-up" : "ticker-down");
+  }
+  priceNode.textContent = price;
+  priceNode.dataset.value = quote ? quote.priceUsd : "";
+  priceNode.title = quote ? `${quote.priceUsd} USD` : "No price";
+
+  const change = quote && quote.change24hPct !== null && quote.change24hPct !== undefined ? Number(quote.change24hPct) : null;
+  if (change !== null && Number.isFinite(change)) {
+    changeNode.textContent = `${change > 0 ? "+" : ""}${change.toFixed(2)}%`;
+    changeNode.className = `ticker-change small ${change > 0 ? "text-success" : change < 0 ? "text-danger" : "text-body-secondary"}`;
+    changeNode.title = "Change over 24 hours";
+  } else {
+    changeNode.textContent = "";
+    changeNode.className = "ticker-change";
+    changeNode.removeAttribute("title");
+  }
+
+  badge.className = `badge ticker-source ${live ? "text-bg-success" : "text-bg-secondary"}`;
+  badge.textContent = live ? sourceLabel(raw) : "offline";
+  const age = quote && Number.isFinite(Number(quote.ageS)) ? `, ${Number(quote.ageS).toFixed(0)} s old` : "";
+  badge.title = live ? `Live price from ${sourceLabel(raw)}${age}`
+    : raw ? `No live feed answered: ${sourceLabel(raw)} price${age}` : "No price available";
+  item.setAttribute("aria-label", `${symbol} ${price}${live ? `, from ${sourceLabel(raw)}` : ", offline"}`);
+}
+
+function renderPrices(body) {
+  const prices = body.prices || {};
+  const symbols = state.tokens ? [...state.tokens, ...Object.keys(prices).filter((s) => !state.tokens.includes(s))]
+    : Object.keys(prices);
+  ui.tickerList.querySelector(".ticker-placeholder")?.remove();
+  for (const symbol of symbols) renderTickerItem(symbol, prices[symbol] || null);
+
+  const overall = body.source;
+  const live = overall && overall !== "mixed" ? !FALLBACK_SOURCES.has(overall)
+    : Object.keys(body.sourceCounts || {}).some((s) => !FALLBACK_SOURCES.has(s));
+  ui.ticker.dataset.source = overall || "";
+  const when = body.timestamp || body.asOf;
+  const names = Object.entries(body.sourceCounts || {}).map(([s, n]) => `${sourceLabel(s)} ${n}`).join(", ");
+  ui.tickerStatus.replaceChildren(
+    el("i", { class: `bi ${live ? "bi-broadcast text-success" : "bi-wifi-off text-warning"}`, "aria-hidden": "true" }), " ",
+    live ? `Live (${names})` : "Offline: no live price feed, using our pools' prices",
+    when ? ` · ${formatTime(when)}` : "");
+  const health = (body.sources || []).map((s) => `${s.name}: ${s.healthy ? "ok" : "unavailable"}`).join(", ");
+  ui.tickerStatus.title = health ? `Price sources: ${health}` : "Where the prices come from";
+}
+
+function renderPricesUnavailable(err) {
+  ui.tickerList.querySelector(".ticker-placeholder")?.remove();
+  for (const symbol of state.tokens || []) renderTickerItem(symbol, null);
+  ui.ticker.dataset.source = "offline";
+  ui.tickerStatus.textContent = `Prices unavailable: ${describeError(err)}`;
+}
+
+async function loadPrices() {
+  try {
+    if (!state.tokens) {
+      try {
+        state.tokens = (await loadTokens()).map((t) => t.symbol);
+      } catch {
+        state.tokens = null; // the prices still list their own tokens
+      }
+    }
+    renderPrices(await fetchJSON("/api/prices"));
+  } catch (err) {
+    renderPricesUnavailable(err);
+  }
+}
+
+// --- headline figures and volume by venue -----------------------------------------------------------
+
+function setStat(id, value, text, detail) {
+  const node = document.getElementById(id);
+  node.textContent = text;
+  node.dataset.value = value === null || value === undefined ? "" : String(value);
+  document.getElementById(`${id}-detail`).textContent = detail || "\u00a0";
+}
+
+function renderSummary(s) {
+  const byStatus = s.orders.byStatus || {};
+  const open = s.orders.total - s.orders.final;
+  setStat("stat-orders", s.orders.total, s.orders.total.toLocaleString("en-US"),
+    `${byStatus.confirmed || 0} confirmed · ${byStatus.failed || 0} failed${open ? ` · ${open} open` : ""}`);
+  setStat("stat-volume", s.notionalUsd, formatUsd(s.notionalUsd),
+    `${s.trades.toLocaleString("en-US")} trade${s.trades === 1 ? "" : "s"}`);
+  const savings = s.savingsVsBestSingle;
+  setStat("stat-savings", savings.totalUsd ?? 0, formatUsd(savings.totalUsd ?? 0),
+    savings.available ? `avg ${formatBps(savings.avgBps)} vs best single venue` : "vs the best single venue");
+  setStat("stat-success-rate", s.orders.successRate, s.orders.successRate === null ? "–" : formatShare(s.orders.successRate),
+    s.orders.final ? `of ${s.orders.final} finished order${s.orders.final === 1 ? "" : "s"}` : "no finished orders yet");
+  const latency = s.latency;
+  setStat("stat-p95-latency", latency.p95Ms, formatMs(latency.p95Ms),
+    latency.count ? `p50 ${formatMs(latency.p50Ms)} · ${latency.count} trade${latency.count === 1 ? "" : "s"}` : "submit to confirmed");
+
+  const venues = s.volumeByVenue || [];
+  const total = venues.reduce((sum, v) => sum + v.volumeUsd, 0);
+  const palette = chartPalette();
+  const bodyBg = getComputedStyle(document.body).backgroundColor;
+  const share = (v) => (total > 0 ? formatShare(v / total) : "–");
+  drawChart(ui.venueChart, {
+    type: "doughnut",
+    data: {
+      labels: venues.map((v) => v.venue),
+      datasets: [{
+        label: "Volume (USD)",
+        data: venues.map((v) => v.volumeUsd),
+        backgroundColor: venues.map((_, i) => palette[i % palette.length]),
+        borderColor: bodyBg,
+        borderWidth: 2,
+      }],
+    },
+    options: {
+      cutout: "60%",
+      plugins: {
+        legend: { position: "bottom", labels: { boxWidth: 12 } },
+        tooltip: { callbacks: { label: (ctx) => ` ${ctx.label}: ${formatUsd(ctx.raw)} (${share(ctx.raw)})` } },
+      },
+    },
+  }, venues.length ? `Volume by venue: ${venues.map((v) => `${v.venue} ${formatUsd(v.volumeUsd)} (${share(v.volumeUsd)})`).join(", ")}.`
+    : "No volume yet.");
+  if (s.trades > 0 && !state.hasTrades) setHasTrades(true);
+  state.total = Math.max(state.total, s.trades);
+  renderRecentCount();
+}
+
+async function loadSummary() {
+  try {
+    renderSummary(await fetchJSON("/api/analytics/summary"));
+    setError("totals", null);
+  } catch (err) {
+    setError("totals", err);
+  }
+}
+
+// --- savings over time ---------------------------------------------------------------------------
+
+const LABEL_FORMATS = {
+  minute: new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false }),
+  hour: new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false }),
+  day: new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" }),
+};
+
+async function fetchSeries() {
+  for (;;) {
+    const bucket = BUCKETS[state.bucket];
+    const series = await fetchJSON(`/api/analytics/timeseries?bucket=${bucket.name}`);
+    const tooMany = series.truncated || series.buckets.length > bucket.maxPoints;
+    if (!tooMany || state.bucket === BUCKETS.length - 1) return series;
+    state.bucket += 1; // a coarser bucket, from now on
+  }
+}
+
+function renderSeries(series) {
+  const bucket = BUCKETS[state.bucket];
+  const format = LABEL_FORMATS[series.bucket] || LABEL_FORMATS.hour;
+  let running = 0;
+  const rows = series.buckets.map((b) => {
+    running += b.savingsVsBestSingleUsd;
+    return { label: format.format(new Date(b.start)), cumulative: running, bucket: b };
+  });
+  const color = chartPalette()[1];
+  ui.savingsBucket.textContent = `cumulative, vs the best single venue (${bucket.label})`;
+  drawChart(ui.savingsChart, {
+    type: "line",
+    data: {
+      labels: rows.map((r) => r.label),
+      datasets: [{
+        label: "Cumulative savings (USD)",
+        data: rows.map((r) => r.cumulative),
+        borderColor: color,
+        backgroundColor: `${color}33`,
+        fill: true,
+        tension: 0.2,
+        pointRadius: rows.length > 60 ? 0 : 3,
+      }],
+    },
+    options: {
+      interaction: { mode: "index", intersect: false },
+      scales: {
+        x: { ticks: { maxTicksLimit: 8, maxRotation: 0 } },
+        y: { beginAtZero: true, ticks: { callback: (v) => formatUsdCompact(v) } },
+      },
+      plugins: {
+        legend: { display: false },
+        tooltip: {
+          callbacks: {
+            label: (ctx) => ` Total ${formatUsd(ctx.raw)}`,
+            afterLabel: (ctx) => {
+              const b = rows[ctx.dataIndex].bucket;
+              return ` This ${series.bucket}: ${formatUsd(b.savingsVsBestSingleUsd)} on ${b.trades} trade${b.trades === 1 ? "" : "s"}`;
+            },
+          },
+        },
+      },
+    },
+  }, rows.length ? `Cumulative savings versus the best single venue reached ${formatUsd(running)} over ${rows.length} ${series.bucket} bucket${rows.length === 1 ? "" : "s"}.`
+    : "No savings yet.");
+}
+
+async function loadSeries() {
+  try {
+    renderSeries(await fetchSeries());
+    setError("savings", null);
+  } catch (err) {
+    setError("savings", err);
+  }
+}
+
+// --- recent trades and the impact scatter --------------------------------------------------------
+
+/** One trade from /api/analytics/impact or a trade_executed event, in one shape. */
+function normalise(t) {
+  return {
+    orderId: t.orderId,
+    executedAt: t.executedAt,
+    tokenIn: t.tokenIn,
+    tokenOut: t.tokenOut,
+    amountIn: t.amountIn,
+    amountOut: t.amountOut,
+    strategy: t.strategy || t.routingStrategy,
+    venues: t.venues || [],
+    notionalUsd: Number(t.notionalUsd),
+    savingsUsd: Number(t.savingsUsd),
+    priceImpactBps: t.priceImpactBps ?? null,
+  };
+}
+
+function isToday(iso) {
+  const d = new Date(iso);
+  const now = new Date();
+  return d.getFullYear() === now.getFullYear() && d.getMonth() === now.getMonth() && d.getDate() === now.getDate();
+}
+
+function tradeRow(t, isNew = false) {
+  const when = isToday(t.executedAt) ? formatTime(t.executedAt).replace(/[.,]\d+$/, "") : formatDateTime(t.executedAt);
+  const paid = formatTokenAmount(t.amountIn, t.tokenIn, { maxFraction: 4 });
+  const received = formatTokenAmount(t.amountOut, t.tokenOut, { maxFraction: 4 });
+  return el("tr", { dataset: { orderId: t.orderId, strategy: t.strategy || "" }, class: isNew ? "trade-new" : null },
+    el("td", { class: "small text-nowrap" }, el("time", { datetime: t.executedAt, title: formatDateTime(t.executedAt) }, when)),
+    el("td", { title: `${t.amountIn} ${t.tokenIn} → ${t.amountOut} ${t.tokenOut}` },
+      el("span", { class: "text-nowrap" }, paid), " ",
+      el("span", { class: "text-nowrap" }, el("span", { "aria-hidden": "true" }, "→ "),
+        el("span", { class: "visually-hidden" }, "for "), received),
+      el("span", { class: "d-block small text-body-secondary" }, strategyLabel(t.strategy))),
+    el("td", { class: "small d-none d-md-table-cell venues-cell" }, t.venues.join(", ") || "–"),
+    el("td", { class: "text-end text-nowrap" }, formatUsd(t.notionalUsd)),
+    el("td", { class: `text-end text-nowrap d-none d-sm-table-cell ${t.savingsUsd > 0 ? "text-success" : ""}` }, formatUsd(t.savingsUsd)),
+    el("td", { class: "text-end text-nowrap small d-none d-lg-table-cell" }, formatBps(t.priceImpactBps)));
+}
+
+function renderRecentCount() {
+  const shown = ui.tradesBody.rows.length;
+  ui.recentCount.textContent = state.total === 0 ? "none yet"
+    : `latest ${shown} of ${state.total.toLocaleString("en-US")}`;
+}
+
+function renderTable() {
+  ui.tradesBody.replaceChildren(...state.trades.slice(0, MAX_ROWS).map((t) => tradeRow(t)));
+  renderRecentCount();
+}
+
+function prependRow(t) {
+  ui.tradesBody.prepend(tradeRow(t, true));
+  while (ui.tradesBody.rows.length > MAX_ROWS) ui.tradesBody.lastElementChild.remove();
+  renderRecentCount();
+}
+
+function renderImpact() {
+  const palette = chartPalette();
+  const byStrategy = new Map();
+  for (const t of state.trades) {
+    const impact = Number(t.priceImpactBps);
+    if (t.priceImpactBps === null || !Number.isFinite(impact) || !(t.notionalUsd > 0)) continue;
+    if (!byStrategy.has(t.strategy)) byStrategy.set(t.strategy, []);
+    byStrategy.get(t.strategy).push({ x: t.notionalUsd, y: impact, trade: t });
+  }
+  const strategies = [...byStrategy.keys()].sort();
+  const plotted = strategies.reduce((n, s) => n + byStrategy.get(s).length, 0);
+  const impacts = strategies.flatMap((s) => byStrategy.get(s).map((p) => p.y));
+  drawChart(ui.impactChart, {
+    type: "scatter",
+    data: {
+      datasets: strategies.map((s, i) => ({
+        label: strategyLabel(s),
+        data: byStrategy.get(s),
+        backgroundColor: palette[i % palette.length],
+        borderColor: palette[i % palette.length],
+        pointRadius: 4,
+        pointHoverRadius: 6,
+      })),
+    },
+    options: {
+      scales: {
+        x: {
+          type: "logarithmic",
+          title: { display: true, text: "Order size (USD, log scale)" },
+          ticks: { callback: (v) => formatUsdCompact(v), maxTicksLimit: 8, autoSkip: true },
+        },
+        y: { beginAtZero: true, title: { display: true, text: "Price impact (bps)" } },
+      },
+      plugins: {
+        legend: { position: "bottom", labels: { boxWidth: 12 } },
+        tooltip: {
+          callbacks: {
+            label: (ctx) => {
+              const t = ctx.raw.trade;
+              return ` ${formatAmount(t.amountIn, { maxFraction: 4 })} ${t.tokenIn} → ${t.tokenOut}: ${formatUsd(t.notionalUsd)}, ${formatBps(ctx.raw.y)}`;
+            },
+          },
+        },
+      },
+    },
+  }, plotted ? `${plotted} trade${plotted === 1 ? "" : "s"} plotted; price impact from ${formatBps(Math.min(...impacts))} to ${formatBps(Math.max(...impacts))}.`
+    : "No trades yet.");
+}
+
+let scatterTimer = null;
+
+/** Redraw the scatter soon: at most once per SCATTER_THROTTLE_MS however many trades arrive. */
+function scheduleImpact() {
+  if (scatterTimer !== null) return;
+  scatterTimer = setTimeout(() => { scatterTimer = null; renderImpact(); }, SCATTER_THROTTLE_MS);
+}
+
+async function loadTrades() {
+  try {
+    const body = await fetchJSON(`/api/analytics/impact?limit=${MAX_POINTS}`);
+    state.trades = body.trades.map(normalise);
+    state.total = body.total;
+    renderTable();
+    renderImpact();
+    if (body.total > 0) setHasTrades(true);
+    setError("trades", null);
+  } catch (err) {
+    setError("trades", err);
+  }
+}
+
+// --- live updates --------------------------------------------------------------------------------
+
+async function refresh() {
+  if (state.refreshing) {
+    state.refreshAgain = true; // a trade arrived during the refetch: fetch once more afterwards
+    return;
+  }
+  state.refreshing = true;
+  try {
+    await Promise.all([loadSummary(), loadSeries()]);
+  } finally {
+    state.refreshing = false;
+    if (state.refreshAgain) {
+      state.refreshAgain = false;
+      scheduleRefresh();
+    }
+  }
+}
+
+const scheduleRefresh = debounce(refresh, REFRESH_DEBOUNCE_MS);
+
+const announce = debounce(() => {
+  const trades = state.announced;
+  state.announced = [];
+  if (!trades.length) return;
+  const t = trades[trades.length - 1];
+  ui.announcer.textContent = trades.length === 1
+    ? `New trade: ${formatTokenAmount(t.amountIn, t.tokenIn, { maxFraction: 4 })} for ${formatTokenAmount(t.amountOut, t.tokenOut, { maxFraction: 4 })}.`
+    : `${trades.length} new trades.`;
+}, ANNOUNCE_DEBOUNCE_MS);
+
+function onTradeExecuted(data) {
+  if (!data || typeof data.orderId !== "string") return;
+  if (state.trades.some((t) => t.orderId === data.orderId)) return; // already shown
+  const trade = normalise(data);
+  state.trades.unshift(trade);
+  if (state.trades.length > MAX_POINTS) state.trades.length = MAX_POINTS;
+  state.total += 1;
+  setHasTrades(true);
+  prependRow(trade);
+  scheduleImpact();
+  state.announced.push(trade);
+  announce();
+  scheduleRefresh();
+}
+
+async function loadAll() {
+  await Promise.all([loadPrices(), loadSummary(), loadSeries(), loadTrades()]);
+}
+
+async function init() {
+  const socket = liveSocket();
+  if (socket) {
+    socket.on("trade_executed", onTradeExecuted);
+    socket.on("price_update", (body) => { if (body && body.prices) renderPrices(body); });
+    let connectedBefore = socket.connected;
+    socket.on("connect", () => {
+      if (connectedBefore) loadAll(); // back after a drop: catch up on what we missed
+      connectedBefore = true;
+    });
+  }
+  await loadAll();
+  if (!state.hasTrades) setHasTrades(false);
+  page.dataset.state = "ready";
+  page.setAttribute("aria-busy", "false");
+}
+
+init();
