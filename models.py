@@ -230,6 +230,9 @@ class Balance(db.Model):  # type: ignore[name-defined,misc]
 
 class Order(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "orders"
+    # Every index is written twice per order (the insert, then the update that settles it, which
+    # changes the indexed status): only what the queries use. Listing and filtering are per
+    # account (account_id, created_at); analytics by time (created_at); recovery by status.
     __table_args__ = (
         UniqueConstraint("account_id", "idempotency_key", name="uq_orders_account_idempotency_key"),
         Index("ix_orders_account_created", "account_id", "created_at"),
@@ -239,16 +242,16 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
-    token_in: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), index=True)
-    token_out: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), index=True)
+    token_in: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
+    token_out: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"))
     amount_in: Mapped[int] = mapped_column(BigInteger)
     order_type: Mapped[str] = mapped_column(String(16), default="market")
-    strategy: Mapped[str] = mapped_column(String(32), index=True)
+    strategy: Mapped[str] = mapped_column(String(32))
     slippage_bps: Mapped[int] = mapped_column(Integer)
     quoted_amount_out: Mapped[int] = mapped_column(BigInteger)
     min_amount_out: Mapped[int] = mapped_column(BigInteger)
     amount_out: Mapped[int | None] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.PENDING)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))

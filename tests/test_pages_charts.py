@@ -345,6 +345,17 @@ def test_on_a_fresh_install_the_empty_state_shows_and_links_to_the_trade_page(
     assert block is not None and 'href="/trade"' in block.group(0)
 
 
+@pytest.mark.parametrize("path", PAGES)
+def test_once_a_trade_exists_the_empty_state_is_rendered_hidden(
+    app: Flask, client: Any, api_key: str, path: str
+) -> None:
+    """No flash of "No trades yet" on a page that has data: the server renders it hidden."""
+    development(app)
+    execute_and_wait(client, api_key)
+    _, attrs = elements(client, path).by_id[PAGES[path]["empty"]]
+    assert "d-none" in classes(attrs)
+
+
 def test_the_scripts_build_the_rows_and_items_the_browser_tests_select() -> None:
     for name, hooks in SCRIPT_HOOKS.items():
         text = (JS / name).read_text()

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
-from models import Order, OrderStatus, db
+from models import Order, OrderStatus, Trade, db
 from routing_engine import Strategy
 from views.api import ORDER_ID
 from views.auth import (
@@ -86,9 +87,15 @@ def _strategies() -> list[tuple[str, str]]:
     return [(s.value, STRATEGY_LABELS.get(s, s.value)) for s in Strategy]
 
 
+def _has_trades() -> bool:
+    """Whether any trade exists: the dashboard and analytics render their empty state only when not
+    (the page's script still switches it live), so a page with data never flashes it."""
+    return db.session.execute(sa.select(Trade.id).limit(1)).first() is not None
+
+
 @pages.get("/")
 def dashboard() -> ResponseReturnValue:
-    return render_template("dashboard.html")
+    return render_template("dashboard.html", has_trades=_has_trades())
 
 
 @pages.get("/trade")
@@ -135,7 +142,7 @@ def order(order_id: str) -> ResponseReturnValue:
 
 @pages.get("/analytics")
 def analytics() -> ResponseReturnValue:
-    return render_template("analytics.html")
+    return render_template("analytics.html", has_trades=_has_trades())
 
 
 @pages.route("/login", methods=["GET", "POST"])
