@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from errors import ValidationError
 from routing_engine.paths import Market, direct_venues, hop_venues
-from routing_engine.router import quote_venue
+from routing_engine.router import missing_aggregator_quote, quote_venue
 from routing_engine.routes import VenueQuote
 from routing_engine.venues import AmmVenue, OtcVenue, VenueKind
 
@@ -116,25 +116,8 @@ def venue_curves(
                 points=tuple(quote_venue(venue, size) for size in sizes),
             )
         )
-    if market.aggregator_unavailable and not any(v.kind is VenueKind.AGGREGATOR for v in venues):
-        latency_ms = market.latency.aggregator_ms
-        points = tuple(
-            VenueQuote(
-                venue_id="jupiter",
-                venue="Jupiter",
-                kind=VenueKind.AGGREGATOR,
-                path=(token_in, token_out),
-                amount_in=size,
-                amount_out=0,
-                price_impact_bps=None,
-                fee_bps=None,
-                available=False,
-                reason=market.aggregator_unavailable,
-                latency_ms=latency_ms,
-                depth_out=0,
-                is_estimate=True,
-            )
-            for size in sizes
-        )
+    missing = [missing_aggregator_quote(market, venues, token_in, token_out, size) for size in sizes]
+    if sizes and missing[0] is not None:
+        points = tuple(q for q in missing if q is not None)
         curves.append(VenueCurve("jupiter", "Jupiter", VenueKind.AGGREGATOR, True, 1, None, 0, points))
     return tuple(curves)

@@ -156,6 +156,30 @@ def _bps(
         return (numerator / denominator * BPS).quantize(quantum, rounding=rounding)
 
 
+def missing_aggregator_quote(
+    market: Market, direct: Sequence[Venue], token_in: str, token_out: str, amount_in: int
+) -> VenueQuote | None:
+    """The aggregator's row when it did not quote (``market.aggregator_unavailable`` says why), so
+    that every list of venues shows it with the reason; None when it quoted or is not in play."""
+    if not market.aggregator_unavailable or any(v.kind is VenueKind.AGGREGATOR for v in direct):
+        return None
+    return VenueQuote(
+        venue_id="jupiter",
+        venue="Jupiter",
+        kind=VenueKind.AGGREGATOR,
+        path=(token_in, token_out),
+        amount_in=amount_in,
+        amount_out=0,
+        price_impact_bps=None,
+        fee_bps=None,
+        available=False,
+        reason=market.aggregator_unavailable,
+        latency_ms=market.latency.aggregator_ms,
+        depth_out=0,
+        is_estimate=True,
+    )
+
+
 def find_route(
     market: Market,
     token_in: str,
@@ -172,24 +196,9 @@ def find_route(
     paths = two_hop_paths(market, token_in, token_out) if config.two_hop else []
 
     quotes = [_quote_direct(v, amount_in) for v in direct]
-    if market.aggregator_unavailable and not any(v.kind is VenueKind.AGGREGATOR for v in direct):
-        quotes.append(
-            VenueQuote(
-                venue_id="jupiter",
-                venue="Jupiter",
-                kind=VenueKind.AGGREGATOR,
-                path=(token_in, token_out),
-                amount_in=amount_in,
-                amount_out=0,
-                price_impact_bps=None,
-                fee_bps=None,
-                available=False,
-                reason=market.aggregator_unavailable,
-                latency_ms=market.latency.aggregator_ms,
-                depth_out=0,
-                is_estimate=True,
-            )
-        )
+    missing = missing_aggregator_quote(market, direct, token_in, token_out, amount_in)
+    if missing is not None:
+        quotes.append(missing)
     quotes += [_quote_two_hop(a, b, amount_in) for p in paths for a in p.first for b in p.second]
     available = [q for q in quotes if q.available]
     best_single = max(available, key=lambda q: q.amount_out) if available else None

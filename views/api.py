@@ -40,24 +40,33 @@ from views.openapi import openapi_document
 from views.schemas import (
     AnalyticsQuery,
     ExecuteOrderRequest,
+    LiquidityCurvesQuery,
     NoQuery,
     OrdersQuery,
     PoolsQuery,
     QuoteQuery,
+    RecentTradesQuery,
+    TimeseriesQuery,
     TradesQuery,
 )
 from views.serialize import (
     account_json,
+    breakdown_json,
+    curves_json,
     desk_json,
     fill_json,
+    impact_json,
     iso,
+    latency_json,
     order_accepted,
     order_detail,
     order_summary,
     pool_json,
     prices_json,
     quote_json,
+    slippage_json,
     summary_json,
+    timeseries_json,
 )
 
 if TYPE_CHECKING:
@@ -412,17 +421,6 @@ def analytics_summary() -> Response:
 
 
 # --- charts: public, read-only series for the dashboard, analytics and pools pages ----------------
-# This section's imports are kept here so it can change without touching the module's import block.
-
-from views.schemas import LiquidityCurvesQuery, RecentTradesQuery, TimeseriesQuery  # noqa: E402
-from views.serialize import (  # noqa: E402
-    breakdown_json,
-    curves_json,
-    impact_json,
-    latency_json,
-    slippage_json,
-    timeseries_json,
-)
 
 
 @api.get("/analytics/timeseries")
@@ -471,9 +469,6 @@ def liquidity_curves() -> Response:
     hi = None if q.maxAmountIn is None else _units(token_in, q.maxAmountIn, "maxAmountIn")
     curves = services().quotes.liquidity_curves(token_in, token_out, q.points, lo, hi)
     return jsonify(curves_json(curves, utcnow()))
-
-
-# --- end of charts ---------------------------------------------------------------------------------
 
 
 # --- with an account -------------------------------------------------------------------------------
