@@ -391,6 +391,9 @@ def concurrent_quotes(urls: list[str], clients: int, seconds: float, pause_s: fl
 
 def _quote_clients_main(urls: list[str], clients: int, pause_s: float, stop: Any, results: Any) -> None:
     """The quote clients of the order load, in a process of their own (see ``QuoteClients``)."""
+    # A session of its own: with Linux autogroup, the scheduler shares the CPU between sessions
+    # first, and in the generator's session the clients would queue behind its 16 busy threads.
+    os.setsid()
     load = Load()
     run_threads(
         [
@@ -403,8 +406,9 @@ def _quote_clients_main(urls: list[str], clients: int, pause_s: float, stop: Any
 
 
 class QuoteClients:
-    """Quote clients in a separate process: in the order generator's process they would wait for
-    its GIL (16 busy submitter threads) and count that wait as the server's latency."""
+    """Quote clients in a separate process and session: in the order generator's process they
+    would wait for its GIL, and in its session for a CPU, behind its 16 busy submitter threads, and
+    count that wait as the server's latency (real clients run on machines of their own)."""
 
     def __init__(self, urls: list[str], clients: int, pause_s: float) -> None:
         context = multiprocessing.get_context("spawn")
@@ -649,6 +653,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--quote-pause", type=float, default=0.02, help="pause between a quote client's requests, s"
     )
+    parser.add_argument(
+        "--quote-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment setting for the quote servers only (repeatable)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' logs and print their path"
@@ -674,8 +685,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"starting {args.servers} server(s)")
         urls = [stack.start_server(env, threads=args.threads) for _ in range(args.servers)]
         order_pids = [p.popen.pid for p in stack.procs if p.name.startswith("web-")]
+        quote_env = {**env, **dict(item.split("=", 1) for item in args.quote_env)}
         quote_urls = [
-            stack.start_server(env, threads=args.threads) for _ in range(args.quote_servers)
+            stack.start_server(quote_env, threads=args.threads) for _ in range(args.quote_servers)
         ] or urls
         quote_pids = [p.popen.pid for p in stack.procs if p.name.startswith("web-")][len(order_pids) :]
 
