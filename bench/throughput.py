@@ -5,18 +5,21 @@ Run from the repository root (PostgreSQL and Redis must be up: ``bash scripts/se
     .venv/bin/python bench/throughput.py                      # 1 gunicorn, 2 RQ workers, 16 clients, 20 s
     .venv/bin/python bench/throughput.py --servers 2 --workers 4 --clients 32
     .venv/bin/python bench/throughput.py --markdown           # the same tables as Markdown
+    .venv/bin/python bench/throughput.py --rate 300           # a fixed offered load instead
 
 What it does: creates a PostgreSQL database ``solroute_bench_<random>``, migrates it (Alembic),
 seeds it and gives every client its own funded trader account; starts ``--servers`` single-worker
-gunicorn processes and ``--workers`` RQ workers (``tests/stack.py``, offline venues, instant OTC
-settlement) sharing a fresh Redis namespace; then
+gunicorn processes for orders, ``--quote-servers`` more for the quote clients (the production
+shape: quotes apart from order traffic) and ``--workers`` RQ workers (``tests/stack.py``, offline
+venues, instant OTC settlement) sharing a fresh Redis namespace; then
 
 1. times ``GET /api/quote`` on the idle stack (one client, one request at a time);
 2. times it under a light concurrent load of quotes alone (``--quote-clients`` closed-loop clients);
 3. runs the order load: ``--clients`` threads, each with its own keep-alive connection (``http.client``)
    and account, submit small orders (a few dollars, over every pool pair, both directions, so all
-   confirm and pools do not drift) back to back for ``--warmup`` + ``--duration`` seconds, while
-   ``--quote-clients`` more threads keep timing quotes; the window measured is the last
+   confirm and pools do not drift) back to back (or ``--rate`` orders/s in all, on a fixed
+   schedule) for ``--warmup`` + ``--duration`` seconds, while ``--quote-clients`` more keep timing
+   quotes from a process and session of their own; the window measured is the last
    ``--duration`` seconds;
 4. stops submitting and waits for the queue to drain, then reads the orders back from the database.
 
@@ -615,8 +618,9 @@ def header(args: argparse.Namespace, started_at: datetime, load_1min: float, mar
         + (f" and {args.quote_servers} for quotes" if args.quote_servers else " (quotes too)")
         + f" (gthread, 1 worker, {args.threads} threads each), "
         f"{args.workers} RQ worker(s) (SimpleWorker), PostgreSQL + Redis on this machine; "
-        f"{args.clients} order clients (one account and keep-alive connection each, back to back), "
-        f"{args.quote_clients} quote clients during the order load; {args.warmup:g} s warm-up + "
+        f"{args.clients} order clients (one account and keep-alive connection each, "
+        + (f"{args.rate:g} orders/s in all on a fixed schedule), " if args.rate else "back to back), ")
+        + f"{args.quote_clients} quote clients during the order load; {args.warmup:g} s warm-up + "
         f"{args.duration:g} s window. Offline venues (no outside API), OTC settlement scale 0.",
     ]
 
