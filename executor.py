@@ -208,10 +208,12 @@ class OrderDispatcher:
         self._sent = {"batches": 0, "orders": 0, "largestBatch": 0}
 
     def submit(self, order_id: str) -> None:
-        """Queue a new order (already committed) for execution."""
+        """Queue a new order (already committed) for execution; never raises (when this process is
+        shutting down, the recovery step queues the order instead)."""
         with self._cond:
             if self._closed:
-                raise RuntimeError("the dispatcher is closed")
+                log.warning("shutting down: order %s is left to the recovery step", order_id)
+                return
             self._ids.append(order_id)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="solroute-dispatcher", daemon=True)

@@ -250,3 +250,41 @@ def test_orders_submitted_while_the_workers_are_busy_gather_into_one_batch(
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_closing_the_dispatcher_sends_what_has_gathered_and_later_orders_are_left_to_recovery(
+    database_url: str,
+) -> None:
+    app, key = build_app(database_url, INPROCESS_WORKERS=1)
+    svc = app.extensions["solroute"]
+    RELEASE.clear()
+    try:
+        svc.executor.enqueue("tests.test_batches.hold_the_worker")
+        client = app.test_client()
+        body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"}
+        ids = [
+            client.post("/api/orders/execute", json=body, headers={"X-API-Key": key}).get_json()["orderId"]
+            for _ in range(3)
+        ]
+        svc.dispatcher.close()  # the two gathered behind the first go out as one more batch
+        assert svc.dispatcher.stats() == {"batches": 2, "orders": 3, "largestBatch": 2}
+        late = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})
+        assert late.status_code == 202  # stored and held; the recovery step will queue it
+        assert svc.dispatcher.stats()["orders"] == 3
+        RELEASE.set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with app.app_context():
+                statuses = {i: s for i, s in db.session.execute(sa.select(Order.id, Order.status))}
+                db.session.remove()
+            if all(statuses[i] == "confirmed" for i in ids):
+                break
+            time.sleep(0.05)
+        assert [statuses[i] for i in ids] == ["confirmed"] * 3
+        assert statuses[late.get_json()["orderId"]] == "pending"
+    finally:
+        RELEASE.set()
+        svc.shutdown()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
