@@ -286,6 +286,61 @@ _HOLD = (
 )
 
 
+_ORDER_COLUMNS = (
+    "id",
+    "account_id",
+    "token_in",
+    "token_out",
+    "amount_in",
+    "order_type",
+    "strategy",
+    "slippage_bps",
+    "quoted_amount_out",
+    "min_amount_out",
+    "status",
+    "idempotency_key",
+    "request_hash",
+    "attempts",
+    "route",
+    "created_at",
+    "updated_at",
+)
+
+
+def _create_in_one_statement() -> sa.Insert:
+    """PostgreSQL: hold the input, insert the order and its ``pending`` event in one statement.
+
+    ``WITH hold AS (UPDATE balances ... RETURNING), new_order AS (INSERT ... SELECT ... FROM hold
+    RETURNING id) INSERT INTO order_events ... SELECT ... FROM new_order RETURNING order_id``: no
+    row comes back when the balance cannot cover the order, and nothing is written then. One
+    round trip instead of three: this runs once per submission.
+    """
+    hold = _HOLD.returning(_BALANCES.c.account_id).cte("hold")
+    order_values = sa.select(
+        *(sa.bindparam(f"order_{name}", type_=_ORDERS.c[name].type) for name in _ORDER_COLUMNS)
+    ).select_from(hold)
+    new_order = (
+        sa.insert(_ORDERS)
+        .from_select(list(_ORDER_COLUMNS), order_values)
+        .returning(_ORDERS.c.id)
+        .cte("new_order")
+    )
+    event_values = sa.select(
+        new_order.c.id,
+        sa.bindparam("event_status", type_=_EVENTS.c.status.type),
+        sa.bindparam("event_message", type_=_EVENTS.c.message.type),
+        sa.bindparam("event_at", type_=_EVENTS.c.created_at.type),
+    )
+    return (
+        sa.insert(_EVENTS)
+        .from_select(["order_id", "status", "message", "created_at"], event_values)
+        .returning(_EVENTS.c.order_id)
+    )
+
+
+_CREATE = _create_in_one_statement()
+
+
 def create_order(
     session: DbSession,
     account_id: int,
@@ -312,27 +367,6 @@ def create_order(
             return existing, False
     try:
         now = utcnow()
-        # One guarded UPDATE holds the input: atomic under concurrency on both databases. Plain
-        # Core on the session's connection: the ORM's bulk-DML path costs more than the statements.
-        conn = session.connection()
-        held = conn.execute(
-            _HOLD,
-            {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now},
-        )
-        if held.rowcount != 1:
-            available = (
-                session.execute(
-                    sa.select(Balance.amount - Balance.reserved).where(
-                        Balance.account_id == account_id, Balance.token == token_in
-                    )
-                ).scalar_one_or_none()
-                or 0
-            )
-            raise InsufficientBalanceError(
-                f"balance too small: {format_amount(token_in, available)} {token_in} available, "
-                f"order needs {format_amount(token_in, amount_in)}",
-                field="amountIn",
-            )
         values: dict[str, Any] = dict(
             id=uuid.uuid4().hex,
             account_id=account_id,
@@ -352,10 +386,35 @@ def create_order(
             created_at=now,
             updated_at=now,
         )
-        # Core inserts: an order is two rows, and this runs once per submission.
-        conn.execute(_ORDERS.insert(), values)
-        order = Order(**values)  # the caller's copy of what was written (not in the session)
-        conn.execute(_EVENTS.insert(), _event(order, OrderStatus.PENDING, "order received", now))
+        order = Order(**values)  # the caller's copy of what is written (not in the session)
+        event = _event(order, OrderStatus.PENDING, "order received", now)
+        hold = {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now}
+        # A guarded UPDATE holds the input: atomic under concurrency on both databases. Plain Core
+        # on the session's connection: the ORM's bulk-DML path costs more than the statements.
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            params = hold | {f"order_{name}": values[name] for name in _ORDER_COLUMNS}
+            params |= {"event_status": event["status"], "event_message": event["message"], "event_at": now}
+            held = len(conn.execute(_CREATE, params).all())
+        else:
+            held = conn.execute(_HOLD, hold).rowcount
+            if held == 1:
+                conn.execute(_ORDERS.insert(), values)
+                conn.execute(_EVENTS.insert(), event)
+        if held != 1:
+            available = (
+                session.execute(
+                    sa.select(Balance.amount - Balance.reserved).where(
+                        Balance.account_id == account_id, Balance.token == token_in
+                    )
+                ).scalar_one_or_none()
+                or 0
+            )
+            raise InsufficientBalanceError(
+                f"balance too small: {format_amount(token_in, available)} {token_in} available, "
+                f"order needs {format_amount(token_in, amount_in)}",
+                field="amountIn",
+            )
         session.commit()
     except sa.exc.IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its order.

@@ -462,6 +462,18 @@ def order_facts(url: str) -> list[OrderFacts]:
     ]
 
 
+def dispatched(urls: list[str]) -> dict[str, int]:
+    """The order servers' dispatcher figures (``GET /api/health``), summed; the largest batch of all."""
+    total = {"batches": 0, "orders": 0, "largestBatch": 0}
+    for url in urls:
+        status, _, data = KeepAlive(url).request("GET", "/api/health")
+        stats = json.loads(data)["checks"]["queue"].get("dispatched") or {} if status in (200, 503) else {}
+        total["batches"] += stats.get("batches", 0)
+        total["orders"] += stats.get("orders", 0)
+        total["largestBatch"] = max(total["largestBatch"], stats.get("largestBatch", 0))
+    return total
+
+
 # --- tables -------------------------------------------------------------------------------------
 
 
@@ -501,6 +513,7 @@ class Results:
     backlog_at_end: int
     open_at_end: int
     failures: Counter[str]
+    batches: dict[str, int] = field(default_factory=dict)  # the order servers' dispatcher stats
 
 
 def _rate(stamps: list[float], after: float) -> float | None:
@@ -564,6 +577,14 @@ def order_table(r: Results) -> Table:
             "—",
         ),
         ("window's orders failed", f"{r.window_failed:,}", "—", "0", verdict(r.window_failed == 0)),
+        (
+            "batch jobs (whole run)",
+            f"{r.batches.get('batches', 0):,}",
+            f"{r.batches.get('orders', 0) / max(1, r.batches.get('batches', 0)):,.1f} orders each, "
+            f"largest {r.batches.get('largestBatch', 0):,}",
+            "—",
+            "—",
+        ),
         ("queue backlog when the window closed", f"{r.backlog_at_end:,} jobs", "—", "—", "—"),
         ("orders not final when the window closed", f"{r.open_at_end:,}", "—", "—", "—"),
         ("submit → confirmed p50 / p99", f"{len(r.latencies_s):,}", f"{p50} / {p99} ms", "—", "—"),
@@ -768,6 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window_s=args.duration,
             backlog_at_end=backlog,
             open_at_end=open_at_end,
+            batches=dispatched(urls),
             **summary,
         )
         loaded_quotes = [
