@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 socketio = SocketIO()
 PUBLIC_ROOMS = ("trades", "pools", "prices")
 
-Message = tuple[str, dict[str, Any], str]  # (event, data, room)
+# (event, data, room); the data may be a function that builds it, called only if the message is sent.
+Message = tuple[str, dict[str, Any] | Callable[[], dict[str, Any]], str]
 
 
 class _QueueWriter(socketio_lib.RedisManager):  # type: ignore[misc]
@@ -112,15 +113,21 @@ def publish_many(messages: Sequence[Message]) -> None:
         mode = current_app.extensions["solroute"].emit_mode
         if mode == "server":
             for event, data, room in messages:
-                socketio.emit(event, data, to=room)
+                socketio.emit(event, _built(data), to=room)
         elif mode == "queue":
             config = current_app.config
             messages = _watched_only(
                 current_app.extensions["solroute"].redis, config["REDIS_NAMESPACE"], messages
             )
-            _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit_many(messages)
+            _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit_many(
+                [(event, _built(data), room) for event, data, room in messages]
+            )
     except Exception:  # a live update must never fail a trade that is already committed
         log.exception("could not publish %d live updates", len(messages))
+
+
+def _built(data: dict[str, Any] | Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    return data() if callable(data) else data
 
 
 # An order room somebody joined is marked in Redis for this long; a worker sends an order's
@@ -164,7 +171,10 @@ class Outbox:
     def order_update(
         self, order: Order, event: StoredEvent, *, fills: Sequence[Mapping[str, Any]] | None = None
     ) -> None:
-        self.messages.append(("order_update", order_payload(order, event, fills=fills), f"order:{order.id}"))
+        # Built only if sent: a worker drops the updates of orders nobody follows (most of them).
+        self.messages.append(
+            ("order_update", lambda: order_payload(order, event, fills=fills), f"order:{order.id}")
+        )
 
     def trade_executed(self, data: Mapping[str, Any]) -> None:
         self.messages.append(("trade_executed", dict(data), "trades"))
