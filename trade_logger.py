@@ -242,13 +242,7 @@ def _insert_events(session: DbSession, rows: Sequence[Mapping[str, Any]]) -> lis
     """Insert event rows in one statement; their ids (``seq``) come back in the rows' order."""
     if not rows:
         return []
-    ids = (
-        session.execute(
-            sa.insert(OrderEvent).returning(OrderEvent.id, sort_by_parameter_order=True), list(rows)
-        )
-        .scalars()
-        .all()
-    )
+    ids = _insert_returning_ids(session, OrderEvent, rows)
     return [
         StoredEvent(seq, row["status"], row["message"], row["created_at"])
         for seq, row in zip(ids, rows, strict=True)
@@ -741,7 +735,7 @@ def _settle(
     for row, fill_id in zip(fills, fill_ids, strict=True):
         row["id"] = fill_id
     if entries:
-        session.execute(sa.insert(LedgerEntry), entries)
+        session.connection().execute(LedgerEntry.__table__.insert(), entries)
     event_rows = [t[3] for t in trades] + [f[3] for f in failures]
     stored = _insert_events(session, [row for rows in event_rows for row in rows])
 
@@ -935,8 +929,11 @@ def _insert_returning_ids(session: DbSession, model: Any, rows: Sequence[Mapping
     """Insert ``rows`` in one statement; their new ids, in the rows' order."""
     if not rows:
         return []
-    result = session.execute(sa.insert(model).returning(model.id, sort_by_parameter_order=True), list(rows))
-    return list(result.scalars().all())
+    table: sa.Table = model.__table__
+    # Core on the session's connection: the ORM's bulk insert would autoflush and cost more than
+    # the statement (the ORM changes are flushed once, at the end of the settlement).
+    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.connection().execute(statement, list(rows)).scalars().all())
 
 
 def _locked_by_id(session: DbSession, model: Any, ids: Sequence[str]) -> dict[str, Any]:
