@@ -199,92 +199,76 @@ def hold_the_worker() -> None:
     RELEASE.wait(30)
 
 
-def test_orders_submitted_while_the_workers_are_busy_gather_into_one_batch(
-    database_url: str,
-) -> None:
+@pytest.fixture
+def busy_app(database_url: str) -> Iterator[tuple[Flask, str]]:
+    """An app whose in-process executor's only worker is busy (hold_the_worker) until RELEASE."""
     app, key = build_app(database_url, INPROCESS_WORKERS=1)
-    svc = app.extensions["solroute"]
     RELEASE.clear()
+    app.extensions["solroute"].executor.enqueue("tests.test_batches.hold_the_worker")
     try:
-        svc.executor.enqueue("tests.test_batches.hold_the_worker")
-        client = app.test_client()
-        ids = []
-        for token_in, token_out, amount, strategy in ORDERS:
-            r = client.post(
-                "/api/orders/execute",
-                json={
-                    "tokenIn": token_in,
-                    "tokenOut": token_out,
-                    "amountIn": amount,
-                    "routingStrategy": strategy,
-                },
-                headers={"X-API-Key": key},
-            )
-            assert r.status_code == 202, r.get_json()
-            ids.append(r.get_json()["orderId"])
-        # The first order went out at once and waits behind the busy worker; the others gather.
-        deadline = time.monotonic() + 5
-        while svc.dispatcher.stats()["orders"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert svc.dispatcher.stats() == {"batches": 1, "orders": 1, "largestBatch": 1}
-        health = client.get("/api/health").get_json()
-        assert health["checks"]["queue"]["ordersWaiting"] == len(ORDERS)
-        RELEASE.set()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with app.app_context():
-                statuses = set(db.session.execute(sa.select(Order.status)).scalars())
-                db.session.remove()
-            if statuses == {"confirmed"}:
-                break
-            time.sleep(0.05)
-        assert statuses == {"confirmed"}
-        assert svc.dispatcher.stats() == {
-            "batches": 2,
-            "orders": len(ORDERS),
-            "largestBatch": len(ORDERS) - 1,
-        }
+        yield app, key
     finally:
         RELEASE.set()
-        svc.shutdown()
+        app.extensions["solroute"].shutdown()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def statuses_when_settled(app: Flask, ids: list[str], timeout_s: float = 20) -> dict[str, str]:
+    """Every order's status, once all of ``ids`` are confirmed (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with app.app_context():
+            statuses = {i: s for i, s in db.session.execute(sa.select(Order.id, Order.status))}
+            db.session.remove()
+        if all(statuses.get(i) == "confirmed" for i in ids) or time.monotonic() > deadline:
+            return statuses
+        time.sleep(0.05)
+
+
+def test_orders_submitted_while_the_workers_are_busy_gather_into_one_batch(
+    busy_app: tuple[Flask, str],
+) -> None:
+    app, key = busy_app
+    svc = app.extensions["solroute"]
+    client = app.test_client()
+    ids = []
+    for token_in, token_out, amount, strategy in ORDERS:
+        body = {"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount, "routingStrategy": strategy}
+        r = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})
+        assert r.status_code == 202, r.get_json()
+        ids.append(r.get_json()["orderId"])
+    # The first order went out at once and waits behind the busy worker; the others gather.
+    deadline = time.monotonic() + 5
+    while svc.dispatcher.stats()["orders"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert svc.dispatcher.stats() == {"batches": 1, "orders": 1, "largestBatch": 1}
+    health = client.get("/api/health").get_json()
+    assert health["checks"]["queue"]["ordersWaiting"] == len(ORDERS)
+    RELEASE.set()
+    statuses = statuses_when_settled(app, ids)
+    assert [statuses[i] for i in ids] == ["confirmed"] * len(ids)
+    assert svc.dispatcher.stats() == {"batches": 2, "orders": len(ORDERS), "largestBatch": len(ORDERS) - 1}
 
 
 def test_closing_the_dispatcher_sends_what_has_gathered_and_later_orders_are_left_to_recovery(
-    database_url: str,
+    busy_app: tuple[Flask, str],
 ) -> None:
-    app, key = build_app(database_url, INPROCESS_WORKERS=1)
+    app, key = busy_app
     svc = app.extensions["solroute"]
-    RELEASE.clear()
-    try:
-        svc.executor.enqueue("tests.test_batches.hold_the_worker")
-        client = app.test_client()
-        body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"}
-        ids = [
-            client.post("/api/orders/execute", json=body, headers={"X-API-Key": key}).get_json()["orderId"]
-            for _ in range(3)
-        ]
-        svc.dispatcher.close()  # the two gathered behind the first go out as one more batch
-        assert svc.dispatcher.stats() == {"batches": 2, "orders": 3, "largestBatch": 2}
-        late = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})
-        assert late.status_code == 202  # stored and held; the recovery step will queue it
-        assert svc.dispatcher.stats()["orders"] == 3
-        RELEASE.set()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with app.app_context():
-                statuses = {i: s for i, s in db.session.execute(sa.select(Order.id, Order.status))}
-                db.session.remove()
-            if all(statuses[i] == "confirmed" for i in ids):
-                break
-            time.sleep(0.05)
-        assert [statuses[i] for i in ids] == ["confirmed"] * 3
-        assert statuses[late.get_json()["orderId"]] == "pending"
-    finally:
-        RELEASE.set()
-        svc.shutdown()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    client = app.test_client()
+    body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"}
+    ids = [
+        client.post("/api/orders/execute", json=body, headers={"X-API-Key": key}).get_json()["orderId"]
+        for _ in range(3)
+    ]
+    svc.dispatcher.close()  # the two gathered behind the first go out as one more batch
+    assert svc.dispatcher.stats() == {"batches": 2, "orders": 3, "largestBatch": 2}
+    late = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})
+    assert late.status_code == 202  # stored and held; the recovery step will queue it
+    assert svc.dispatcher.stats()["orders"] == 3
+    RELEASE.set()
+    statuses = statuses_when_settled(app, ids)
+    assert [statuses[i] for i in ids] == ["confirmed"] * 3
+    assert statuses[late.get_json()["orderId"]] == "pending"
