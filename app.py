@@ -213,7 +213,7 @@ def _install_sqlite_locking(app: Flask) -> None:
     @sa.event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
         # SQLite has no row locks: an immediate transaction takes the write lock up front, so a
-        # read-modify-write in record_trade can never interleave with another writer.
+        # read-modify-write in settle_orders can never interleave with another writer.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

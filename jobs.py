@@ -2,7 +2,7 @@
 
 ``execute_order``: pending → quoting (fresh prices, a fresh Jupiter quote within its rate limit)
 → routing (the order's strategy on current pools and desks) → building (the plan, checked against
-``minAmountOut``) → submitted → confirmed by ``trade_logger.record_trade``, which re-prices every
+``minAmountOut``) → submitted → confirmed by ``trade_logger.settle_orders``, which re-prices every
 leg under row locks. OTC legs settle after the desk's settlement delay, by a delayed
 ``settle_order`` job, so no worker sleeps. Transient faults (a Jupiter timeout, a lock timeout)
 retry with exponential backoff; business rejections fail the order at once with the reason.
@@ -175,8 +175,9 @@ def _internal_error(attempt: _Attempt, exc: Exception) -> str:
 
 def _publish_events(order: Order, events: list[StoredEvent]) -> None:
     """One ``order_update`` per committed step, in order, each with its ``seq``."""
-    for event in events:
-        live_updates.publish_order_update(order, event)
+    with live_updates.publishing() as out:
+        for event in events:
+            out.order_update(order, event)
 
 
 def _aggregator_at_execution(
@@ -255,14 +256,8 @@ class _Venues:
         )
 
     def market(self, app: Flask, aggregator: tuple[AggregatorQuote | None, str | None]) -> Market:
-        return Market(
-            tuple(self.pools.values()),
-            tuple(self.desks.values()),
-            self.usd_prices,
-            time.time(),
-            aggregator=aggregator[0],
-            aggregator_unavailable=aggregator[1],
-            latency=_services(app).quotes.latency,
+        return _services(app).quotes.market_of(  # type: ignore[no-any-return]
+            tuple(self.pools.values()), tuple(self.desks.values()), self.usd_prices, aggregator
         )
 
     def after(self, plan: ExecutionPlan, token_out: str, now: float) -> _Venues:

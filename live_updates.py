@@ -31,10 +31,7 @@ __all__ = [
     "order_payload",
     "publish",
     "publish_many",
-    "publish_order_update",
-    "publish_pool_update",
     "publish_price_update",
-    "publish_trade_executed",
     "publishing",
     "register_handlers",
     "socketio",
@@ -223,18 +220,6 @@ def order_payload(
 
 def _last_message(order: Order) -> str:
     return order.events[-1].message if order.events else order.status
-
-
-def publish_order_update(order: Order, event: StoredEvent | None = None) -> None:
-    publish("order_update", order_payload(order, event), f"order:{order.id}")
-
-
-def publish_trade_executed(data: Mapping[str, Any]) -> None:
-    publish("trade_executed", data, "trades")
-
-
-def publish_pool_update(data: Mapping[str, Any]) -> None:
-    publish("pool_update", data, "pools")
 
 
 def publish_price_update(data: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -286,17 +286,26 @@ class QuoteService:
         prices = self._prices_of(pools)
         if aggregator is None:
             aggregator = self.aggregator_quote(token_in, token_out, amount_in, slippage_bps)
+        return self.market_of(pools, desks, {s: q.price_usd for s, q in prices.items()}, aggregator), prices
+
+    def market_of(
+        self,
+        pools: tuple[Pool, ...],
+        desks: tuple[otc_engine.Desk, ...],
+        usd_prices: Mapping[str, Decimal],
+        aggregator: tuple[AggregatorQuote | None, str | None],
+    ) -> Market:
+        """These venues and prices as the router's market, now (a job routes on venues it holds)."""
         agg_quote, why = aggregator
-        market = Market(
+        return Market(
             pools,
             desks,
-            {s: q.price_usd for s, q in prices.items()},
+            usd_prices,
             self.clock(),
             aggregator=agg_quote,
             aggregator_unavailable=why,
             latency=self.latency,
         )
-        return market, prices
 
     def quote(
         self,

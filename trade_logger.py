@@ -1,11 +1,12 @@
 """The one write path for orders and executed trades, and the analytics read from them.
 
-``record_trade`` is the only code that moves tokens: in one database transaction it locks the
-order, the pools, desks and balances it touches (always in the same order: order, pools, desks,
-balances, so two workers never deadlock), re-prices every leg against the locked state, enforces
-the order's ``min_amount_out`` and then writes reserves, inventories, balances, ledger entries,
-the trade, its fills and the order's final state together. Anything that goes wrong raises and
-the transaction rolls back: nothing is half-written.
+``settle_orders`` is the only code that moves tokens: in one database transaction it locks the
+orders, the pools, desks and balances they touch (always in the same order: orders, pools, desks,
+balances, each by id, so two workers never deadlock), re-prices every leg against the locked
+state, enforces each order's ``min_amount_out`` (an order that no longer meets it fails alone,
+its hold released) and then writes reserves, inventories, balances, ledger entries, the trades,
+their fills and the orders' final states together. Anything else that goes wrong raises and the
+transaction rolls back: nothing is half-written.
 
 The lifecycle writes (``create_order``, ``advance``, ``fail_order``) are here too, so every
 change of an order's state goes through this module.

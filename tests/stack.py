@@ -326,7 +326,7 @@ def kill_process_group(proc: Proc) -> None:
 def venue_locks(database_url: str) -> Iterator[sa.Connection]:
     """Hold ``SELECT ... FOR UPDATE`` on every AMM pool and OTC desk row (PostgreSQL) until exit.
 
-    ``record_trade`` locks the venues of a plan the same way, so a job that reaches it waits here;
+    ``settle_orders`` locks the venues of a plan the same way, so a job that reaches it waits here;
     quoting reads venues with plain SELECTs and is not blocked. The connection is yielded so the
     holder can change rows under the lock and ``commit()`` (which also releases the locks).
     """

@@ -251,7 +251,7 @@ def test_concurrent_orders_from_one_account_reserve_each_input_and_never_overdra
 ) -> None:
     """Ten SOL, six simultaneous 4-SOL orders: exactly two are accepted and 8 SOL is held.
 
-    Executions are held at record_trade (venue rows locked) so only submission is under test.
+    Executions are held at settle_orders (venue rows locked) so only submission is under test.
     """
     needs_postgres(database_url)
     seed = venue_seed(database_url)
@@ -419,7 +419,7 @@ def test_an_order_whose_minimum_no_route_pays_fails_with_slippage_exceeded_and_m
 def test_a_market_moved_under_the_settling_job_fails_it_with_slippage_exceeded(
     client: Any, api_key: str, database_url: str
 ) -> None:
-    """The job routed and submitted at the old price; record_trade re-prices under lock and refuses."""
+    """The job routed and submitted at the old price; settle_orders re-prices under lock and refuses."""
     needs_postgres(database_url)
     demo = demo_account_id(database_url)
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "routingStrategy": "BEST_PRICE"}

@@ -1,7 +1,7 @@
 """Execution correctness with the production shape: gunicorn, real RQ workers, PostgreSQL and Redis.
 
 Each test seeds the session's PostgreSQL database, starts the processes it needs (tests/stack.py)
-and drives them over HTTP; faults are real ones: a worker SIGKILLed inside ``record_trade``, row
+and drives them over HTTP; faults are real ones: a worker SIGKILLed inside ``settle_orders``, row
 locks held from another connection, a lock timeout. Afterwards the books are read back with
 plain SQL and must reconcile exactly (``tests.stack.book_problems``).
 """
@@ -253,7 +253,7 @@ def test_idle_workers_keep_waiting_for_jobs(
     assert api.wait_final(db.keys["demo"], order_id, timeout_s=15)["status"] == "confirmed"
 
 
-# --- 6. a worker killed inside record_trade, then recovery ------------------------------------
+# --- 6. a worker killed inside settle_orders, then recovery ------------------------------------
 
 
 def kill(worker: Proc, *, whole_group: bool) -> None:
@@ -273,10 +273,10 @@ def wait_dead_transaction_gone(url: str) -> None:
         ) from None
 
 
-def kill_worker_inside_record_trade(
+def kill_worker_inside_settle_orders(
     stack: Stack, env: dict[str, str], db: Seeded, api: Api, body: dict[str, Any], *, whole_group: bool
 ) -> str:
-    """Start a worker, let it reach record_trade for a new order and SIGKILL it there; the order's id.
+    """Start a worker, let it reach settle_orders for a new order and SIGKILL it there; the order's id.
 
     ``whole_group`` kills the worker's RQ scheduler (a forked child) with it, as when its container
     dies; otherwise only the worker process dies, as when the OOM killer picks it.
@@ -299,14 +299,14 @@ def recovered(worker: Proc) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("whole_group", [False, True], ids=["worker-process", "worker-and-scheduler"])
-def test_an_order_whose_worker_was_killed_in_record_trade_is_recovered_and_confirmed_once(
+def test_an_order_whose_worker_was_killed_in_settle_orders_is_recovered_and_confirmed_once(
     stack: Stack, pg_database: str, redis_url: str, redis_namespace: str, whole_group: bool
 ) -> None:
     db = seed_database(pg_database, {})
     env = stack_env(db.url, redis_url, redis_namespace)
     api = Api(stack.start_server(env))
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "routingStrategy": "BEST_PRICE"}
-    order_id = kill_worker_inside_record_trade(stack, env, db, api, body, whole_group=whole_group)
+    order_id = kill_worker_inside_settle_orders(stack, env, db, api, body, whole_group=whole_group)
     assert balance(db.url, db.ids["demo"], "SOL") == (DEMO_SOL, 10 * SOL)  # still held
 
     wait_stale(db.url, order_id, 1.5)  # so the rescuer's startup recovery takes it
@@ -336,7 +336,7 @@ def test_an_order_that_kills_every_worker_is_abandoned_once_out_of_attempts_and_
     api = Api(stack.start_server(env))
     pools = reserves(db.url)
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "routingStrategy": "BEST_PRICE"}
-    order_id = kill_worker_inside_record_trade(stack, env, db, api, body, whole_group=True)
+    order_id = kill_worker_inside_settle_orders(stack, env, db, api, body, whole_group=True)
     rescuer_env = {**env, "ORDER_STALE_AFTER_S": "1", "RECOVERY_INTERVAL_S": "1", "ORDER_MAX_ATTEMPTS": "1"}
 
     def final() -> bool:
