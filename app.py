@@ -142,7 +142,6 @@ def _engine_options(app: Flask) -> None:
         return
     # Batched UPDATEs (a job settling many orders) as one round trip per page, not one per row.
     options.setdefault("executemany_mode", "values_plus_batch")
-    options.setdefault("pool_pre_ping", app.config["DB_POOL_PRE_PING"])
     # Enough pooled connections for the threads that use the database at once: a connection
     # beyond the pool is closed when returned, and opening one forks a PostgreSQL backend.
     options.setdefault("pool_size", app.config["DB_POOL_SIZE"])
@@ -175,10 +174,29 @@ def _blind_inherited_db_sockets() -> None:
 os.register_at_fork(after_in_child=_blind_inherited_db_sockets)
 
 
-def _install_postgres_guards() -> None:
+def _install_postgres_guards(ping_idle_s: float) -> None:
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return
+    dialect = engine.dialect
+
+    # Pessimistic disconnect handling, for idle connections only: SQLAlchemy's pool_pre_ping costs a
+    # round trip on every checkout (one per request), while a connection used a moment ago is
+    # alive in all but a server restart, which fails only the statements in flight and
+    # invalidates the pool (views/errors.py answers those 503).
+    @sa.event.listens_for(engine, "checkin")
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < ping_idle_s:
+            return  # just opened, or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool discards it and checks out another (up to 3 times)
+            raise sa.exc.DisconnectionError(f"pooled connection is dead: {type(exc).__name__}") from exc
 
     @sa.event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -236,7 +254,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     with app.app_context():
         _install_sqlite_locking(app)
-        _install_postgres_guards()
+        _install_postgres_guards(app.config["DB_PING_IDLE_S"])
 
     redis_url = app.config.get("REDIS_URL")
     redis_client = None

@@ -179,8 +179,9 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         # PostgreSQL connections per process: kept open, and beyond them (closed when returned).
         "DB_POOL_SIZE": int(_number(env, "DB_POOL_SIZE", "24")),
         "DB_MAX_OVERFLOW": int(_number(env, "DB_MAX_OVERFLOW", "40")),
-        # Test each pooled connection before use (a round trip per checkout; survives a restart).
-        "DB_POOL_PRE_PING": _text(env, "DB_POOL_PRE_PING", "true").lower() in ("1", "true", "yes"),
+        # A pooled PostgreSQL connection idle longer than this (s) is tested before use, and replaced
+        # if the server dropped it or restarted; 0 tests every checkout (a round trip per request).
+        "DB_PING_IDLE_S": float(_number(env, "DB_PING_IDLE_S", "1")),
         "PRICE_POLL_S": float(_number(env, "PRICE_POLL_S", "15")),
         # Web quotes reuse a snapshot of pools and desks this long (execution always reads afresh).
         "VENUE_CACHE_S": float(_number(env, "VENUE_CACHE_S", "0.1")),

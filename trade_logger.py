@@ -14,13 +14,15 @@ change of an order's state goes through this module.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
@@ -132,16 +134,24 @@ class ExecutionPlan:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["legs"] = [asdict(leg) | {"path": list(leg.path)} for leg in self.legs]
+        # Field by field: dataclasses.asdict deep-copies recursively, and cost a job 5% of its time.
+        data = {f.name: getattr(self, f.name) for f in _PLAN_FIELDS}
+        data["legs"] = [
+            {f.name: getattr(leg, f.name) for f in _LEG_FIELDS} | {"path": list(leg.path)}
+            for leg in self.legs
+        ]
         data["usd_prices"] = dict(self.usd_prices)
-        data["extra"] = dict(self.extra)
+        data["extra"] = copy.deepcopy(dict(self.extra))
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExecutionPlan:
         legs = tuple(PlannedLeg(**(dict(leg) | {"path": tuple(leg["path"])})) for leg in data["legs"])
         return cls(**(dict(data) | {"legs": legs}))
+
+
+_LEG_FIELDS = fields(PlannedLeg)
+_PLAN_FIELDS = fields(ExecutionPlan)
 
 
 def plan_from_route(
@@ -334,6 +344,24 @@ def _create_in_one_statement() -> sa.Insert:
 
 
 _CREATE = _create_in_one_statement()
+# psycopg2.extensions.TRANSACTION_STATUS_IDLE: no transaction open on the connection.
+_PG_IDLE = 0
+
+
+@contextlib.contextmanager
+def _alone(conn: sa.Connection) -> Iterator[None]:
+    """Run a statement that is atomic on its own in autocommit, when nothing else has been sent in
+    this transaction: psycopg2 would send BEGIN before it and COMMIT after it, two more round trips
+    (each one a wake-up of both processes) for nothing. Otherwise it joins the open transaction."""
+    raw = conn.connection.dbapi_connection
+    if raw is None or raw.info.transaction_status != _PG_IDLE:
+        yield
+        return
+    raw.autocommit = True  # psycopg2 sends nothing for this: it only stops sending BEGIN
+    try:
+        yield
+    finally:
+        raw.autocommit = False
 
 
 def create_order(
@@ -386,12 +414,14 @@ def create_order(
         hold = {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now}
         # A guarded UPDATE holds the input: atomic under concurrency on both databases. Plain Core
         # on the session's connection: the ORM's bulk-DML path costs more than the statements.
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
+            conn = session.connection()
             params = hold | {f"order_{name}": values[name] for name in _ORDER_COLUMNS}
             params |= {"event_status": event["status"], "event_message": event["message"], "event_at": now}
-            held = len(conn.execute(_CREATE, params).all())
+            with _alone(conn):
+                held = len(conn.execute(_CREATE, params).all())
         else:
+            conn = session.connection()
             held = conn.execute(_HOLD, hold).rowcount
             if held == 1:
                 conn.execute(_ORDERS.insert(), values)

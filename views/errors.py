@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pydantic
+import sqlalchemy as sa
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
@@ -106,6 +107,21 @@ def register_error_handlers(app: Flask) -> None:
             return html_error(exc.code, exc.name, exc.description)
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name or "error", None)
+
+    @app.errorhandler(sa.exc.DBAPIError)
+    def database_error(exc: sa.exc.DBAPIError) -> Any:
+        if not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
+            return unexpected(exc)
+        # The database dropped the connection (a restart) or is unreachable: the pool has been
+        # invalidated, and the request can simply be sent again.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        if not request.path.startswith("/api/"):
+            return html_error(503, "Service Unavailable", "The database is unavailable; try again shortly.")
+        response, status = error_response(
+            503, "database_unavailable", "the database is unavailable; retry in a moment", None
+        )
+        response.headers["Retry-After"] = "1"
+        return response, status
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
