@@ -192,7 +192,7 @@ class OrderDispatcher:
         *,
         max_batch: int = 64,
         max_hold_s: float = 0.25,
-        poll_s: float = 0.003,
+        poll_s: float = 0.01,
         backlog_ttl_s: float = 0.05,
     ) -> None:
         self._executor = executor
