@@ -191,6 +191,38 @@ def test_a_batch_skips_orders_that_are_already_final(fresh_app: Any) -> None:
     assert outcome(app, ids[:1])[0] == first[0]  # executed once: the same order row and fills
 
 
+def test_a_batch_creates_the_balance_a_trader_did_not_hold_and_every_order_adds_to_it(
+    fresh_app: Any, database_url: str
+) -> None:
+    """Two orders of one batch buy JUP for an account with no JUP balance row: the row is created
+    once, holding both orders' output, and the USDC balance pays for both."""
+    import jobs
+    from venue_state import create_account
+
+    app = fresh_app()
+    seed = venue_seed(database_url)
+    with app.app_context():
+        account, _key = create_account(db.session, "jup-buyer", funding={"USDC": "5000"})
+        db.session.commit()
+        account_id = int(account.id)
+        db.session.remove()
+    buys = (("USDC", "JUP", "1200", "OPTIMAL_SPLIT"), ("USDC", "JUP", "800", "BEST_PRICE"))
+    ids = place(app, account_id, buys)
+    with app.app_context():
+        assert db.session.get(Balance, (account_id, "JUP")) is None
+        db.session.remove()
+        assert jobs.execute_orders(ids) == dict.fromkeys(ids, "confirmed")
+    results = outcome(app, ids)
+    with app.app_context():
+        jup = db.session.get(Balance, (account_id, "JUP"))
+        usdc = db.session.get(Balance, (account_id, "USDC"))
+        assert jup is not None and usdc is not None
+        assert (jup.amount, jup.reserved) == (results[0][2] + results[1][2], 0)
+        assert (usdc.amount, usdc.reserved) == (to_base_units(get_token("USDC"), "3000"), 0)
+        db.session.remove()
+    assert book_problems(database_url, seed) == []
+
+
 RELEASE = threading.Event()
 
 
