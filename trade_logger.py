@@ -28,6 +28,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 import otc_engine
 from errors import InsufficientLiquidityError, SolrouteError, ValidationError
@@ -681,12 +682,16 @@ def _settle(
     failures: list[tuple[Order, str, str, list[dict[str, Any]]]] = []
     refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it (its refill's journal)
 
+    changed: set[tuple[int, str]] = set()  # balances to write back
+    created: set[tuple[int, str]] = set()  # balances to insert
+
     def fail(order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
         events = _record_steps(order, steps, attempt, None)
         balance = balances.get((order.account_id, order.token_in))
         if balance is not None:  # never below zero: a hold written off meanwhile has nothing to release
             balance.reserved -= min(balance.reserved, order.amount_in)
             balance.updated_at = stamp
+            changed.add((order.account_id, order.token_in))
         order.error_code, order.error_message = code, message
         events.append(_event(order, OrderStatus.FAILED, message, stamp))
         failures.append((order, code, message, events))
@@ -724,13 +729,15 @@ def _settle(
         sell.amount -= order.amount_in
         sell.reserved -= order.amount_in
         sell.updated_at = stamp
-        buy = balances.get((order.account_id, order.token_out))
-        if buy is None:
+        buy_key = (order.account_id, order.token_out)
+        buy = balances.get(buy_key)
+        if buy is None:  # not in the session: inserted with the others' updates, below
             buy = Balance(account_id=order.account_id, token=order.token_out, amount=0, reserved=0)
-            session.add(buy)
-            balances[(order.account_id, order.token_out)] = buy
+            balances[buy_key] = buy
+            created.add(buy_key)
         buy.amount += total_out
         buy.updated_at = stamp
+        changed |= {(order.account_id, order.token_in), buy_key}
         for e in executed:
             if e.planned.kind == "otc":
                 refilled_by.setdefault(e.planned.venue_id, order.id)
@@ -779,7 +786,14 @@ def _settle(
         row, desk = desk_rows[did], desks[did]
         row.inventory_base, row.inventory_quote = desk.inventory_base, desk.inventory_quote
         row.inventory_at, row.updated_at = desk.updated_at, stamp
-    session.flush()
+    _write_back(
+        session,
+        orders=[t[0] for t in trades] + [f[0] for f in failures],
+        balances=[balances[key] for key in sorted(changed - created)],
+        new_balances=[balances[key] for key in sorted(created)],
+        pools=[pool_rows[pid] for pid in sorted(moved_pools)],
+        desks=[desk_rows[did] for did in sorted(refilled_by)],
+    )
 
     by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in fills:
@@ -826,6 +840,78 @@ def _settle(
             if did in refilled_by
         ),
     )
+
+
+# What a settlement changes, per table: the key, then the columns written back.
+_WRITE_BACK: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    Order: (
+        ("id",),
+        (
+            "status",
+            "amount_out",
+            "error_code",
+            "error_message",
+            "attempts",
+            "route",
+            "updated_at",
+            *sorted(set(PHASE_COLUMNS.values())),
+        ),
+    ),
+    Balance: (("account_id", "token"), ("amount", "reserved", "updated_at")),
+    AmmPool: (("id",), ("reserve_a", "reserve_b", "updated_at")),
+    OTCPool: (("id",), ("inventory_base", "inventory_quote", "inventory_at", "updated_at")),
+}
+
+
+def _update_statement(model: Any) -> sa.Update:
+    keys, columns = _WRITE_BACK[model]
+    table: sa.Table = model.__table__
+    return (
+        table.update()
+        .where(*(table.c[k] == sa.bindparam(f"k_{k}") for k in keys))
+        .values({c: sa.bindparam(f"v_{c}") for c in columns})
+    )
+
+
+_UPDATES = {model: _update_statement(model) for model in _WRITE_BACK}
+
+
+def _write_back(
+    session: DbSession,
+    *,
+    orders: Sequence[Order],
+    balances: Sequence[Balance],
+    new_balances: Sequence[Balance],
+    pools: Sequence[AmmPool],
+    desks: Sequence[OTCPool],
+) -> None:
+    """Write the rows a settlement changed with one statement per table, then mark their ORM
+    objects as stored: the session's flush would have written them again, object by object, and
+    its unit of work cost a batch job more than the statements."""
+    conn = session.connection()
+    if new_balances:
+        _, columns = _WRITE_BACK[Balance]
+        conn.execute(
+            Balance.__table__.insert(),
+            [
+                {"account_id": b.account_id, "token": b.token, **{c: getattr(b, c) for c in columns}}
+                for b in new_balances
+            ],
+        )
+    for model, rows in ((Order, orders), (Balance, balances), (AmmPool, pools), (OTCPool, desks)):
+        if not rows:
+            continue
+        keys, columns = _WRITE_BACK[model]
+        conn.execute(
+            _UPDATES[model],
+            [
+                {**{f"k_{k}": getattr(r, k) for k in keys}, **{f"v_{c}": getattr(r, c) for c in columns}}
+                for r in rows
+            ],
+        )
+        for r in rows:
+            for c in columns:
+                set_committed_value(r, c, getattr(r, c))
 
 
 def reprice_plan(

@@ -223,6 +223,36 @@ def test_a_batch_creates_the_balance_a_trader_did_not_hold_and_every_order_adds_
     assert book_problems(database_url, seed) == []
 
 
+def test_a_batch_writes_each_table_with_one_statement_whatever_the_accounts(fresh_app: Any) -> None:
+    """Orders of several accounts in one batch: one UPDATE per table (the ORM's flush sent one per
+    group of rows with the same changed columns, about one per account for balances)."""
+    import jobs
+    from venue_state import create_account
+
+    app = fresh_app()
+    funding = {"SOL": "500", "USDC": "100000", "USDT": "100000", "JUP": "10000", "RAY": "1000", "BONK": "1e9"}
+    with app.app_context():
+        accounts = [int(create_account(db.session, f"trader-{i}", funding=funding)[0].id) for i in range(5)]
+        db.session.commit()
+        db.session.remove()
+    ids = [
+        order_id for i, account in enumerate(accounts) for order_id in place(app, account, ORDERS[i : i + 2])
+    ]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()[:3]))
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            assert jobs.execute_orders(ids) == dict.fromkeys(ids, "confirmed")
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", seen)
+    updates = sorted(s for s in statements if s.startswith("UPDATE"))
+    assert updates == ["UPDATE amm_pools SET", "UPDATE balances SET", "UPDATE orders SET"]
+
+
 RELEASE = threading.Event()
 
 
