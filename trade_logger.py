@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -28,6 +29,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 import otc_engine
@@ -365,6 +367,36 @@ def _alone(conn: sa.Connection) -> Iterator[None]:
         raw.autocommit = False
 
 
+def _in_transaction(session: DbSession) -> bool:
+    real = session() if isinstance(session, scoped_session) else session
+    return real.in_transaction()
+
+
+@functools.cache
+def _create_sql(dialect: sa.Dialect) -> str:
+    return str(_CREATE.compile(dialect=dialect))
+
+
+def _create_on_postgres(session: DbSession, params: dict[str, Any]) -> int:
+    """Run ``_CREATE``; the number of orders it inserted (1, or 0 when the balance is short).
+
+    Submission's hot path: the statement is compiled once and sent as the driver's SQL, on a
+    connection of its own in autocommit unless the session has a transaction open (then it joins
+    it). SQLAlchemy's statement execution and session bookkeeping cost twice the rest of placing
+    the order (440 against 230 µs of CPU, measured), so the binds are converted here: the route
+    as JSON text, and ``status`` as its value; datetimes are ``utcnow()``'s, aware and UTC.
+    """
+    params["order_status"] = OrderStatus(params["order_status"]).value
+    if params["order_route"] is not None:
+        params["order_route"] = json.dumps(params["order_route"])
+    bind = session.get_bind()
+    sql = _create_sql(bind.dialect)
+    if _in_transaction(session) or not isinstance(bind, sa.Engine):  # after the key lookup, say
+        return len(session.connection().exec_driver_sql(sql, params).all())
+    with bind.connect() as conn, _alone(conn):
+        return len(conn.exec_driver_sql(sql, params).all())
+
+
 def create_order(
     session: DbSession,
     account_id: int,
@@ -416,11 +448,9 @@ def create_order(
         # A guarded UPDATE holds the input: atomic under concurrency on both databases. Plain Core
         # on the session's connection: the ORM's bulk-DML path costs more than the statements.
         if session.get_bind().dialect.name == "postgresql":
-            conn = session.connection()
             params = hold | {f"order_{name}": values[name] for name in _ORDER_COLUMNS}
             params |= {"event_status": event["status"], "event_message": event["message"], "event_at": now}
-            with _alone(conn):
-                held = len(conn.execute(_CREATE, params).all())
+            held = _create_on_postgres(session, params)
         else:
             conn = session.connection()
             held = conn.execute(_HOLD, hold).rowcount
@@ -441,7 +471,8 @@ def create_order(
                 f"order needs {format_amount(token_in, amount_in)}",
                 field="amountIn",
             )
-        session.commit()
+        if _in_transaction(session):
+            session.commit()
     except sa.exc.IntegrityError:
         # A concurrent request with the same Idempotency-Key won the insert: answer with its order.
         session.rollback()

@@ -134,3 +134,34 @@ def test_a_connection_dropped_in_use_fails_one_request_with_503_and_the_pool_rec
     # The disconnect invalidated the whole pool: the next request connects afresh.
     assert client.get("/api/accounts/me", headers={"X-API-Key": key}).status_code == 200
     assert post_order(app, key).status_code == 202
+
+
+def test_an_order_created_with_a_route_stores_it_as_json(pg_app: tuple[Flask, str]) -> None:
+    """The driver-level insert converts what SQLAlchemy's column types would: the route as JSON."""
+    from trade_logger import create_order, request_hash
+
+    app, _key = pg_app
+    route = {"plan": {"legs": [{"venue": "Orca", "amountIn": 5}]}, "settle_at": 1.5}
+    with app.app_context():
+        account_id = db.session.execute(sa.text("SELECT id FROM accounts WHERE name = 'demo'")).scalar_one()
+        db.session.remove()
+        order, created = create_order(
+            db.session,
+            account_id,
+            token_in="USDC",
+            token_out="SOL",
+            amount_in=5_000_000,
+            strategy="BEST_PRICE",
+            slippage_bps=50,
+            quoted_amount_out=1,
+            min_amount_out=1,
+            route=route,
+            idempotency_key=None,
+            request_digest=request_hash({"route": True}),
+        )
+        assert created and order.route == route
+        db.session.remove()
+        stored = db.session.get(Order, order.id)
+        assert stored is not None
+        assert (stored.route, stored.status, stored.created_at) == (route, "pending", order.created_at)
+        db.session.remove()
