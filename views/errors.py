@@ -112,13 +112,17 @@ def register_error_handlers(app: Flask) -> None:
     def database_error(exc: sa.exc.DBAPIError) -> Any:
         if not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
             return unexpected(exc)
-        # The database dropped the connection (a restart) or is unreachable: the pool has been
-        # invalidated, and the request can simply be sent again.
+        # The database dropped the connection (a restart), is unreachable or timed out: the pool has
+        # been invalidated if the connection died, and the request can be sent again (an order with
+        # the same Idempotency-Key: if its insert did reach the database, the retry replays it).
         log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
         if not request.path.startswith("/api/"):
             return html_error(503, "Service Unavailable", "The database is unavailable; try again shortly.")
         response, status = error_response(
-            503, "database_unavailable", "the database is unavailable; retry in a moment", None
+            503,
+            "database_unavailable",
+            "the database is unavailable; retry in a moment (orders: with the same Idempotency-Key)",
+            None,
         )
         response.headers["Retry-After"] = "1"
         return response, status
