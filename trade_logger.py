@@ -364,7 +364,8 @@ def _alone(conn: sa.Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        raw.autocommit = False
+        if not raw.closed:  # a connection that died is discarded: leave its error to the caller
+            raw.autocommit = False
 
 
 def _in_transaction(session: DbSession) -> bool:

@@ -165,3 +165,42 @@ def test_an_order_created_with_a_route_stores_it_as_json(pg_app: tuple[Flask, st
         assert stored is not None
         assert (stored.route, stored.status, stored.created_at) == (route, "pending", order.created_at)
         db.session.remove()
+
+
+def test_placing_an_order_on_a_connection_that_died_raises_the_database_error_and_the_next_succeeds(
+    pg_app: tuple[Flask, str], pg_database: str
+) -> None:
+    """The autocommit switch is put back even on a dead connection, without hiding the error the
+    request must map to a 503 (psycopg2 refuses to touch a closed connection)."""
+    from trade_logger import create_order, request_hash
+
+    app, _key = pg_app
+
+    def place(n: int) -> Any:
+        return create_order(
+            db.session,
+            account_id,
+            token_in="USDC",
+            token_out="SOL",
+            amount_in=1_000_000,
+            strategy="BEST_PRICE",
+            slippage_bps=50,
+            quoted_amount_out=1,
+            min_amount_out=1,
+            route=None,
+            idempotency_key=None,
+            request_digest=request_hash({"n": n}),
+        )
+
+    with app.app_context():
+        account_id = db.session.execute(sa.text("SELECT id FROM accounts WHERE name = 'demo'")).scalar_one()
+        db.session.remove()
+        place(0)  # the pool now holds a connection that was just used: it is not tested before use
+        assert terminate_backends(pg_database) >= 1
+        with pytest.raises(sa.exc.DBAPIError) as failed:
+            place(1)
+        assert failed.value.connection_invalidated
+        db.session.remove()
+        assert place(2)[1] is True
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Order)).scalar_one() == 2
+        db.session.remove()
