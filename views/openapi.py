@@ -62,7 +62,11 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     409: ("Conflict", "The Idempotency-Key was used before for a different request"),
     415: ("UnsupportedMediaType", "The body is not application/json"),
     422: ("Unprocessable", "Valid input that cannot be done: insufficient balance, no route"),
-    503: ("ServiceUnavailable", "A dependency (prices, a venue) cannot answer right now"),
+    503: (
+        "ServiceUnavailable",
+        "A dependency (the database, prices, a venue) cannot answer right now, or too many orders wait"
+        " to execute; retry later (after Retry-After seconds when the header is set)",
+    ),
 }
 
 
