@@ -136,29 +136,38 @@ def test_a_connection_dropped_in_use_fails_one_request_with_503_and_the_pool_rec
     assert post_order(app, key).status_code == 202
 
 
-def test_an_order_created_with_a_route_stores_it_as_json(pg_app: tuple[Flask, str]) -> None:
-    """The driver-level insert converts what SQLAlchemy's column types would: the route as JSON."""
+def demo_id() -> int:
+    account_id = db.session.execute(sa.text("SELECT id FROM accounts WHERE name = 'demo'")).scalar_one()
+    db.session.remove()
+    return int(account_id)
+
+
+def create(account_id: int, n: int, route: dict[str, Any] | None = None) -> tuple[Order, bool]:
+    """``trade_logger.create_order`` for 1 USDC → SOL (the API's path, without the view)."""
     from trade_logger import create_order, request_hash
 
+    return create_order(
+        db.session,
+        account_id,
+        token_in="USDC",
+        token_out="SOL",
+        amount_in=1_000_000,
+        strategy="BEST_PRICE",
+        slippage_bps=50,
+        quoted_amount_out=1,
+        min_amount_out=1,
+        route=route,
+        idempotency_key=None,
+        request_digest=request_hash({"n": n}),
+    )
+
+
+def test_an_order_created_with_a_route_stores_it_as_json(pg_app: tuple[Flask, str]) -> None:
+    """The driver-level insert converts what SQLAlchemy's column types would: the route as JSON."""
     app, _key = pg_app
     route = {"plan": {"legs": [{"venue": "Orca", "amountIn": 5}]}, "settle_at": 1.5}
     with app.app_context():
-        account_id = db.session.execute(sa.text("SELECT id FROM accounts WHERE name = 'demo'")).scalar_one()
-        db.session.remove()
-        order, created = create_order(
-            db.session,
-            account_id,
-            token_in="USDC",
-            token_out="SOL",
-            amount_in=5_000_000,
-            strategy="BEST_PRICE",
-            slippage_bps=50,
-            quoted_amount_out=1,
-            min_amount_out=1,
-            route=route,
-            idempotency_key=None,
-            request_digest=request_hash({"route": True}),
-        )
+        order, created = create(demo_id(), 0, route)
         assert created and order.route == route
         db.session.remove()
         stored = db.session.get(Order, order.id)
@@ -172,35 +181,15 @@ def test_placing_an_order_on_a_connection_that_died_raises_the_database_error_an
 ) -> None:
     """The autocommit switch is put back even on a dead connection, without hiding the error the
     request must map to a 503 (psycopg2 refuses to touch a closed connection)."""
-    from trade_logger import create_order, request_hash
-
     app, _key = pg_app
-
-    def place(n: int) -> Any:
-        return create_order(
-            db.session,
-            account_id,
-            token_in="USDC",
-            token_out="SOL",
-            amount_in=1_000_000,
-            strategy="BEST_PRICE",
-            slippage_bps=50,
-            quoted_amount_out=1,
-            min_amount_out=1,
-            route=None,
-            idempotency_key=None,
-            request_digest=request_hash({"n": n}),
-        )
-
     with app.app_context():
-        account_id = db.session.execute(sa.text("SELECT id FROM accounts WHERE name = 'demo'")).scalar_one()
-        db.session.remove()
-        place(0)  # the pool now holds a connection that was just used: it is not tested before use
+        account_id = demo_id()
+        create(account_id, 0)  # the pool now holds a connection just used: not tested before use
         assert terminate_backends(pg_database) >= 1
         with pytest.raises(sa.exc.DBAPIError) as failed:
-            place(1)
+            create(account_id, 1)
         assert failed.value.connection_invalidated
         db.session.remove()
-        assert place(2)[1] is True
+        assert create(account_id, 2)[1] is True
         assert db.session.execute(sa.select(sa.func.count()).select_from(Order)).scalar_one() == 2
         db.session.remove()
