@@ -446,8 +446,9 @@ def create_order(
         order = Order(**values)  # the caller's copy of what is written (not in the session)
         event = _event(order, OrderStatus.PENDING, "order received", now)
         hold = {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now}
-        # A guarded UPDATE holds the input: atomic under concurrency on both databases. Plain Core
-        # on the session's connection: the ORM's bulk-DML path costs more than the statements.
+        # A guarded UPDATE holds the input: atomic under concurrency on both databases. Core, not
+        # the ORM's bulk-DML path, which costs more than the statements (on PostgreSQL, the
+        # driver's SQL: see _create_on_postgres).
         if session.get_bind().dialect.name == "postgresql":
             params = hold | {f"order_{name}": values[name] for name in _ORDER_COLUMNS}
             params |= {"event_status": event["status"], "event_message": event["message"], "event_at": now}
@@ -918,8 +919,8 @@ def _write_back(
     desks: Sequence[OTCPool],
 ) -> None:
     """Write the rows a settlement changed with one statement per table, then mark their ORM
-    objects as stored: the session's flush would have written them again, object by object, and
-    its unit of work cost a batch job more than the statements."""
+    objects as stored so that the session does not write them again. The session's flush sent one
+    UPDATE per run of rows with the same changed columns: for balances, about one per account."""
     conn = session.connection()
     if new_balances:
         _, columns = _WRITE_BACK[Balance]
