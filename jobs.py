@@ -49,7 +49,7 @@ from trade_logger import (
     settle_orders,
 )
 from venue_state import load_desks, load_pools
-from views.serialize import spot_price_str
+from views.serialize import desk_update_json, pool_update_json
 
 __all__ = [
     "TransientError",
@@ -515,32 +515,9 @@ def _publish_batch(batch: SettledBatch) -> None:
             for event in failed.events:
                 out.order_update(failed.order, event)
         for pool in batch.pools:
-            out.pool_update(
-                {
-                    "id": pool["id"],
-                    "venue": pool["venue"],
-                    "kind": "amm",
-                    "tokenA": pool["tokenA"],
-                    "tokenB": pool["tokenB"],
-                    "reserveA": format_amount(pool["tokenA"], pool["reserveA"]),
-                    "reserveB": format_amount(pool["tokenB"], pool["reserveB"]),
-                    "price": spot_price_str(
-                        pool["tokenA"], pool["tokenB"], pool["reserveA"], pool["reserveB"]
-                    ),
-                }
-            )
+            out.pool_update(pool_update_json(pool))
         for desk in batch.desks:
-            out.pool_update(
-                {
-                    "id": desk["id"],
-                    "venue": desk["name"],
-                    "kind": "otc",
-                    "tokenA": desk["base"],
-                    "tokenB": desk["quote"],
-                    "inventoryBase": format_amount(desk["base"], desk["inventoryBase"]),
-                    "inventoryQuote": format_amount(desk["quote"], desk["inventoryQuote"]),
-                }
-            )
+            out.pool_update(desk_update_json(desk))
 
 
 # --- recovery and metrics -----------------------------------------------------------------------

@@ -33,6 +33,7 @@ from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 import otc_engine
+from amm import Pool
 from errors import InsufficientLiquidityError, SolrouteError, ValidationError
 from models import (
     FINAL_STATUSES,
@@ -622,8 +623,8 @@ class SettledBatch:
     trades: tuple[RecordedTrade, ...] = ()
     failed: tuple[FailedOrder, ...] = ()
     already_final: tuple[str, ...] = ()  # orders some earlier job finished: nothing done
-    pools: tuple[Mapping[str, Any], ...] = ()  # every pool the batch moved, as it is now
-    desks: tuple[Mapping[str, Any], ...] = ()
+    pools: tuple[Pool, ...] = ()  # every pool the batch moved, as it is now
+    desks: tuple[otc_engine.Desk, ...] = ()  # every desk it traded with, as it is now
 
 
 def _price(token_in: str, token_out: str, amount_in: int, amount_out: int) -> Decimal:
@@ -848,30 +849,8 @@ def _settle(
         trades=tuple(recorded),
         failed=tuple(failed),
         already_final=done,
-        pools=tuple(
-            {
-                "id": p.pool_id,
-                "venue": p.venue,
-                "tokenA": p.token_a,
-                "tokenB": p.token_b,
-                "reserveA": p.reserve_a,
-                "reserveB": p.reserve_b,
-            }
-            for pid, p in sorted(pools.items())
-            if pid in moved_pools
-        ),
-        desks=tuple(
-            {
-                "id": d.desk_id,
-                "name": d.name,
-                "base": d.base,
-                "quote": d.quote,
-                "inventoryBase": d.inventory_base,
-                "inventoryQuote": d.inventory_quote,
-            }
-            for did, d in sorted(desks.items())
-            if did in refilled_by
-        ),
+        pools=tuple(pools[pid] for pid in sorted(moved_pools)),
+        desks=tuple(desks[did] for did in sorted(refilled_by)),
     )
 
 

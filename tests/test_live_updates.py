@@ -322,3 +322,37 @@ def test_without_redis_the_web_process_runs_the_order_and_streams_the_same_lifec
         assert_monotone(seen)
     finally:
         client.close()
+
+
+def test_pool_update_payloads_carry_token_amounts_and_the_spot_price() -> None:
+    """The two ``pool_update`` shapes a settled batch publishes, AMM pool and OTC desk, exactly."""
+    from dataclasses import replace
+
+    from amm import Pool
+    from otc_engine import default_desks
+    from venue_state import seed_prices
+    from views.serialize import desk_update_json, pool_update_json
+
+    pool = Pool("orca-sol-usdc", "Orca", "SOL", "USDC", 12_000_500_000_000, 1_800_075_000_000, 25)
+    assert pool_update_json(pool) == {
+        "id": "orca-sol-usdc",
+        "venue": "Orca",
+        "kind": "amm",
+        "tokenA": "SOL",
+        "tokenB": "USDC",
+        "reserveA": "12000.5",
+        "reserveB": "1800075",
+        "price": "150",
+    }
+    desk = default_desks(seed_prices(), 0.0)[0]
+    assert (desk.desk_id, desk.base, desk.quote) == ("otc-a-sol-usdc", "SOL", "USDC")
+    desk = replace(desk, inventory_base=1_500_000_000, inventory_quote=2_000_000)
+    assert desk_update_json(desk) == {
+        "id": "otc-a-sol-usdc",
+        "venue": "OTC Desk A (SOL/USDC)",
+        "kind": "otc",
+        "tokenA": "SOL",
+        "tokenB": "USDC",
+        "inventoryBase": "1.5",
+        "inventoryQuote": "2",
+    }

@@ -9,6 +9,7 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 import otc_engine
+from amm import Pool
 from analytics import (
     Breakdown,
     LatencyDistribution,
@@ -33,6 +34,7 @@ __all__ = [
     "curves_json",
     "decimal_str",
     "desk_json",
+    "desk_update_json",
     "epoch_iso",
     "fill_json",
     "impact_json",
@@ -44,6 +46,7 @@ __all__ = [
     "order_summary",
     "planned_legs",
     "pool_json",
+    "pool_update_json",
     "prices_json",
     "quote_json",
     "route_json",
@@ -392,6 +395,33 @@ def pool_json(pool: AmmPool, usd_prices: Mapping[str, Decimal] | None) -> dict[s
         "price": spot_price_str(pool.token_a, pool.token_b, pool.reserve_a, pool.reserve_b),
         "depthUsd": decimal_str(depth, 2),
         "updatedAt": iso(pool.updated_at),
+    }
+
+
+def pool_update_json(pool: Pool) -> dict[str, Any]:
+    """The ``pool_update`` event for an AMM pool a trade moved: reserves and spot price."""
+    return {
+        "id": pool.pool_id,
+        "venue": pool.venue,
+        "kind": "amm",
+        "tokenA": pool.token_a,
+        "tokenB": pool.token_b,
+        "reserveA": format_amount(pool.token_a, pool.reserve_a),
+        "reserveB": format_amount(pool.token_b, pool.reserve_b),
+        "price": spot_price_str(pool.token_a, pool.token_b, pool.reserve_a, pool.reserve_b),
+    }
+
+
+def desk_update_json(desk: otc_engine.Desk) -> dict[str, Any]:
+    """The ``pool_update`` event for an OTC desk a trade used: its inventory."""
+    return {
+        "id": desk.desk_id,
+        "venue": desk.name,
+        "kind": "otc",
+        "tokenA": desk.base,
+        "tokenB": desk.quote,
+        "inventoryBase": format_amount(desk.base, desk.inventory_base),
+        "inventoryQuote": format_amount(desk.quote, desk.inventory_quote),
     }
 
 
