@@ -14,7 +14,6 @@ change of an order's state goes through this module.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import hashlib
@@ -22,7 +21,7 @@ import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -348,25 +347,6 @@ def _create_in_one_statement() -> sa.Insert:
 
 
 _CREATE = _create_in_one_statement()
-# psycopg2.extensions.TRANSACTION_STATUS_IDLE: no transaction open on the connection.
-_PG_IDLE = 0
-
-
-@contextlib.contextmanager
-def _alone(conn: sa.Connection) -> Iterator[None]:
-    """Run a statement that is atomic on its own in autocommit, when nothing else has been sent in
-    this transaction: psycopg2 would send BEGIN before it and COMMIT after it, two more round trips
-    (each one a wake-up of both processes) for nothing. Otherwise it joins the open transaction."""
-    raw = conn.connection.dbapi_connection
-    if raw is None or raw.info.transaction_status != _PG_IDLE:
-        yield
-        return
-    raw.autocommit = True  # psycopg2 sends nothing for this: it only stops sending BEGIN
-    try:
-        yield
-    finally:
-        if not raw.closed:  # a connection that died is discarded: leave its error to the caller
-            raw.autocommit = False
 
 
 def _in_transaction(session: DbSession) -> bool:
@@ -379,24 +359,32 @@ def _create_sql(dialect: sa.Dialect) -> str:
     return str(_CREATE.compile(dialect=dialect))
 
 
-def _create_on_postgres(session: DbSession, params: dict[str, Any]) -> int:
+def _create_on_postgres(session: DbSession, bind: sa.Engine | sa.Connection, params: dict[str, Any]) -> int:
     """Run ``_CREATE``; the number of orders it inserted (1, or 0 when the balance is short).
 
     Submission's hot path: the statement is compiled once and sent as the driver's SQL, on a
     connection of its own in autocommit unless the session has a transaction open (then it joins
-    it). SQLAlchemy's statement execution and session bookkeeping cost twice the rest of placing
-    the order (440 against 230 µs of CPU, measured), so the binds are converted here: the route
-    as JSON text, and ``status`` as its value; datetimes are ``utcnow()``'s, aware and UTC.
+    it). The statement is atomic on its own: psycopg2 would send BEGIN before it and COMMIT after
+    it, two more round trips (each a wake-up of both processes) for nothing. SQLAlchemy's
+    statement execution and session bookkeeping cost twice the rest of placing the order (440
+    against 230 µs of CPU, measured), so the binds are converted here: the route as JSON text,
+    and ``status`` as its value; datetimes are ``utcnow()``'s, aware and UTC.
     """
     params["order_status"] = OrderStatus(params["order_status"]).value
     if params["order_route"] is not None:
         params["order_route"] = json.dumps(params["order_route"])
-    bind = session.get_bind()
     sql = _create_sql(bind.dialect)
     if _in_transaction(session) or not isinstance(bind, sa.Engine):  # after the key lookup, say
         return len(session.connection().exec_driver_sql(sql, params).all())
-    with bind.connect() as conn, _alone(conn):
-        return len(conn.exec_driver_sql(sql, params).all())
+    with bind.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.autocommit = True  # psycopg2 sends nothing for this: it only stops sending BEGIN
+        try:
+            return len(conn.exec_driver_sql(sql, params).all())
+        finally:
+            if not raw.closed:  # a connection that died is discarded: leave its error to the caller
+                raw.autocommit = False
 
 
 def create_order(
@@ -450,10 +438,11 @@ def create_order(
         # A guarded UPDATE holds the input: atomic under concurrency on both databases. Core, not
         # the ORM's bulk-DML path, which costs more than the statements (on PostgreSQL, the
         # driver's SQL: see _create_on_postgres).
-        if session.get_bind().dialect.name == "postgresql":
+        bind = session.get_bind()
+        if bind.dialect.name == "postgresql":
             params = hold | {f"order_{name}": values[name] for name in _ORDER_COLUMNS}
             params |= {"event_status": event["status"], "event_message": event["message"], "event_at": now}
-            held = _create_on_postgres(session, params)
+            held = _create_on_postgres(session, bind, params)
         else:
             conn = session.connection()
             held = conn.execute(_HOLD, hold).rowcount
