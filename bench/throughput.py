@@ -6,12 +6,16 @@ Run from the repository root (PostgreSQL and Redis must be up: ``bash scripts/se
     .venv/bin/python bench/throughput.py --servers 2 --workers 4 --clients 32
     .venv/bin/python bench/throughput.py --markdown           # the same tables as Markdown
     .venv/bin/python bench/throughput.py --rate 300           # a fixed offered load instead
+    .venv/bin/python bench/throughput.py --cpu-classes off    # every process in the normal CPU class
 
 What it does: creates a PostgreSQL database ``solroute_bench_<random>``, migrates it (Alembic),
 seeds it and gives every client its own funded trader account; starts ``--servers`` single-worker
 gunicorn processes for orders, ``--quote-servers`` more for the quote clients (the production
 shape: quotes apart from order traffic) and ``--workers`` RQ workers (``tests/stack.py``, offline
-venues, instant OTC settlement) sharing a fresh Redis namespace; then
+venues, instant OTC settlement) sharing a fresh Redis namespace. Where it can (root, or a
+delegated cgroup), it puts the order servers and workers in an idle-class CPU cgroup and leaves the
+quote servers in the normal class, as the README's production shape does with systemd
+(``bench/cpu_classes.py``; ``--cpu-classes``; the header says which it ran); then
 
 1. times ``GET /api/quote`` on the idle stack (one client, one request at a time);
 2. times it under a light concurrent load of quotes alone (``--quote-clients`` closed-loop clients);
@@ -65,6 +69,7 @@ if str(ROOT) not in sys.path:
 
 import sqlalchemy as sa  # noqa: E402
 
+from bench.cpu_classes import IdleCpuGroup, Unavailable  # noqa: E402
 from bench.report import Table, nearest_rank, render_markdown, render_text, verdict  # noqa: E402
 from tests.conftest import (  # noqa: E402
     REDIS_URL,
@@ -626,7 +631,9 @@ def cpu_table(cpu: dict[str, float], window_s: float, r: Results) -> Table:
     )
 
 
-def header(args: argparse.Namespace, started_at: datetime, load_1min: float, markdown: bool) -> list[str]:
+def header(
+    args: argparse.Namespace, started_at: datetime, load_1min: float, markdown: bool, cpu_classes: str
+) -> list[str]:
     def code(text: str) -> str:
         return f"`{text}`" if markdown else text
 
@@ -643,7 +650,28 @@ def header(args: argparse.Namespace, started_at: datetime, load_1min: float, mar
         + (f"{args.rate:g} orders/s in all on a fixed schedule), " if args.rate else "back to back), ")
         + f"{args.quote_clients} quote clients during the order load; {args.warmup:g} s warm-up + "
         f"{args.duration:g} s window. Offline venues (no outside API), OTC settlement scale 0.",
+        f"CPU classes: {cpu_classes}.",
     ]
+
+
+def cpu_classes(args: argparse.Namespace) -> tuple[IdleCpuGroup | None, str]:
+    """The idle-class group for order servers and workers, or None; and the header's account of it."""
+    if args.cpu_classes == "off":
+        return None, "off (--cpu-classes off): every process in the normal class"
+    if not args.quote_servers:
+        if args.cpu_classes == "on":
+            raise SystemExit("--cpu-classes on needs quote servers of their own (--quote-servers >= 1)")
+        return None, "off: the order servers serve quotes too"
+    try:
+        group = IdleCpuGroup.create(f"solroute-bench-{os.getpid()}")
+    except Unavailable as exc:
+        if args.cpu_classes == "on":
+            raise SystemExit(f"--cpu-classes on: {exc}") from exc
+        return None, f"off, not available here ({exc})"
+    return group, (
+        f"order servers and RQ workers in an idle-class cgroup ({group.path}, cpu.idle = 1), "
+        "quote servers, PostgreSQL, Redis and the load generator in the normal class"
+    )
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -685,6 +713,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="an environment setting for the quote servers only (repeatable)",
     )
+    parser.add_argument(
+        "--cpu-classes",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="put the order servers and RQ workers in an idle-class CPU cgroup, the quote servers "
+        "staying in the normal class, as production does with systemd's CPUWeight=idle "
+        "(bench/cpu_classes.py; needs write access to the cgroup hierarchy). auto (default): "
+        "where it can, with quote servers of their own",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' logs and print their path"
@@ -698,11 +735,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
+    idle_group, cpu_note = cpu_classes(args)
     namespace = f"solroute-bench-{uuid.uuid4().hex[:10]}"
     log_dir = Path(tempfile.mkdtemp(prefix="solroute-bench-"))
     stack = Stack(log_dir)
     progress("creating and migrating the database")
-    db_name, db_url = create_database()
+    try:
+        db_name, db_url = create_database()
+    except BaseException:
+        if idle_group:
+            idle_group.dispose()
+        raise
     failed = True
     try:
         keys = seed(db_url, args.clients)
@@ -710,6 +753,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"starting {args.servers} server(s)")
         urls = [stack.start_server(env, threads=args.threads) for _ in range(args.servers)]
         order_pids = [p.popen.pid for p in stack.procs if p.name.startswith("web-")]
+        if idle_group:
+            for pid in order_pids:
+                idle_group.add(pid)  # the arbiter and its forked worker
         quote_env = {**env, **dict(item.split("=", 1) for item in args.quote_env)}
         quote_urls = [
             stack.start_server(quote_env, threads=args.threads) for _ in range(args.quote_servers)
@@ -733,6 +779,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress(f"starting {args.workers} worker(s)")
         workers = [stack.start_worker(env, f"worker-{i + 1}") for i in range(args.workers)]
         wait_workers(REDIS_URL, namespace, workers)
+        if idle_group:
+            for worker in workers:
+                idle_group.add(worker.popen.pid)
 
         progress(f"order load: {args.clients} clients for {args.warmup:g} + {args.duration:g} s")
         load = Load()
@@ -817,19 +866,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         notes.append(f"PASS/MISS: the figure against its target (— : no target). Ran in {elapsed_s:.1f} s.")
         if args.markdown:
-            print(
-                "\n\n".join(
-                    [*header(args, started_at, load_1min, True), *map(render_markdown, tables), *notes]
-                )
-            )
+            lines = header(args, started_at, load_1min, True, cpu_note)
+            print("\n\n".join([*lines, *map(render_markdown, tables), *notes]))
         else:
-            print("\n".join(header(args, started_at, load_1min, False)))
+            print("\n".join(header(args, started_at, load_1min, False, cpu_note)))
             print()
             print("\n\n".join([*map(render_text, tables), "\n".join(notes)]))
         failed = False
         return 0
     finally:
         stack.stop()
+        if idle_group:
+            idle_group.dispose()
         if failed:
             print(stack.logs(), file=sys.stderr)
         drop_pg_database(db_name)
