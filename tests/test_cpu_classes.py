@@ -5,6 +5,7 @@ The group tests need write access to the cpu controller (root here and in CI); e
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import throughput
 from bench.cpu_classes import IdleCpuGroup, Unavailable
 
 
@@ -132,3 +134,28 @@ def test_a_hierarchy_without_a_cpu_controller_is_refused_with_a_reason(tmp_path:
     (tmp_path / "cgroup.controllers").write_text("memory pids\n")
     with pytest.raises(Unavailable, match="cgroup v2 hierarchy has no cpu controller"):
         IdleCpuGroup.create("solroute-test", root=tmp_path)
+
+
+def test_the_benchmark_leaves_every_process_normal_when_told_off() -> None:
+    group, note = throughput.cpu_classes(argparse.Namespace(cpu_classes="off", quote_servers=1))
+    assert group is None
+    assert note.startswith("off (--cpu-classes off)")
+
+
+def test_the_benchmark_keeps_one_class_when_the_order_servers_serve_quotes() -> None:
+    group, note = throughput.cpu_classes(argparse.Namespace(cpu_classes="auto", quote_servers=0))
+    assert (group, note) == (None, "off: the order servers serve quotes too")
+    with pytest.raises(SystemExit, match="needs quote servers of their own"):
+        throughput.cpu_classes(argparse.Namespace(cpu_classes="on", quote_servers=0))
+
+
+def test_the_benchmark_names_the_idle_group_it_made() -> None:
+    group, note = throughput.cpu_classes(argparse.Namespace(cpu_classes="auto", quote_servers=1))
+    if group is None:
+        assert note.startswith("off, not available here (")
+        pytest.skip(note)
+    try:
+        assert str(group.path) in note
+        assert (group.path / "cpu.idle").read_text().strip() == "1"
+    finally:
+        group.dispose()
