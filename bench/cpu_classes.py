@@ -18,9 +18,10 @@ when it cannot, and the benchmark then runs and reports without it.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.procs import descendants, processes
 
 __all__ = ["IdleCpuGroup", "Unavailable"]
 
@@ -41,21 +42,6 @@ def _cpu_hierarchy(root: Path) -> tuple[Path, bool]:
         if (root / name / "cgroup.procs").is_file():
             return root / name, False
     raise Unavailable(f"no cpu controller under {root}")
-
-
-def _children_by_parent() -> dict[int, list[int]]:
-    """Every process's children, from each ``/proc/<pid>/stat`` (its 4th field is the parent)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # after the name, which may hold spaces
-        children.setdefault(ppid, []).append(int(entry))
-    return children
 
 
 @dataclass(frozen=True)
@@ -99,16 +85,13 @@ class IdleCpuGroup:
 
         Processes forked later are born in the group.
         """
-        children = _children_by_parent()
-        moved, todo = 0, [pid]
-        while todo:
-            current = todo.pop()
+        moved = 0
+        for member in descendants([pid], processes())[pid]:
             try:
-                (self.path / "cgroup.procs").write_text(str(current))
+                (self.path / "cgroup.procs").write_text(str(member))
             except ProcessLookupError:
                 continue  # exited meanwhile
             moved += 1
-            todo.extend(children.get(current, []))
         return moved
 
     def members(self) -> set[int]:

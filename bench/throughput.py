@@ -70,6 +70,7 @@ if str(ROOT) not in sys.path:
 import sqlalchemy as sa  # noqa: E402
 
 from bench.cpu_classes import IdleCpuGroup, Unavailable  # noqa: E402
+from bench.procs import CLOCK_TICKS, descendants, processes  # noqa: E402
 from bench.report import Table, nearest_rank, render_markdown, render_text, verdict  # noqa: E402
 from tests.conftest import (  # noqa: E402
     REDIS_URL,
@@ -161,32 +162,6 @@ def queue_backlog(namespace: str) -> int:
         client.close()
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name is in parentheses and may hold spaces: split after its closing one.
-    return [text[text.index("(") + 1 : text.rindex(")")], *text[text.rindex(")") + 2 :].split()]
-
-
-def _processes() -> dict[int, tuple[str, int, float]]:
-    """Every process now: pid → (command name, parent pid, CPU seconds used so far)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            # After the name: state, ppid, ..., utime and stime are fields 14 and 15 of stat(5).
-            found[int(entry.name)] = (
-                fields[0],
-                int(fields[2]),
-                (int(fields[12]) + int(fields[13])) / CLOCK_TICKS,
-            )
-    return found
-
-
 def _machine_cpu_s() -> float:
     """CPU seconds spent by the whole machine so far (everything but idle and iowait)."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -196,24 +171,11 @@ def _machine_cpu_s() -> float:
 
 def cpu_by_group(groups: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds used so far by each group of process trees, PostgreSQL, Redis, and the machine."""
-    procs = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (_, ppid, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-
-    def tree(pid: int) -> list[int]:
-        out, todo = [], [pid]
-        while todo:
-            current = todo.pop()
-            out.append(current)
-            todo.extend(children.get(current, []))
-        return out
-
+    procs = processes()
     mine = os.getpid()  # the stack's processes are our children: count only this process itself
+    trees = descendants([root for roots in groups.values() for root in roots if root != mine], procs)
     used = {
-        name: sum(
-            procs[p][2] for root in roots for p in (tree(root) if root != mine else [root]) if p in procs
-        )
+        name: sum(procs[p][2] for root in roots for p in trees.get(root, [root]) if p in procs)
         for name, roots in groups.items()
     }
     used["PostgreSQL (every backend)"] = sum(
@@ -735,19 +697,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
-    idle_group, cpu_note = cpu_classes(args)
     namespace = f"solroute-bench-{uuid.uuid4().hex[:10]}"
     log_dir = Path(tempfile.mkdtemp(prefix="solroute-bench-"))
     stack = Stack(log_dir)
     progress("creating and migrating the database")
-    try:
-        db_name, db_url = create_database()
-    except BaseException:
-        if idle_group:
-            idle_group.dispose()
-        raise
+    db_name, db_url = create_database()
+    idle_group: IdleCpuGroup | None = None
     failed = True
     try:
+        idle_group, cpu_note = cpu_classes(args)
         keys = seed(db_url, args.clients)
         env = stack_env(db_url, REDIS_URL, namespace, GUNICORN_LOG_LEVEL="warning")
         progress(f"starting {args.servers} server(s)")

@@ -17,6 +17,7 @@ import pytest
 
 from bench import throughput
 from bench.cpu_classes import IdleCpuGroup, Unavailable
+from bench.procs import processes
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def idle_group() -> Iterator[IdleCpuGroup]:
     try:
         yield group
     finally:
-        group.dispose()
+        group.dispose()  # again after a test that disposed of it: nothing left to do
 
 
 @pytest.fixture
@@ -48,23 +49,10 @@ def start(started: list[subprocess.Popen[bytes]], script: str) -> subprocess.Pop
     return proc
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
 def wait_for_child(pid: int) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if kids := children_of(pid):
+        if kids := [child for child, (_, ppid, _) in processes().items() if ppid == pid]:
             return kids[0]
         time.sleep(0.01)
     raise AssertionError(f"process {pid} forked no child")
@@ -113,19 +101,17 @@ def test_a_process_that_has_exited_is_skipped(idle_group: IdleCpuGroup) -> None:
     assert idle_group.members() == set()
 
 
-def test_dispose_moves_survivors_out_and_removes_the_group(spawn: list[subprocess.Popen[bytes]]) -> None:
-    try:
-        group = IdleCpuGroup.create(f"solroute-test-{uuid.uuid4().hex[:8]}")
-    except Unavailable as exc:
-        pytest.skip(f"no idle CPU group here: {exc}")
+def test_dispose_moves_survivors_out_and_removes_the_group(
+    idle_group: IdleCpuGroup, spawn: list[subprocess.Popen[bytes]]
+) -> None:
     survivor = start(spawn, "sleep 60")
-    group.add(survivor.pid)
+    idle_group.add(survivor.pid)
 
-    group.dispose()
+    idle_group.dispose()
 
-    assert not group.path.exists()
+    assert not idle_group.path.exists()
     assert survivor.poll() is None
-    assert f"/{group.path.name}" not in cgroup_of(survivor.pid)
+    assert f"/{idle_group.path.name}" not in cgroup_of(survivor.pid)
 
 
 def test_a_hierarchy_without_a_cpu_controller_is_refused_with_a_reason(tmp_path: Path) -> None:
