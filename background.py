@@ -1,9 +1,10 @@
-"""The serving process's background loops: prices (``price_update``) and Jupiter curves.
+"""Background loops: prices (``price_update``), Jupiter curves, and maintenance (order recovery).
 
-Each loop runs on a daemon thread and sleeps on the app's stop event, so shutdown is prompt.
-With several web processes (Redis mode) only one publishes prices per interval, under a Redis
-lock; each process refreshes its own Jupiter curves, but the calls share Jupiter's one rate
-limit through the Redis rate limiter.
+Each loop runs on a daemon thread and sleeps on the services' stop event, so shutdown is prompt.
+A web process publishes prices and refreshes its Jupiter curves (with several web processes only
+one publishes prices per interval, under a Redis lock; the curve refreshes share Jupiter's one rate
+limit through the Redis rate limiter). Maintenance runs in RQ workers (one worker per interval,
+under a Redis lock) or, with no Redis, in the web process that runs the jobs.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from typing import Any
 
 from flask import Flask
 
+import jobs
 import live_updates
 from models import db
+from payloads import prices_json
+from services import Services, get_services
 from venue_state import load_pools
-from views.serialize import prices_json
 
-__all__ = ["price_snapshot", "publish_prices", "start_loops"]
+__all__ = ["price_snapshot", "publish_prices", "run_maintenance", "start", "start_loops"]
 
 log = logging.getLogger(__name__)
 
 
-def price_snapshot(services: Any) -> dict[str, Any]:
+def price_snapshot(services: Services) -> dict[str, Any]:
     """The ``price_update`` body: ``GET /api/prices``'s, plus the time it was taken."""
     quotes = services.quotes
     found = quotes.prices(load_pools(db.session))  # pool-implied prices read the latest reserves
@@ -33,19 +36,36 @@ def price_snapshot(services: Any) -> dict[str, Any]:
     return {**body, "timestamp": body["asOf"]}
 
 
+def _is_mine(services: Services, name: str, ttl_s: float) -> bool:
+    """True if this process takes this interval's turn at ``name`` (always, without Redis)."""
+    if services.redis is None:
+        return True
+    return bool(services.redis.set(name, "1", nx=True, px=max(100, int(ttl_s * 1000))))
+
+
 def publish_prices(app: Flask) -> None:
     """One ``price_update`` to the prices room (skipped if another web process just sent one)."""
-    services = app.extensions["solroute"]
+    services = get_services(app)
     interval = app.config["PRICE_POLL_S"]
-    if services.redis is not None:
-        lock = f"{app.config['REDIS_NAMESPACE']}:price-poll"
-        if not services.redis.set(lock, "1", nx=True, px=max(100, int(interval * 900))):
-            return
+    if not _is_mine(services, f"{app.config['REDIS_NAMESPACE']}:price-poll", interval * 0.9):
+        return
     with app.app_context():
         try:
             live_updates.publish_price_update(price_snapshot(services))
         finally:
             db.session.remove()
+
+
+def maintain(app: Flask) -> dict[str, int] | None:
+    """One maintenance pass: recover orders a dead worker left; None if another process just did."""
+    interval = app.config["RECOVERY_INTERVAL_S"]
+    if not _is_mine(get_services(app), f"{app.config['REDIS_NAMESPACE']}:maintenance", max(1.0, interval)):
+        return None
+    with app.app_context():
+        result = jobs.recover_orders()
+    if any(result.values()):
+        log.warning("recovery: %s", result)
+    return result
 
 
 def _loop(name: str, stop: threading.Event, interval_s: float, step: Callable[[], object]) -> None:
@@ -57,13 +77,23 @@ def _loop(name: str, stop: threading.Event, interval_s: float, step: Callable[[]
         stop.wait(interval_s)
 
 
+def _start(name: str, services: Services, interval_s: float, step: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(
+        target=_loop, args=(name, services.stop_event, interval_s, step), name=f"solroute-{name}", daemon=True
+    )
+    thread.start()
+    services.threads.append(thread)
+    return thread
+
+
 def start_loops(app: Flask) -> list[threading.Thread]:
     """Start the price and Jupiter loops of a web process."""
-    services = app.extensions["solroute"]
-    stop: threading.Event = services.stop_event
-    loops: list[tuple[str, float, Callable[[], object]]] = []
+    services = get_services(app)
+    threads = []
     if app.config["PRICE_POLL_S"] > 0:
-        loops.append(("price poll", app.config["PRICE_POLL_S"], lambda: publish_prices(app)))
+        threads.append(
+            _start("price poll", services, app.config["PRICE_POLL_S"], lambda: publish_prices(app))
+        )
     curves = services.quotes.jupiter_curves
     if curves is not None:
         max_rps = max(app.config["SOLROUTE_SETTINGS"].jupiter_max_rps, 1e-3)
@@ -72,12 +102,21 @@ def start_loops(app: Flask) -> list[threading.Thread]:
             if services.rate_limiter.acquire("jupiter", 0.0):
                 curves.refresh_next()
 
-        loops.append(("jupiter curves", 1.0 / max_rps, refresh))
-    threads = []
-    for name, interval, step in loops:
-        thread = threading.Thread(
-            target=_loop, args=(name, stop, interval, step), name=f"solroute-{name}", daemon=True
-        )
-        thread.start()
-        threads.append(thread)
+        threads.append(_start("jupiter curves", services, 1.0 / max_rps, refresh))
     return threads
+
+
+def run_maintenance(app: Flask) -> threading.Thread:
+    """Start the maintenance loop (order recovery every RECOVERY_INTERVAL_S)."""
+    return _start("maintenance", get_services(app), app.config["RECOVERY_INTERVAL_S"], lambda: maintain(app))
+
+
+def start(app: Flask) -> None:
+    """Start a serving process's background threads (wsgi.py calls this; CLI commands do not).
+
+    Every web process publishes prices and refreshes Jupiter curves; with no REDIS_URL it also
+    runs maintenance, which RQ workers do otherwise.
+    """
+    start_loops(app)
+    if not app.config.get("REDIS_URL") and app.config["MAINTENANCE_THREAD"]:
+        run_maintenance(app)

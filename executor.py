@@ -10,18 +10,60 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from importlib import import_module
 from typing import Any, Protocol
 
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
-__all__ = ["QUEUE_NAME", "Executor", "InProcessExecutor", "OrderDispatcher", "RqExecutor", "resolve"]
+from models import db
+
+__all__ = [
+    "QUEUE_NAME",
+    "Executor",
+    "InProcessExecutor",
+    "OrderDispatcher",
+    "RqExecutor",
+    "bind_worker_app",
+    "job_app",
+    "resolve",
+]
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "solroute"
+_worker_app: Flask | None = None
+
+
+def bind_worker_app(app: Flask) -> None:
+    """Make ``app`` the one an RQ worker process runs its jobs in (``python -m worker`` calls this)."""
+    global _worker_app
+    _worker_app = app
+
+
+@contextmanager
+def job_app() -> Iterator[Flask]:
+    """The app a job runs in: the caller's (the in-process executor pushes one), else the worker's.
+
+    The job's database session is removed when it ends, so no job leaks state into the next.
+    """
+    if has_app_context():
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        try:
+            yield app
+        finally:
+            db.session.remove()
+        return
+    if _worker_app is None:
+        raise RuntimeError("no app for this job: run jobs with `python -m worker` (it binds one)")
+    with _worker_app.app_context():
+        try:
+            yield _worker_app
+        finally:
+            db.session.remove()
 
 
 def resolve(dotted: str) -> Any:

@@ -18,18 +18,23 @@ from typing import Any
 
 import socketio as socketio_lib
 import sqlalchemy as sa
-from flask import current_app, request, session
+from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
-from models import Account, Fill, Order, OrderEvent, db
-from trade_logger import StoredEvent
-from venue_state import hash_api_key
+import payloads
+from models import Fill, Order, OrderEvent, db
+from services import get_services
+from trade_logger import SettledBatch, StoredEvent
+from venue_state import account_for_api_key
 
 __all__ = [
     "PUBLIC_ROOMS",
     "Outbox",
+    "init_app",
     "order_payload",
     "publish",
+    "publish_batch",
+    "publish_events",
     "publish_many",
     "publish_price_update",
     "publishing",
@@ -107,15 +112,13 @@ def publish_many(messages: Sequence[Message]) -> None:
     if not messages:
         return
     try:
-        mode = current_app.extensions["solroute"].emit_mode
-        if mode == "server":
+        services = get_services()
+        if services.emit_mode == "server":
             for event, data, room in messages:
                 socketio.emit(event, _built(data), to=room)
-        elif mode == "queue":
+        elif services.emit_mode == "queue":
             config = current_app.config
-            messages = _watched_only(
-                current_app.extensions["solroute"].redis, config["REDIS_NAMESPACE"], messages
-            )
+            messages = _watched_only(services.redis, config["REDIS_NAMESPACE"], messages)
             _queue_writer(config["REDIS_URL"], config["REDIS_NAMESPACE"]).emit_many(
                 [(event, _built(data), room) for event, data, room in messages]
             )
@@ -222,8 +225,46 @@ def _last_message(order: Order) -> str:
     return order.events[-1].message if order.events else order.status
 
 
+def publish_events(stored: tuple[Order, Sequence[StoredEvent]] | None) -> None:
+    """One ``order_update`` per committed step of an order, in order (nothing if nothing was stored)."""
+    if stored is None:
+        return
+    order, events = stored
+    with publishing() as out:
+        for event in events:
+            out.order_update(order, event)
+
+
+def publish_batch(batch: SettledBatch) -> None:
+    """Every committed step, trade and venue change of a settled batch, in one go."""
+    with publishing() as out:
+        for recorded in batch.trades:
+            for event in recorded.events:
+                out.order_update(recorded.order, event, fills=recorded.fills)
+            out.trade_executed(payloads.trade_executed_json(recorded))
+        for failed in batch.failed:
+            for event in failed.events:
+                out.order_update(failed.order, event)
+        for pool in batch.pools:
+            out.pool_update(payloads.pool_update_json(pool))
+        for desk in batch.desks:
+            out.pool_update(payloads.desk_update_json(desk))
+
+
 def publish_price_update(data: Mapping[str, Any]) -> None:
     publish("price_update", data, "prices")
+
+
+def init_app(app: Flask) -> None:
+    """Serve Socket.IO from ``app`` (a web process), fanned out through Redis when it is configured."""
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=app.config.get("REDIS_URL"),
+        channel=app.config["REDIS_NAMESPACE"],
+        cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
+        manage_session=True,
+    )
 
 
 # --- handlers (web process only) --------------------------------------------------------------
@@ -235,9 +276,8 @@ def _account_from(auth: object) -> int | None:
         key = auth.get("apiKey") or auth.get("api_key")
     key = key or request.headers.get("X-API-Key")
     if isinstance(key, str) and key:
-        return db.session.execute(
-            sa.select(Account.id).where(Account.api_key_hash == hash_api_key(key))
-        ).scalar_one_or_none()
+        account = account_for_api_key(db.session, key)
+        return None if account is None else account.id
     account_id = session.get("account_id")
     return account_id if isinstance(account_id, int) else None
 
@@ -296,7 +336,7 @@ def register_handlers(sio: SocketIO) -> None:
                         "field": "orderId",
                     }
                 }
-            services = current_app.extensions["solroute"]
+            services = get_services()
             if services.redis is not None:  # workers send this order's updates only if marked
                 mark_watched(services.redis, current_app.config["REDIS_NAMESPACE"], order_id)
             join_room(f"order:{order_id}")

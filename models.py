@@ -46,7 +46,6 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderStatus",
-    "SystemMetrics",
     "Token",
     "Trade",
     "db",
@@ -362,16 +361,3 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined,misc]
     journal: Mapped[str] = mapped_column(String(48), index=True)
     memo: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class SystemMetrics(db.Model):  # type: ignore[name-defined,misc]
-    """A time series point for the dashboard: ``name`` at ``recorded_at``."""
-
-    __tablename__ = "system_metrics"
-    __table_args__ = (Index("ix_system_metrics_name_time", "name", "recorded_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64))
-    value: Mapped[float] = mapped_column(Float)
-    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,34 +10,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import threading
-import time
 
 from redis import Redis
 from rq import Queue, SimpleWorker
 
+import background
+import jobs
 from app import create_app
+from executor import bind_worker_app
+from services import get_services
 
 log = logging.getLogger("solroute.worker")
-
-
-def _maintenance(app, stop: threading.Event, interval_s: float) -> None:  # type: ignore[no-untyped-def]
-    import jobs
-
-    redis = app.extensions["solroute"].redis
-    while not stop.is_set():
-        # One recoverer per interval across all workers.
-        lock = f"{app.config['REDIS_NAMESPACE']}:maintenance"
-        if redis.set(lock, "1", nx=True, ex=max(1, int(interval_s))):
-            try:
-                with app.app_context():
-                    result = jobs.recover_orders()
-                    jobs.record_metrics()
-                if any(result.values()):
-                    log.warning("recovery: %s", result)
-            except Exception:
-                log.exception("maintenance pass failed")
-        stop.wait(interval_s)
 
 
 def _lower_priority(niceness: int) -> None:
@@ -69,9 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     _lower_priority(app.config["WORKER_NICE"])
     if not app.config.get("REDIS_URL"):
         raise SystemExit("worker: set REDIS_URL (without it the web process runs jobs itself)")
-    import jobs
-
-    jobs._worker_app = app
+    bind_worker_app(app)
     # RQ needs a client of its own: it raises the socket timeout above its blocking dequeue's only on
     # connections it creates, and the app's client keeps redis-py's 5 s default (an idle worker
     # would time out and quit).
@@ -79,21 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     with app.app_context():
         # On start: whatever a dead worker left is ours to finish (stale ones only).
         log.info("startup recovery: %s", jobs.recover_orders())
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=_maintenance,
-        args=(app, stop, app.config["RECOVERY_INTERVAL_S"]),
-        name="solroute-maintenance",
-        daemon=True,
-    )
-    thread.start()
+    background.run_maintenance(app)
     queue = Queue(app.config["REDIS_NAMESPACE"], connection=redis)
     worker = SimpleWorker([queue], connection=redis, name=args.name)
     try:
         worker.work(with_scheduler=True, burst=args.burst, logging_level="WARNING")
     finally:
-        stop.set()
-        time.sleep(0)
+        get_services(app).stop_event.set()
 
 
 if __name__ == "__main__":

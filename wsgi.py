@@ -2,10 +2,11 @@
 
 import gc
 
-from app import create_app, start_background
+import background
+from app import create_app
 
 app = create_app()
-start_background(app)
+background.start(app)
 # Everything built so far (modules, the app, SQLAlchemy's mappers and caches) lives as long as the
 # process: move it out of the cyclic collector's reach, so a full collection during a request
 # walks only what requests allocate (it walked all of it, tens of milliseconds, under load).

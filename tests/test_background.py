@@ -1,14 +1,14 @@
-"""The web process's background work: price_update with sources, and metrics samples."""
+"""Background work: price_update with sources, and the maintenance pass (one process per interval)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
-from background import publish_prices
+from app import create_app
+from background import maintain, publish_prices
 from live_updates import socketio
-from models import SystemMetrics, db
+from services import get_services
+from tests.conftest import base_overrides, build_app
 from tokens import TOKENS
 
 
@@ -38,13 +38,20 @@ def test_a_client_that_unsubscribes_from_prices_gets_none(app: Any) -> None:
     client.disconnect()
 
 
-def test_record_metrics_appends_one_point_per_series(app: Any) -> None:
-    import jobs
+def test_maintenance_recovers_stale_orders_each_pass_without_redis(app: Any) -> None:
+    assert maintain(app) == {"requeued": 0, "failed": 0}
+    assert maintain(app) == {"requeued": 0, "failed": 0}  # no lock without Redis: one process
 
-    with app.app_context():
-        jobs.record_metrics()
-        jobs.record_metrics()
-        rows = db.session.execute(
-            sa.select(SystemMetrics.name, sa.func.count()).group_by(SystemMetrics.name)
-        ).all()
-    assert dict(rows) == {"queue_depth": 2, "open_orders": 2, "confirmed_orders": 2, "amm_pools": 2}
+
+def test_maintenance_takes_one_turn_per_interval_across_processes(
+    database_url: str, redis_url: str, redis_namespace: str
+) -> None:
+    settings = {"REDIS_URL": redis_url, "REDIS_NAMESPACE": redis_namespace, "RECOVERY_INTERVAL_S": 600}
+    apps = [build_app(database_url, **settings)[0], create_app(base_overrides(database_url, **settings))]
+    try:
+        assert maintain(apps[0]) == {"requeued": 0, "failed": 0}
+        assert maintain(apps[1]) is None  # the other worker took this interval's turn
+        assert maintain(apps[0]) is None
+    finally:
+        for each in apps:
+            get_services(each).shutdown()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app import SnapshotCache
+from services import SnapshotCache
 
 
 class Clock:

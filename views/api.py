@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -31,6 +31,7 @@ from errors import (
 from models import Account, Order, Trade, db, utcnow
 from quoting import Quote
 from routing_engine import parse_strategy
+from services import Services, get_services
 from tokens import TOKENS, get_token, to_base_units
 from trade_logger import create_order, replayed_order, request_hash
 from venue_state import desk_from_row, hash_api_key, load_pools
@@ -69,9 +70,6 @@ from views.serialize import (
     timeseries_json,
 )
 
-if TYPE_CHECKING:
-    from app import Services
-
 __all__ = ["api", "current_account", "services", "symbol"]
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -84,7 +82,7 @@ Q = TypeVar("Q", bound=BaseModel)
 
 def services() -> Services:
     """The process's shared services (quotes, executor, rate limiter)."""
-    return current_app.extensions["solroute"]  # type: ignore[no-any-return]
+    return get_services()
 
 
 # --- request helpers -----------------------------------------------------------------------------
