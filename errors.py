@@ -58,3 +58,27 @@ class PriceUnavailableError(SolrouteError, LookupError):
     """No price source could price a token."""
 
     code = "price_unavailable"
+
+
+class SlippageExceededError(SolrouteError):
+    """Execution would pay out less than the order's minimum: nothing moves."""
+
+    code = "slippage_exceeded"
+
+
+class InsufficientBalanceError(SolrouteError, ValueError):
+    """The account does not hold (or no longer holds) what the order spends."""
+
+    code = "insufficient_balance"
+
+
+class OrderConflictError(SolrouteError):
+    """The Idempotency-Key was used before with a different request."""
+
+    code = "idempotency_conflict"
+
+
+class TransientError(SolrouteError):
+    """A fault worth retrying (timeouts, lock contention); never a business rejection."""
+
+    code = "transient"

@@ -14,17 +14,15 @@ change of an order's state goes through this module.
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import json
-import math
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import datetime
-from decimal import Decimal, localcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +31,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import otc_engine
 from amm import Pool
-from errors import InsufficientLiquidityError, SolrouteError, ValidationError
+from errors import (
+    InsufficientBalanceError,
+    InsufficientLiquidityError,
+    OrderConflictError,
+    SlippageExceededError,
+    ValidationError,
+)
+from execution_plan import ExecutedLeg, ExecutionPlan, price_of, settle_plan
 from models import (
     FINAL_STATUSES,
     Account,
@@ -50,29 +55,24 @@ from models import (
     Trade,
     utcnow,
 )
-from routing_engine import RouteResult
-from tokens import format_amount, from_base_units, get_token
+from tokens import format_amount, get_token
 from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_from_row
 
 __all__ = [
-    "ExecutionPlan",
+    "ClaimedOrder",
     "FailedOrder",
-    "InsufficientBalanceError",
-    "OrderConflictError",
-    "PlannedLeg",
     "RecordedTrade",
     "Refusal",
     "SettledBatch",
     "Settlement",
-    "SlippageExceededError",
     "Step",
     "StoredEvent",
     "advance",
+    "claim_stale_orders",
     "create_order",
     "fail_order",
-    "plan_from_route",
     "replayed_order",
-    "reprice_plan",
+    "request_hash",
     "settle_orders",
 ]
 
@@ -84,120 +84,6 @@ PHASE_COLUMNS = {
     OrderStatus.CONFIRMED: "confirmed_at",
     OrderStatus.FAILED: "failed_at",
 }
-
-
-class SlippageExceededError(SolrouteError):
-    """Execution would pay out less than the order's minimum: nothing moves."""
-
-    code = "slippage_exceeded"
-
-
-class InsufficientBalanceError(SolrouteError, ValueError):
-    code = "insufficient_balance"
-
-
-class OrderConflictError(SolrouteError):
-    """The Idempotency-Key was used before with a different request."""
-
-    code = "idempotency_conflict"
-
-
-# --- plans: what the job decided, as plain JSON-able values ----------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedLeg:
-    venue_id: str
-    venue: str
-    kind: str  # amm | otc | aggregator
-    token_in: str
-    token_out: str
-    amount_in: int
-    amount_out: int
-    hop: int
-    path: tuple[str, ...]
-    fee_bps: str | None = None
-
-
-@dataclass(frozen=True)
-class ExecutionPlan:
-    """A routed order ready to settle: legs, the prices used and what the alternatives gave."""
-
-    legs: tuple[PlannedLeg, ...]
-    amount_out: int
-    min_amount_out: int
-    usd_prices: Mapping[str, str]
-    best_single_venue: str | None = None
-    best_single_amount_out: int | None = None
-    jupiter_amount_out: int | None = None
-    price_impact_bps: str | None = None
-    optimality_gap_bps: str | None = None
-    savings_vs_best_single_bps: str | None = None
-    settlement_delay_s: float = 0.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        # Field by field: dataclasses.asdict deep-copies recursively, and cost a job 5% of its time.
-        data = {f.name: getattr(self, f.name) for f in _PLAN_FIELDS}
-        data["legs"] = [
-            {f.name: getattr(leg, f.name) for f in _LEG_FIELDS} | {"path": list(leg.path)}
-            for leg in self.legs
-        ]
-        data["usd_prices"] = dict(self.usd_prices)
-        data["extra"] = copy.deepcopy(dict(self.extra))
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ExecutionPlan:
-        legs = tuple(PlannedLeg(**(dict(leg) | {"path": tuple(leg["path"])})) for leg in data["legs"])
-        return cls(**(dict(data) | {"legs": legs}))
-
-
-_LEG_FIELDS = fields(PlannedLeg)
-_PLAN_FIELDS = fields(ExecutionPlan)
-
-
-def plan_from_route(
-    result: RouteResult,
-    min_amount_out: int,
-    usd_prices: Mapping[str, Decimal],
-    settlement_delay_s: float = 0.0,
-) -> ExecutionPlan:
-    """The execution plan of a routed quote."""
-    route = result.route
-    fee_by_venue = {q.venue_id: q.fee_bps for q in result.quotes}
-    jupiter = next((q for q in result.quotes if q.kind.value == "aggregator" and q.available), None)
-    return ExecutionPlan(
-        legs=tuple(
-            PlannedLeg(
-                leg.venue_id,
-                leg.venue,
-                leg.kind.value,
-                leg.token_in,
-                leg.token_out,
-                leg.amount_in,
-                leg.amount_out,
-                leg.hop,
-                tuple(leg.path),
-                None if fee_by_venue.get(leg.venue_id) is None else str(fee_by_venue[leg.venue_id]),
-            )
-            for leg in route.legs
-        ),
-        amount_out=route.amount_out,
-        min_amount_out=min_amount_out,
-        usd_prices={s: str(p) for s, p in usd_prices.items()},
-        best_single_venue=result.best_single.venue if result.best_single else None,
-        best_single_amount_out=result.best_single.amount_out if result.best_single else None,
-        jupiter_amount_out=jupiter.amount_out if jupiter else None,
-        price_impact_bps=_str(route.price_impact_bps),
-        optimality_gap_bps=_str(route.optimality_gap_bps),
-        savings_vs_best_single_bps=_str(route.savings_vs_best_single_bps),
-        settlement_delay_s=settlement_delay_s,
-    )
-
-
-def _str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 # --- the order lifecycle ------------------------------------------------------------------------
@@ -541,16 +427,58 @@ def fail_order(
     return order, stored
 
 
-# --- executing a trade --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class ExecutedLeg:
-    planned: PlannedLeg
-    amount_in: int
-    amount_out: int
-    fee: int
-    fee_bps: Decimal
+class ClaimedOrder:
+    """An unfinished order that recovery took over: its status then, and the attempts it had used."""
+
+    order_id: str
+    status: str
+    attempts: int
+
+
+def claim_stale_orders(
+    session: DbSession, *, stale_after_s: float, now_s: float, limit: int = 500
+) -> list[ClaimedOrder]:
+    """Take over orders left unfinished longer than ``stale_after_s``, oldest first, one commit each.
+
+    An order waiting for its OTC settlement is not stuck, and a row another transaction holds is
+    being worked on: both are skipped, never waited for. Each claim is a compare-and-set on
+    ``updated_at`` that also counts an attempt, so two recoverers never both take an order and an
+    order that kills every worker runs out of attempts.
+    """
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    rows = session.execute(
+        sa.select(Order.id, Order.status, Order.attempts, Order.route)
+        .where(Order.status.not_in([s.value for s in FINAL_STATUSES]), Order.updated_at < cutoff)
+        .order_by(Order.created_at)
+        .limit(limit)
+    ).all()
+    claimed: list[ClaimedOrder] = []
+    for order_id, status, attempts, route in rows:
+        settle_at = (route or {}).get("settle_at")
+        if status == OrderStatus.SUBMITTED and settle_at and now_s < settle_at + stale_after_s:
+            continue
+        live = session.execute(
+            sa.select(Order.id)
+            .where(Order.id == order_id, Order.updated_at < cutoff)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if live is None:
+            session.rollback()
+            continue
+        result = session.execute(
+            sa.update(Order)
+            .where(Order.id == order_id, Order.updated_at < cutoff)
+            .values(updated_at=utcnow(), attempts=Order.attempts + 1)
+        )
+        count = result.rowcount if isinstance(result, sa.CursorResult) else 0
+        session.commit()
+        if count:
+            claimed.append(ClaimedOrder(order_id, status, attempts))
+    return claimed
+
+
+# --- executing a trade --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -616,26 +544,6 @@ class SettledBatch:
     desks: tuple[otc_engine.Desk, ...] = ()  # every desk it traded with, as it is now
 
 
-def _price(token_in: str, token_out: str, amount_in: int, amount_out: int) -> Decimal:
-    """token_out per token_in in human units (28 significant digits)."""
-    if amount_in == 0:
-        return Decimal(0)
-    with localcontext() as ctx:
-        ctx.prec = 28
-        bought = from_base_units(get_token(token_out), amount_out)
-        return bought / from_base_units(get_token(token_in), amount_in)
-
-
-def _scaled(amounts: Sequence[int], total: int) -> list[int]:
-    """Split ``total`` in proportion to ``amounts`` exactly (floors, the remainder to the largest)."""
-    planned = sum(amounts)
-    if planned == 0:
-        return [0 for _ in amounts]
-    shares = [total * a // planned for a in amounts]
-    shares[max(range(len(amounts)), key=lambda i: amounts[i])] += total - sum(shares)
-    return shares
-
-
 def settle_orders(
     session: DbSession,
     settlements: Sequence[Settlement],
@@ -666,181 +574,220 @@ def _settle(
     order_ids = sorted({s.order_id for s in settlements} | {r.order_id for r in refusals})
     orders: dict[str, Order] = _locked_by_id(session, Order, order_ids)
     live = {oid: o for oid, o in orders.items() if o.status not in FINAL_STATUSES}
-    done = tuple(oid for oid in order_ids if oid not in live)
     todo = [s for s in settlements if s.order_id in live]
     for s in todo:
         if sum(leg.amount_in for leg in s.plan.legs if leg.hop == 0) != live[s.order_id].amount_in:
             raise ValidationError(
                 f"order {s.order_id}: the plan's first-hop legs do not add up to its amount", field="legs"
             )
+    batch = _Batch(session, live, todo, [r for r in refusals if r.order_id in live], now)
+    for s in todo:
+        batch.settle(s)
+    for r in refusals:
+        if r.order_id in live:
+            batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
+    return batch.write(already_final=tuple(oid for oid in order_ids if oid not in live))
 
-    # Locks in one global order (orders, pools, desks, balances; each by id): never a deadlock.
-    pool_rows: dict[str, AmmPool] = _locked_by_id(
-        session, AmmPool, sorted({leg.venue_id for s in todo for leg in s.plan.legs if leg.kind == "amm"})
-    )
-    desk_rows: dict[str, OTCPool] = _locked_by_id(
-        session, OTCPool, sorted({leg.venue_id for s in todo for leg in s.plan.legs if leg.kind == "otc"})
-    )
-    wanted = {(live[s.order_id].account_id, live[s.order_id].token_in) for s in todo}
-    wanted |= {(live[s.order_id].account_id, live[s.order_id].token_out) for s in todo}
-    wanted |= {
-        (live[r.order_id].account_id, live[r.order_id].token_in) for r in refusals if r.order_id in live
-    }
-    balances = _locked_balances(session, wanted)
 
-    pools = {pid: pool_from_row(row) for pid, row in pool_rows.items()}
-    desks = {did: otc_engine.refilled(desk_from_row(row), now) for did, row in desk_rows.items()}
-    # Inventory a desk regained since its last trade came from outside: the ledger must say so.
-    refills = {
-        did: (
-            desks[did].inventory_base - row.inventory_base,
-            desks[did].inventory_quote - row.inventory_quote,
+@dataclass
+class _Outcome:
+    """One order's outcome in a batch, before it is written: its event rows, and a trade's rows."""
+
+    order: Order
+    events: list[dict[str, Any]]
+    code: str = ""  # a failure's
+    message: str = ""
+    trade: dict[str, Any] | None = None  # a settled order's trade row, its legs and its message
+    executed: tuple[ExecutedLeg, ...] = ()
+
+
+class _Batch:
+    """A settling transaction: the rows it locked, the venues as its trades leave them, and the
+    outcomes it will write. Locks are taken in one global order (orders, pools, desks, balances,
+    each by id), so two workers never deadlock."""
+
+    def __init__(
+        self,
+        session: DbSession,
+        live: Mapping[str, Order],
+        todo: Sequence[Settlement],
+        refusals: Sequence[Refusal],
+        now: float,
+    ) -> None:
+        self.session, self.now, self.stamp = session, now, utcnow()
+        legs = [leg for s in todo for leg in s.plan.legs]
+        self.pool_rows: dict[str, AmmPool] = _locked_by_id(
+            session, AmmPool, sorted({leg.venue_id for leg in legs if leg.kind == "amm"})
         )
-        for did, row in desk_rows.items()
-    }
-    stamp = utcnow()
-    counterparties = _Counterparties(session)
-    trades: list[tuple[Order, dict[str, Any], list[ExecutedLeg], list[dict[str, Any]], str]] = []
-    event_rows: list[list[dict[str, Any]]] = []  # per outcome, in outcome order: trades, then failures
-    failures: list[tuple[Order, str, str, list[dict[str, Any]]]] = []
-    refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it (its refill's journal)
+        self.desk_rows: dict[str, OTCPool] = _locked_by_id(
+            session, OTCPool, sorted({leg.venue_id for leg in legs if leg.kind == "otc"})
+        )
+        settled = [live[s.order_id] for s in todo]
+        wanted = {(o.account_id, o.token_in) for o in settled} | {
+            (o.account_id, o.token_out) for o in settled
+        }
+        wanted |= {(live[r.order_id].account_id, live[r.order_id].token_in) for r in refusals}
+        self.balances = _locked_balances(session, wanted)
+        self.pools = {pid: pool_from_row(row) for pid, row in self.pool_rows.items()}
+        self.desks = {
+            did: otc_engine.refilled(desk_from_row(row), now) for did, row in self.desk_rows.items()
+        }
+        # Inventory a desk regained since its last trade came from outside: the ledger must say so.
+        self.refills = {
+            did: (
+                self.desks[did].inventory_base - row.inventory_base,
+                self.desks[did].inventory_quote - row.inventory_quote,
+            )
+            for did, row in self.desk_rows.items()
+        }
+        self.live = live
+        self.trades: list[_Outcome] = []
+        self.failures: list[_Outcome] = []
+        self.changed: set[tuple[int, str]] = set()  # balances to write back
+        self.created: set[tuple[int, str]] = set()  # balances to insert
+        self.refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it
 
-    changed: set[tuple[int, str]] = set()  # balances to write back
-    created: set[tuple[int, str]] = set()  # balances to insert
-
-    def fail(order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
+    def fail(self, order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
+        """Fail ``order`` after ``steps``, releasing its held input."""
         events = _record_steps(order, steps, attempt, None)
-        balance = balances.get((order.account_id, order.token_in))
+        balance = self.balances.get((order.account_id, order.token_in))
         if balance is not None:  # never below zero: a hold written off meanwhile has nothing to release
             balance.reserved -= min(balance.reserved, order.amount_in)
-            balance.updated_at = stamp
-            changed.add((order.account_id, order.token_in))
+            balance.updated_at = self.stamp
+            self.changed.add((order.account_id, order.token_in))
         order.error_code, order.error_message = code, message
-        events.append(_event(order, OrderStatus.FAILED, message, stamp))
-        failures.append((order, code, message, events))
+        events.append(_event(order, OrderStatus.FAILED, message, self.stamp))
+        self.failures.append(_Outcome(order, events, code, message))
 
-    for s in todo:
-        order = live[s.order_id]
-        prices = {sym: Decimal(p) for sym, p in s.plan.usd_prices.items()}
-        tentative_pools, tentative_desks = dict(pools), dict(desks)
+    def settle(self, s: Settlement) -> None:
+        """Reprice ``s`` on the venues as the batch's earlier trades left them; trade it, or fail it."""
+        order = self.live[s.order_id]
         try:
-            missing = sorted(
-                leg.venue_id
-                for leg in s.plan.legs
-                if (leg.kind == "amm" and leg.venue_id not in pools)
-                or (leg.kind == "otc" and leg.venue_id not in desks)
+            repriced = settle_plan(
+                s.plan,
+                order.token_out,
+                order.min_amount_out,
+                order.slippage_bps,
+                self.pools,
+                self.desks,
+                self.now,
             )
-            if missing:
-                raise InsufficientLiquidityError(f"venue {missing[0]} no longer exists", field="legs")
-            executed = reprice_plan(s.plan, order.token_out, tentative_pools, tentative_desks, prices, now)
-            total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
-            if total_out < order.min_amount_out:
-                raise SlippageExceededError(
-                    f"market moved: the route now pays {format_amount(order.token_out, total_out)} "
-                    f"{order.token_out}, below the minimum of "
-                    f"{format_amount(order.token_out, order.min_amount_out)} {order.token_out} "
-                    f"({order.slippage_bps} bps slippage tolerance); nothing was traded",
-                    field="slippageBps",
-                )
-            sell = balances.get((order.account_id, order.token_in))
+            sell = self.balances.get((order.account_id, order.token_in))
             if sell is None or sell.reserved < order.amount_in or sell.amount < order.amount_in:
                 raise InsufficientBalanceError("the order's held balance is gone", field="amountIn")
         except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
-            fail(order, exc.code, exc.message, s.steps, s.attempt)
-            continue
-        pools, desks = tentative_pools, tentative_desks
+            self.fail(order, exc.code, exc.message, s.steps, s.attempt)
+            return
+        self.pools, self.desks = repriced.pools, repriced.desks
+        total_out = repriced.amount_out
         sell.amount -= order.amount_in
         sell.reserved -= order.amount_in
-        sell.updated_at = stamp
+        sell.updated_at = self.stamp
         buy_key = (order.account_id, order.token_out)
-        buy = balances.get(buy_key)
-        if buy is None:  # not in the session: inserted with the others' updates, below
+        buy = self.balances.get(buy_key)
+        if buy is None:  # not in the session: inserted with the others' updates, in write()
             buy = Balance(account_id=order.account_id, token=order.token_out, amount=0, reserved=0)
-            balances[buy_key] = buy
-            created.add(buy_key)
+            self.balances[buy_key] = buy
+            self.created.add(buy_key)
         buy.amount += total_out
-        buy.updated_at = stamp
-        changed |= {(order.account_id, order.token_in), buy_key}
-        for e in executed:
+        buy.updated_at = self.stamp
+        self.changed |= {(order.account_id, order.token_in), buy_key}
+        for e in repriced.legs:
             if e.planned.kind == "otc":
-                refilled_by.setdefault(e.planned.venue_id, order.id)
-        trade = _trade_row(order, s.plan, total_out, prices, stamp)
+                self.refilled_by.setdefault(e.planned.venue_id, order.id)
+        trade = _trade_row(order, s.plan, total_out, s.plan.decimal_prices(), self.stamp)
         order.amount_out = total_out
         venues = ", ".join(
-            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in executed
+            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in repriced.legs
         )
         message = (
             f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
         )
         events = _record_steps(order, s.steps, s.attempt, s.route)
-        events.append(_event(order, OrderStatus.CONFIRMED, message, stamp))
-        trades.append((order, trade, executed, events, message))
-    for r in refusals:
-        if r.order_id in live:
-            fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
+        events.append(_event(order, OrderStatus.CONFIRMED, message, self.stamp))
+        self.trades.append(_Outcome(order, events, message=message, trade=trade, executed=repriced.legs))
 
-    # Writes: trades first (fills and ledger entries point at them), each table in one statement.
-    trade_ids = _insert_returning_ids(session, Trade, [t[1] for t in trades])
-    fills: list[dict[str, Any]] = []
-    entries: list[dict[str, Any]] = []
-    for (order, trade, executed, _events, _message), trade_id in zip(trades, trade_ids, strict=True):
-        trade["id"] = trade_id
-        fills.extend(_fill_rows(order, trade_id, executed, stamp))
-        entries.extend(_ledger_rows(order, trade_id, executed, pool_rows, desk_rows, counterparties, stamp))
-    order_of = {t[0].id: t[1]["id"] for t in trades}
-    for did, order_id in refilled_by.items():
-        entries.extend(
-            _refill_rows(desk_rows[did], refills[did], order_of[order_id], order_id, counterparties, stamp)
+    def write(self, already_final: tuple[str, ...]) -> SettledBatch:
+        """Write every outcome, each table in one statement (trades first: fills and ledger entries
+        point at them); what was written, for the job to publish."""
+        session, stamp = self.session, self.stamp
+        trade_rows = [t.trade for t in self.trades if t.trade is not None]
+        trade_ids = _insert_returning_ids(session, Trade, trade_rows)
+        counterparties = _Counterparties(session)
+        fills: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
+        trade_of: dict[str, int] = {}
+        for t, trade, trade_id in zip(self.trades, trade_rows, trade_ids, strict=True):
+            trade["id"] = trade_of[t.order.id] = trade_id
+            fills.extend(_fill_rows(t.order, trade_id, t.executed, stamp))
+            entries.extend(
+                _ledger_rows(
+                    t.order, trade_id, t.executed, self.pool_rows, self.desk_rows, counterparties, stamp
+                )
+            )
+        for did, order_id in self.refilled_by.items():
+            entries.extend(
+                _refill_rows(
+                    self.desk_rows[did],
+                    self.refills[did],
+                    trade_of[order_id],
+                    order_id,
+                    counterparties,
+                    stamp,
+                )
+            )
+        fill_ids = _insert_returning_ids(session, Fill, fills)
+        for row, fill_id in zip(fills, fill_ids, strict=True):
+            row["id"] = fill_id
+        if entries:
+            session.connection().execute(LedgerEntry.__table__.insert(), entries)
+        outcomes = self.trades + self.failures
+        stored = _insert_events(session, [row for o in outcomes for row in o.events])
+
+        moved_pools = sorted(
+            {e.planned.venue_id for t in self.trades for e in t.executed if e.planned.kind == "amm"}
         )
-    fill_ids = _insert_returning_ids(session, Fill, fills)
-    for row, fill_id in zip(fills, fill_ids, strict=True):
-        row["id"] = fill_id
-    if entries:
-        session.connection().execute(LedgerEntry.__table__.insert(), entries)
-    event_rows = [t[3] for t in trades] + [f[3] for f in failures]
-    stored = _insert_events(session, [row for rows in event_rows for row in rows])
-
-    moved_pools = {leg.venue_id for t in trades for leg in (e.planned for e in t[2]) if leg.kind == "amm"}
-    for pid in sorted(moved_pools):
-        row = pool_rows[pid]
-        row.reserve_a, row.reserve_b, row.updated_at = pools[pid].reserve_a, pools[pid].reserve_b, stamp
-    # A desk no trade used keeps its row: its refill accrues from the same instant next time.
-    for did in sorted(refilled_by):
-        row, desk = desk_rows[did], desks[did]
-        row.inventory_base, row.inventory_quote = desk.inventory_base, desk.inventory_quote
-        row.inventory_at, row.updated_at = desk.updated_at, stamp
-    _write_back(
-        session,
-        orders=[t[0] for t in trades] + [f[0] for f in failures],
-        balances=[balances[key] for key in sorted(changed - created)],
-        new_balances=[balances[key] for key in sorted(created)],
-        pools=[pool_rows[pid] for pid in sorted(moved_pools)],
-        desks=[desk_rows[did] for did in sorted(refilled_by)],
-    )
-
-    by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in fills:
-        by_order[row["order_id"]].append(row)
-    cursor = 0
-    recorded: list[RecordedTrade] = []
-    for order, trade, executed, events, message in trades:
-        mine = tuple(stored[cursor : cursor + len(events)])
-        cursor += len(events)
-        recorded.append(
-            RecordedTrade(order, trade, tuple(by_order[order.id]), tuple(executed), message, mine)
+        for pid in moved_pools:
+            row, pool = self.pool_rows[pid], self.pools[pid]
+            row.reserve_a, row.reserve_b, row.updated_at = pool.reserve_a, pool.reserve_b, stamp
+        # A desk no trade used keeps its row: its refill accrues from the same instant next time.
+        traded_desks = sorted(self.refilled_by)
+        for did in traded_desks:
+            row, desk = self.desk_rows[did], self.desks[did]
+            row.inventory_base, row.inventory_quote = desk.inventory_base, desk.inventory_quote
+            row.inventory_at, row.updated_at = desk.updated_at, stamp
+        _write_back(
+            session,
+            orders=[o.order for o in outcomes],
+            balances=[self.balances[key] for key in sorted(self.changed - self.created)],
+            new_balances=[self.balances[key] for key in sorted(self.created)],
+            pools=[self.pool_rows[pid] for pid in moved_pools],
+            desks=[self.desk_rows[did] for did in traded_desks],
         )
-    failed: list[FailedOrder] = []
-    for order, code, message, events in failures:
-        mine = tuple(stored[cursor : cursor + len(events)])
-        cursor += len(events)
-        failed.append(FailedOrder(order, code, message, mine))
-    return SettledBatch(
-        trades=tuple(recorded),
-        failed=tuple(failed),
-        already_final=done,
-        pools=tuple(pools[pid] for pid in sorted(moved_pools)),
-        desks=tuple(desks[did] for did in sorted(refilled_by)),
-    )
+
+        by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in fills:
+            by_order[row["order_id"]].append(row)
+        events_of: list[tuple[StoredEvent, ...]] = []  # per outcome: the stored events come back in order
+        cursor = 0
+        for o in outcomes:
+            events_of.append(tuple(stored[cursor : cursor + len(o.events)]))
+            cursor += len(o.events)
+        recorded = tuple(
+            RecordedTrade(t.order, trade, tuple(by_order[t.order.id]), t.executed, t.message, events)
+            for t, trade, events in zip(self.trades, trade_rows, events_of, strict=False)
+        )
+        failed = tuple(
+            FailedOrder(f.order, f.code, f.message, events)
+            for f, events in zip(self.failures, events_of[len(self.trades) :], strict=True)
+        )
+        return SettledBatch(
+            trades=recorded,
+            failed=failed,
+            already_final=already_final,
+            pools=tuple(self.pools[pid] for pid in moved_pools),
+            desks=tuple(self.desks[did] for did in traded_desks),
+        )
 
 
 # What a settlement changes, per table: the key, then the columns written back.
@@ -915,40 +862,6 @@ def _write_back(
                 set_committed_value(r, c, getattr(r, c))
 
 
-def reprice_plan(
-    plan: ExecutionPlan,
-    token_out: str,
-    pools: dict[str, Any],
-    desks: dict[str, otc_engine.Desk],
-    prices: Mapping[str, Decimal],
-    now: float,
-) -> list[ExecutedLeg]:
-    """Execute the plan's legs, hop by hop, on ``pools`` and ``desks`` (changed in place)."""
-    executed: list[ExecutedLeg] = []
-    produced: dict[str, int] = defaultdict(int)  # intermediate tokens made by earlier hops
-    for hop in sorted({leg.hop for leg in plan.legs}):
-        legs = [leg for leg in plan.legs if leg.hop == hop]
-        inputs = [leg.amount_in for leg in legs]
-        if hop > 0:
-            # A later hop spends exactly what the earlier hop produced, split as planned.
-            by_token: dict[str, list[int]] = defaultdict(list)
-            for i, leg in enumerate(legs):
-                by_token[leg.token_in].append(i)
-            for token, idx in by_token.items():
-                for i, share in zip(
-                    idx, _scaled([legs[i].amount_in for i in idx], produced.pop(token, 0)), strict=True
-                ):
-                    inputs[i] = share
-        for leg, amount_in in zip(legs, inputs, strict=True):
-            out, fee, fee_bps = _execute_leg(leg, amount_in, pools, desks, prices, now)
-            executed.append(ExecutedLeg(leg, amount_in, out, fee, fee_bps))
-            if leg.token_out != token_out:
-                produced[leg.token_out] += out
-    if any(produced.values()):
-        raise ValidationError("the plan leaves intermediate tokens unspent", field="legs")
-    return executed
-
-
 def _trade_row(
     order: Order, plan: ExecutionPlan, total_out: int, prices: Mapping[str, Decimal], stamp: datetime
 ) -> dict[str, Any]:
@@ -965,7 +878,7 @@ def _trade_row(
         amount_in=order.amount_in,
         amount_out=total_out,
         quoted_amount_out=order.quoted_amount_out,
-        price=_price(order.token_in, order.token_out, order.amount_in, total_out),
+        price=price_of(order.token_in, order.token_out, order.amount_in, total_out),
         best_single_venue=plan.best_single_venue,
         best_single_amount_out=best_single,
         jupiter_amount_out=plan.jupiter_amount_out,
@@ -996,7 +909,7 @@ def _fill_rows(
             amount_in=e.amount_in,
             amount_out=e.amount_out,
             quoted_amount_out=e.planned.amount_out,
-            price=_price(e.planned.token_in, e.planned.token_out, e.amount_in, e.amount_out),
+            price=price_of(e.planned.token_in, e.planned.token_out, e.amount_in, e.amount_out),
             fee=e.fee,
             fee_bps=e.fee_bps,
             is_paper=True,
@@ -1066,43 +979,6 @@ def _locked_by_id(session: DbSession, model: Any, ids: Sequence[str]) -> dict[st
         .execution_options(populate_existing=True)
     ).scalars()
     return {row.id: row for row in rows}
-
-
-def _execute_leg(
-    leg: PlannedLeg,
-    amount_in: int,
-    pools: dict[str, Any],
-    desks: dict[str, otc_engine.Desk],
-    prices: Mapping[str, Decimal],
-    now: float,
-) -> tuple[int, int, Decimal]:
-    """Apply one leg to the (locked) venue state in place; returns (amount_out, fee, fee_bps)."""
-    if amount_in == 0:
-        return 0, 0, Decimal(0)
-    if leg.kind == "amm":
-        pool = pools[leg.venue_id]
-        pools[leg.venue_id], out = pool.swap(leg.token_in, amount_in)
-        fee = -(-amount_in * pool.fee_bps // 10_000)  # the fee the pool keeps, rounded for the pool
-        return out, fee, Decimal(pool.fee_bps)
-    if leg.kind == "otc":
-        desk = desks[leg.venue_id]
-        base_usd, quote_usd = prices.get(desk.base), prices.get(desk.quote)
-        if not base_usd or not quote_usd:
-            raise InsufficientLiquidityError(f"no mid price for {desk.name}", field="legs")
-        with localcontext() as ctx:
-            ctx.prec = 40
-            mid = base_usd / quote_usd
-        q = otc_engine.quote(desk, leg.token_in, leg.token_out, amount_in, mid, now)
-        if not q.available:
-            raise InsufficientLiquidityError(f"{desk.name} refused the fill: {q.message}", field="legs")
-        desks[leg.venue_id] = otc_engine.fill(desk, leg.token_in, amount_in, q.amount_out, now)
-        fee = math.ceil(Decimal(amount_in) * q.spread_bps / 10_000)
-        return q.amount_out, fee, q.spread_bps
-    # Aggregator (Jupiter): a paper fill at the fresh quote's price for this leg's size.
-    if leg.amount_in == 0:
-        return 0, 0, Decimal(0)
-    out = leg.amount_out * amount_in // leg.amount_in
-    return out, 0, Decimal(leg.fee_bps) if leg.fee_bps else Decimal(0)
 
 
 class _Counterparties:

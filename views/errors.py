@@ -12,15 +12,17 @@ from werkzeug.exceptions import HTTPException
 
 from errors import (
     AmountPrecisionError,
+    InsufficientBalanceError,
     InsufficientLiquidityError,
     NoRouteError,
+    OrderConflictError,
     PriceUnavailableError,
+    SlippageExceededError,
     SolrouteError,
     UnknownTokenError,
     ValidationError,
     VenueUnavailableError,
 )
-from trade_logger import InsufficientBalanceError, OrderConflictError, SlippageExceededError
 
 __all__ = ["ApiError", "error_response", "html_error", "register_error_handlers", "status_for"]
 
