@@ -1,0 +1,192 @@
+"""How an order executes: quote every venue, route, plan, and decide to settle, refuse or defer.
+
+The decision is made in memory on venues the caller holds; nothing here writes. ``jobs.py``
+loads the order, calls ``decide`` and hands the outcome to ``trade_logger``: a ``Settlement``
+(settle now), a ``Refusal`` (a business rejection: fail the order) or a ``Deferred`` (an OTC leg:
+commit ``submitted`` now and settle after the desk's delay). A transient fault (Jupiter timing
+out) raises ``TransientError`` for the job to retry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from amm import Pool
+from errors import (
+    InsufficientLiquidityError,
+    NoRouteError,
+    SlippageExceededError,
+    SolrouteError,
+    TransientError,
+)
+from execution_plan import ExecutionPlan, plan_from_route, reprice_plan
+from jupiter_api import JupiterError
+from models import DbSession, Order, OrderStatus
+from otc_engine import Desk
+from routing_engine import AggregatorQuote, Market, RouteResult, find_route
+from services import Services
+from tokens import format_amount
+from trade_logger import Refusal, Settlement, Step
+from venue_state import load_desks, load_pools
+
+__all__ = ["Attempt", "Deferred", "Venues", "decide"]
+
+
+class Attempt:
+    """The steps one attempt at an order has taken so far: stored by whichever write ends it."""
+
+    def __init__(self, order_id: str, number: int) -> None:
+        self.order_id = order_id
+        self.number = number
+        self.steps: list[Step] = []
+
+    def step(self, status: OrderStatus, message: str) -> None:
+        self.steps.append(Step(status, message))
+
+
+@dataclass(frozen=True)
+class Venues:
+    """The pools and desks an order routes on, and the USD prices read off them."""
+
+    pools: dict[str, Pool]
+    desks: dict[str, Desk]
+    usd_prices: dict[str, Decimal]
+
+    @classmethod
+    def now(cls, session: DbSession, svc: Services, settlement_scale: Decimal) -> Venues:
+        """The venues as the database has them now (never the web's quote snapshot: in-process jobs
+        share the web's services, and routing on a snapshot up to VENUE_CACHE_S old would miss the
+        trades settled since)."""
+        pools = load_pools(session)
+        desks = load_desks(session, settlement_scale)
+        prices = svc.quotes.prices(pools)
+        return cls(
+            {p.pool_id: p for p in pools},
+            {d.desk_id: d for d in desks},
+            {s: q.price_usd for s, q in prices.items()},
+        )
+
+    def after(self, plan: ExecutionPlan, token_out: str, now: float) -> Venues:
+        """The venues once ``plan`` has traded on them (what the next order of a batch routes on)."""
+        pools, desks = dict(self.pools), dict(self.desks)
+        try:
+            reprice_plan(plan, token_out, pools, desks, self.usd_prices, now)
+        except SolrouteError:
+            return self  # settling will refuse it under lock; route the rest as before it
+        return Venues(pools, desks, self.usd_prices)
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An order with an OTC leg: it commits ``submitted`` now and settles after the desk's delay."""
+
+    route: dict[str, Any]
+    delay_s: float
+
+
+def _aggregator_at_execution(
+    svc: Services, order: Order, is_last_attempt: bool, wait_s: float
+) -> tuple[AggregatorQuote | None, str | None]:
+    """A fresh Jupiter quote for this order, within Jupiter's rate limit; None with the reason if not.
+
+    A transient fault (timeout, 5xx) retries the order while attempts remain; on the last
+    attempt the order routes without Jupiter rather than fail.
+    """
+    if svc.quotes.jupiter is None:
+        return None, "disabled"
+    if not svc.rate_limiter.acquire("jupiter", wait_s):
+        return None, "rate limited at execution"
+    try:
+        return svc.quotes.ask_jupiter(
+            order.token_in,
+            order.token_out,
+            order.amount_in,
+            order.slippage_bps,
+            raise_transient=not is_last_attempt,
+        )
+    except JupiterError as exc:
+        raise TransientError(f"Jupiter: {exc}") from exc
+
+
+def _without(market: Market, venues: set[str]) -> Market:
+    return Market(
+        tuple(p for p in market.pools if p.venue.lower() not in venues),
+        tuple(d for d in market.desks if d.name.lower() not in venues),
+        market.usd_prices,
+        market.now,
+        aggregator=market.aggregator,
+        aggregator_unavailable=market.aggregator_unavailable,
+        latency=market.latency,
+    )
+
+
+def decide(
+    svc: Services,
+    order: Order,
+    attempt: Attempt,
+    venues: Venues,
+    *,
+    is_last_attempt: bool,
+    rate_limit_wait_s: float,
+) -> Settlement | Refusal | Deferred:
+    """Quote, route and build one order in memory: settle it now, refuse it, or defer it (OTC).
+
+    A venue whose rate limit has no slot within ``rate_limit_wait_s`` is routed around.
+    """
+    attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
+    aggregator = _aggregator_at_execution(svc, order, is_last_attempt, rate_limit_wait_s)
+    market = svc.quotes.market_of(
+        tuple(venues.pools.values()), tuple(venues.desks.values()), venues.usd_prices, aggregator
+    )
+
+    def route_on(candidates: Market) -> RouteResult:
+        return find_route(
+            candidates,
+            order.token_in,
+            order.token_out,
+            order.amount_in,
+            order.strategy,
+            order.slippage_bps,
+            svc.quotes.router_config,
+        )
+
+    try:
+        result = route_on(market)
+        wanted = {leg.venue.lower() for leg in result.route.legs if leg.kind.value != "aggregator"}
+        limited = {v for v in sorted(wanted) if not svc.rate_limiter.acquire(v, rate_limit_wait_s)}
+        if limited:  # route around the venues whose rate limit has no slot now
+            result = route_on(_without(market, limited))
+    except (NoRouteError, InsufficientLiquidityError) as exc:
+        return Refusal(order.id, exc.code, f"no route at execution: {exc}", attempt.steps, attempt.number)
+    route = result.route
+    names = ", ".join(sorted({leg.venue for leg in route.legs}))
+    attempt.step(OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {names}")
+    out, minimum = order.token_out, order.min_amount_out
+    if route.amount_out < minimum:
+        return Refusal(
+            order.id,
+            SlippageExceededError.code,
+            f"market moved: best route now pays {format_amount(out, route.amount_out)} {out}, "
+            f"below the minimum of {format_amount(out, minimum)} {out} "
+            f"({order.slippage_bps} bps tolerance); nothing was traded",
+            attempt.steps,
+            attempt.number,
+        )
+    desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in market.desks}
+    delay = max(
+        (desk_delays.get(leg.venue_id, 0.0) for leg in route.legs if leg.kind.value == "otc"), default=0.0
+    )
+    plan = plan_from_route(result, minimum, market.usd_prices, settlement_delay_s=delay)
+    attempt.step(
+        OrderStatus.BUILDING,
+        f"plan pays {format_amount(out, route.amount_out)} {out}, minimum {format_amount(out, minimum)}",
+    )
+    stored_route = {"plan": plan.to_json(), "settle_at": time.time() + delay}
+    if delay > 0:
+        attempt.step(OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s")
+        return Deferred(stored_route, delay)
+    attempt.step(OrderStatus.SUBMITTED, "submitted")
+    return Settlement(order.id, plan, attempt.steps, attempt.number, stored_route)
