@@ -124,6 +124,19 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def account_for_api_key(session: DbSession, key: str) -> Account | None:
+    """The trader account holding API key ``key`` (surrounding blanks ignored), if any."""
+    key = key.strip()
+    if not key:
+        return None
+    account: Account | None = session.execute(
+        sa.select(Account).where(
+            Account.api_key_hash == hash_api_key(key), Account.kind == AccountKind.TRADER
+        )
+    ).scalar_one_or_none()
+    return account
+
+
 def _system_account(session: DbSession, name: str, kind: AccountKind) -> Account:
     account = session.execute(sa.select(Account).where(Account.name == name)).scalar_one_or_none()
     if account is None:

@@ -24,7 +24,7 @@ from flask import current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from models import Account, AccountKind, db
-from venue_state import hash_api_key
+from venue_state import account_for_api_key
 from views.errors import ApiError
 
 __all__ = [
@@ -84,14 +84,7 @@ def _demo_account() -> Account | None:
 
 def account_for_key(key: str) -> Account | None:
     """The trader account holding API key ``key``, if any."""
-    key = key.strip()
-    if not key:
-        return None
-    return db.session.execute(
-        sa.select(Account).where(
-            Account.api_key_hash == hash_api_key(key), Account.kind == AccountKind.TRADER
-        )
-    ).scalar_one_or_none()
+    return account_for_api_key(db.session, key)
 
 
 def _session_account() -> Account | None:
