@@ -1,7 +1,13 @@
-"""The pure core stays pure: amm/, routing_engine/, otc_engine.py, tokens.py and errors.py import
-no web, database, queue or HTTP library, directly or transitively.
+"""The layers hold: imports point down, never in a circle, and the pure core stays pure.
 
-Two checks, because each misses what the other sees:
+The import rule (README, "Architecture"): every top-level module and package has a layer in
+``LAYERS``; a module imports only from its own layer or the ones below, and the imports between
+top-level modules form no circle. A new top-level module fails ``test_every_module_has_a_layer``
+until it is given one: that is where its author decides where it belongs.
+
+The pure core (amm/, routing_engine/, otc_engine.py, execution_plan.py, tokens.py, errors.py)
+imports no web, database, queue or HTTP library, directly or transitively. Two checks, because
+each misses what the other sees:
 
 * statically, every ``import`` (including ones inside functions and ``importlib.import_module``
   calls with a literal name) in every .py file of the pure modules is checked against an
@@ -25,7 +31,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE_PACKAGES = ("amm", "routing_engine")
-PURE_MODULES = ("otc_engine", "tokens", "errors")
+PURE_MODULES = ("otc_engine", "execution_plan", "tokens", "errors")
 PURE_TOP_LEVEL = frozenset(PURE_PACKAGES + PURE_MODULES)
 
 # Standard-library modules that talk to the network or a database: as out of place in the pure
@@ -154,6 +160,7 @@ def test_the_pure_file_list_is_complete() -> None:
         "amm.pools",
         "routing_engine",
         "otc_engine",
+        "execution_plan",
         "tokens",
         "errors",
     } <= names
@@ -261,3 +268,184 @@ def test_the_dynamic_probe_reports_a_forbidden_module() -> None:
     report = json.loads(result.stdout)
     assert "http.client" in report["pulled_in"]["http.client"]
     assert "json" not in report["pulled_in"]
+
+
+# --- the import rule ----------------------------------------------------------------------------
+
+# Top to bottom: a module may import from its own layer and the layers below it, never above.
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("entry points", frozenset({"wsgi", "worker", "cli"})),
+    ("the factory", frozenset({"app"})),
+    (
+        "edges: HTTP, jobs, Socket.IO, loops",
+        frozenset({"views", "jobs", "live_updates", "background", "bots"}),
+    ),
+    (
+        "services",
+        frozenset(
+            {
+                "services",
+                "execution",
+                "payloads",
+                "trade_logger",
+                "analytics",
+                "quoting",
+                "executor",
+                "venue_state",
+                "rate_limits",
+            }
+        ),
+    ),
+    (
+        "adapters and storage",
+        frozenset({"price_feeds", "jupiter_api", "http_session", "models", "database", "config"}),
+    ),
+    ("pure core", frozenset({"routing_engine", "otc_engine", "execution_plan", "backtesting"})),
+    ("pure base", frozenset({"amm", "tokens", "errors"})),
+)
+LAYER_OF = {name: depth for depth, (_, names) in enumerate(LAYERS) for name in names}
+NOT_APPLICATION = frozenset({"tests", "bench", "migrations", "scripts", "static", "templates", "instance"})
+
+
+def application_units() -> dict[str, list[Path]]:
+    """Every top-level module and package of the application, with its .py files."""
+    units: dict[str, list[Path]] = {}
+    for path in sorted(ROOT.iterdir()):
+        if path.name.startswith((".", "_")) or path.name in NOT_APPLICATION:
+            continue
+        if path.is_dir() and (path / "__init__.py").is_file():
+            units[path.name] = [p for p in sorted(path.rglob("*.py")) if "__pycache__" not in p.parts]
+        elif path.suffix == ".py" and "." not in path.stem:  # gunicorn.conf.py is a config file
+            units[path.stem] = [path]
+    return units
+
+
+def imported_modules(source: str, filename: str) -> set[tuple[str, int]]:
+    """Every absolute import in ``source`` (anywhere in it, functions too): (dotted name, line)."""
+    found: set[tuple[str, int]] = set()
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            found |= {(alias.name, node.lineno) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add((node.module, node.lineno))
+    return found
+
+
+def imported_units(source: str, filename: str, units: frozenset[str]) -> set[tuple[str, int]]:
+    """The application units ``source`` imports, with a line of each."""
+    return {
+        (name.split(".")[0], line)
+        for name, line in imported_modules(source, filename)
+        if name.split(".")[0] in units
+    }
+
+
+def import_graph() -> dict[str, dict[str, str]]:
+    """unit -> {imported unit -> "file:line" of one such import}, without a unit's imports of itself."""
+    units = application_units()
+    names = frozenset(units)
+    graph: dict[str, dict[str, str]] = {name: {} for name in units}
+    for name, files in units.items():
+        for path in files:
+            for target, line in sorted(imported_units(path.read_text(encoding="utf-8"), str(path), names)):
+                if target != name:
+                    graph[name].setdefault(target, f"{path.relative_to(ROOT)}:{line}")
+    return graph
+
+
+def upward_imports(graph: dict[str, dict[str, str]]) -> list[str]:
+    return [
+        f"{where}: {unit} ({LAYERS[LAYER_OF[unit]][0]}) imports {target} ({LAYERS[LAYER_OF[target]][0]})"
+        for unit, targets in sorted(graph.items())
+        for target, where in sorted(targets.items())
+        if unit in LAYER_OF and target in LAYER_OF and LAYER_OF[target] < LAYER_OF[unit]
+    ]
+
+
+def circles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
+    """Every strongly connected group of more than one unit (Tarjan): each holds an import circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(unit: str) -> None:
+        index[unit] = low[unit] = len(index)
+        stack.append(unit)
+        on_stack.add(unit)
+        for target in graph.get(unit, {}):
+            if target not in index:
+                visit(target)
+                low[unit] = min(low[unit], low[target])
+            elif target in on_stack:
+                low[unit] = min(low[unit], index[target])
+        if low[unit] == index[unit]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == unit:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for unit in sorted(graph):
+        if unit not in index:
+            visit(unit)
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = sorted(set(application_units()) - set(LAYER_OF))
+    assert not missing, f"give these top-level modules a layer in LAYERS (and the README): {missing}"
+    assert {"app", "jobs", "services", "payloads", "trade_logger", "execution_plan", "amm"} <= set(
+        application_units()
+    )
+
+
+def test_imports_point_down_the_layers() -> None:
+    offenders = upward_imports(import_graph())
+    assert not offenders, "imports that point up a layer:\n" + "\n".join(offenders)
+
+
+def test_no_import_circle_between_top_level_modules() -> None:
+    graph = import_graph()
+    found = circles(graph)
+    detail = [
+        " -> ".join(group) + f" ({', '.join(graph[u][t] for u in group for t in graph[u] if t in group)})"
+        for group in found
+    ]
+    assert not found, "import circles:\n" + "\n".join(detail)
+
+
+def test_the_blueprints_do_not_import_each_other() -> None:
+    blueprints = {"views.api", "views.pages"}
+    offenders = [
+        f"{blueprint} imports {name} (line {line})"
+        for blueprint in sorted(blueprints)
+        for name, line in sorted(
+            imported_modules(
+                (ROOT / f"{blueprint.replace('.', '/')}.py").read_text(encoding="utf-8"), blueprint
+            )
+        )
+        if name in blueprints - {blueprint}
+    ]
+    assert not offenders, "a shared name belongs in a module both import:\n" + "\n".join(offenders)
+
+
+def test_the_import_rule_catches_an_upward_import_and_a_circle() -> None:
+    # Guards the guard, on a made-up graph: jobs importing app points up; a -> b -> a is a circle.
+    assert upward_imports({"jobs": {"app": "jobs.py:3"}, "app": {}}) == [
+        "jobs.py:3: jobs (edges: HTTP, jobs, Socket.IO, loops) imports app (the factory)"
+    ]
+    assert upward_imports({"app": {"jobs": "app.py:1"}}) == []
+    assert circles({"a": {"b": "a.py:1"}, "b": {"c": "b.py:1"}, "c": {"a": "c.py:1"}, "d": {}}) == [
+        ["a", "b", "c"]
+    ]
+    assert imported_units(
+        "def f():\n    import jobs\nfrom views.api import x\nimport json",
+        "x.py",
+        frozenset({"jobs", "views"}),
+    ) == {("jobs", 2), ("views", 3)}
