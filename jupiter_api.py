@@ -5,7 +5,8 @@ One call to ``JupiterClient.quote`` is at most one ``GET {base}/quote``. Jupiter
 allow about 0.5-1 request per second (shared by every endpoint), so callers should keep a
 background-refreshed curve per pair and ask afresh only when executing; when Jupiter is down
 the breaker makes each call cost nothing. Errors are typed so callers can tell a business
-answer (no route, untradable token) from the venue being unavailable (``is_transient``).
+answer (no route, untradable token) from the venue being unavailable (``is_transient``); they live
+in errors.py with the rest of the hierarchy and are re-exported here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,18 @@ from typing import Final
 import requests
 import urllib3.exceptions
 
-from errors import NoRouteError, SolrouteError, ValidationError, VenueUnavailableError
+from errors import (
+    JupiterBadRequestError,
+    JupiterBadResponseError,
+    JupiterCircuitOpenError,
+    JupiterError,
+    JupiterNoRouteError,
+    JupiterRateLimitedError,
+    JupiterTimeoutError,
+    JupiterTokenNotTradableError,
+    JupiterUnavailableError,
+    ValidationError,
+)
 from http_session import SessionOwner
 
 __all__ = [
@@ -66,77 +78,6 @@ _NO_ROUTE_CODES: Final = frozenset(
 )
 _TOKEN_NOT_TRADABLE_CODE: Final = "TOKEN_NOT_TRADABLE"
 _BODY_EXCERPT_CHARS: Final = 200
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class JupiterError(SolrouteError):
-    """Root of every error the Jupiter client raises."""
-
-    is_transient: bool = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        error_code: str | None = None,
-        is_transient: bool | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(message, field=field)
-        self.status = status
-        self.error_code = error_code
-        if is_transient is not None:
-            self.is_transient = is_transient
-
-
-class JupiterNoRouteError(JupiterError, NoRouteError):
-    """Jupiter answered 400: it found no route that fills the trade."""
-
-
-class JupiterTokenNotTradableError(JupiterError, ValidationError):
-    """Jupiter answered 400 TOKEN_NOT_TRADABLE: one of the mints cannot be traded."""
-
-
-class JupiterBadRequestError(JupiterError, ValidationError):
-    """Jupiter answered 400 for any other reason (circular trade, unknown code, odd body)."""
-
-
-class JupiterUnavailableError(JupiterError, VenueUnavailableError):
-    """Jupiter cannot quote right now: connection error, 5xx or an unexpected status."""
-
-    is_transient = True
-
-
-class JupiterTimeoutError(JupiterUnavailableError):
-    """Jupiter did not connect or answer within ``timeout_s``."""
-
-
-class JupiterBadResponseError(JupiterUnavailableError):
-    """Jupiter answered 200 with a body that is not a well-formed quote."""
-
-
-class JupiterCircuitOpenError(JupiterUnavailableError):
-    """The circuit breaker is open; raised without any network call."""
-
-
-class JupiterRateLimitedError(JupiterError, VenueUnavailableError):
-    """Jupiter (429) or the client-side limiter refused the call; retry after ``retry_after_s``."""
-
-    is_transient = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after_s: float,
-        status: int | None = None,
-        error_code: str | None = None,
-    ) -> None:
-        super().__init__(message, status=status, error_code=error_code)
-        self.retry_after_s = retry_after_s
 
 
 # --------------------------------------------------------------------------- quote values

@@ -27,7 +27,7 @@ from typing import Any, Protocol, Self
 
 import requests
 
-from errors import PriceUnavailableError, SolrouteError, UnknownTokenError, ValidationError
+from errors import PriceSourceError, PriceUnavailableError, UnknownTokenError, ValidationError
 from http_session import SessionOwner
 from tokens import get_token, parse_amount
 
@@ -160,25 +160,6 @@ class PriceQuote:
     def age_s(self, now: float) -> float:
         """Seconds since the source answered (0 if ``now`` is earlier, e.g. clock skew)."""
         return max(0.0, now - self.fetched_at)
-
-
-class PriceSourceError(SolrouteError):
-    """A price source failed or throttled us; PriceService falls through to the next source."""
-
-    code = "price_source_error"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str,
-        is_throttled: bool = False,
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.source = source
-        self.is_throttled = is_throttled
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
