@@ -18,9 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Final
 
@@ -39,7 +37,7 @@ from errors import (
     JupiterUnavailableError,
     ValidationError,
 )
-from http_session import SessionOwner
+from http_session import SessionOwner, http_date, retry_after_s
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -505,10 +503,10 @@ class JupiterClient(SessionOwner):
         error_text, error_code = _error_fields(body)
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "") + f": {error_text}"
         if status == 429:
-            retry_after_s = _retry_after_s(headers)
+            back_off_s = _back_off_s(headers)
             raise JupiterRateLimitedError(
-                f"Jupiter rate limited the request ({detail}); retry after {retry_after_s:.3f}s",
-                retry_after_s=retry_after_s,
+                f"Jupiter rate limited the request ({detail}); retry after {back_off_s:.3f}s",
+                retry_after_s=back_off_s,
                 status=status,
                 error_code=error_code,
             )
@@ -650,10 +648,10 @@ def _is_timeout(exc: requests.RequestException) -> bool:
     return bool(exc.args) and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError)
 
 
-def _retry_after_s(headers: Mapping[str, str]) -> float:
+def _back_off_s(headers: Mapping[str, str]) -> float:
     """Seconds to back off after a 429: Retry-After, then RateLimit-Reset headers, else default."""
     reference = _server_now(headers)
-    delay = _delay_from_retry_after(headers.get("Retry-After"), reference)
+    delay = retry_after_s(headers.get("Retry-After"), reference)
     for name in ("RateLimit-Reset", "X-RateLimit-Reset"):
         if delay is None:
             delay = _delay_from_reset(headers.get(name), reference)
@@ -664,31 +662,8 @@ def _retry_after_s(headers: Mapping[str, str]) -> float:
 
 def _server_now(headers: Mapping[str, str]) -> float:
     """The server's clock (its Date header) as epoch seconds, so our clock skew does not matter."""
-    parsed = _http_date(headers.get("Date"))
+    parsed = http_date(headers.get("Date"))
     return parsed if parsed is not None else time.time()
-
-
-def _http_date(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _delay_from_retry_after(value: str | None, server_now: float) -> float | None:
-    """Retry-After is either delay-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if _SECONDS_RE.fullmatch(value):
-        return float(value)
-    moment = _http_date(value)
-    return None if moment is None else moment - server_now
 
 
 def _delay_from_reset(value: str | None, server_now: float) -> float | None:

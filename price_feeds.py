@@ -12,15 +12,12 @@ dropped, so that symbol falls through to the next source.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal, localcontext
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
@@ -28,7 +25,7 @@ from typing import Any, Protocol, Self
 import requests
 
 from errors import PriceSourceError, PriceUnavailableError, UnknownTokenError, ValidationError
-from http_session import SessionOwner
+from http_session import SessionOwner, retry_after_s
 from tokens import get_token, parse_amount
 
 __all__ = [
@@ -255,26 +252,6 @@ def _body_hint(body: bytes) -> str:
     return body[:120].decode("utf-8", "replace").strip()
 
 
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), else None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
 class _HttpSource(SessionOwner):
     """Session ownership, one GET with a timeout, and error wrapping for the exchange sources."""
 
@@ -380,7 +357,7 @@ class CoinGeckoSource(_HttpSource):
             raise self._error(
                 f"rate limited (HTTP {reply.status}): {_body_hint(reply.body)}",
                 is_throttled=True,
-                retry_after_s=_parse_retry_after(reply.retry_after, self._clock()),
+                retry_after_s=retry_after_s(reply.retry_after, self._clock()),
             )
         if not reply.is_ok:
             raise self._error(f"HTTP {reply.status}: {_body_hint(reply.body)}")
@@ -467,7 +444,7 @@ class KrakenSource(_HttpSource):
             raise self._error(
                 "rate limited (HTTP 429)",
                 is_throttled=True,
-                retry_after_s=_parse_retry_after(reply.retry_after, self._clock()),
+                retry_after_s=retry_after_s(reply.retry_after, self._clock()),
             )
         if not reply.is_ok:
             raise self._error(f"HTTP {reply.status}: {_body_hint(reply.body)}")
@@ -540,7 +517,7 @@ class BinanceSource(_HttpSource):
             raise self._error(
                 f"{what} (HTTP {reply.status}): {_body_hint(reply.body)}",
                 is_throttled=True,
-                retry_after_s=_parse_retry_after(reply.retry_after, self._clock()),
+                retry_after_s=retry_after_s(reply.retry_after, self._clock()),
             )
         if reply.status == 451:
             raise self._error(f"unavailable from this region (HTTP 451): {_body_hint(reply.body)}")
