@@ -67,12 +67,8 @@ def start_loops(app: Flask) -> list[threading.Thread]:
     curves = services.quotes.jupiter_curves
     if curves is not None:
         max_rps = max(app.config["SOLROUTE_SETTINGS"].jupiter_max_rps, 1e-3)
-
-        def refresh() -> None:
-            if services.rate_limiter.acquire("jupiter", 0.0):
-                curves.refresh_next()
-
-        loops.append(("jupiter curves", 1.0 / max_rps, refresh))
+        # Each refresh passes Jupiter's rate limit inside the client (shared with execution).
+        loops.append(("jupiter curves", 1.0 / max_rps, curves.refresh_next))
     threads = []
     for name, interval, step in loops:
         thread = threading.Thread(

@@ -191,8 +191,6 @@ def _aggregator_at_execution(
     svc = _services(app)
     if svc.quotes.jupiter is None:
         return None, "disabled"
-    if not svc.rate_limiter.acquire("jupiter", wait_s):
-        return None, "rate limited at execution"
     last_attempt = attempt >= app.config["ORDER_MAX_ATTEMPTS"]
     try:
         return svc.quotes.ask_jupiter(  # type: ignore[no-any-return]
@@ -201,6 +199,7 @@ def _aggregator_at_execution(
             order.amount_in,
             order.slippage_bps,
             raise_transient=not last_attempt,
+            max_wait_s=wait_s,  # Jupiter's client takes the slot of its rate limit
         )
     except JupiterError as exc:
         raise TransientError(f"Jupiter: {exc}") from exc

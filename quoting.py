@@ -27,6 +27,7 @@ from jupiter_api import (
     JupiterStatus,
 )
 from price_feeds import PoolImpliedSource, PriceQuote, PriceService, StaticSource, default_price_service
+from rate_limits import RateLimiter
 from routing_engine import (
     DEFAULT_DECADES,
     AggregatorQuote,
@@ -159,7 +160,10 @@ class QuoteService:
         clock: Callable[[], float] = time.time,
         venue_state: Callable[[], VenueSnapshot] | None = None,
         jupiter_curve_ttl_s: float | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
+        """``rate_limiter`` admits every Jupiter call (key ``"jupiter"``): the app passes its shared
+        one; without it the client keeps Jupiter to ``settings.jupiter_max_rps`` in this process."""
         self.settings = settings
         self.clock = clock
         self.price_service = price_service or self._default_prices(settings)
@@ -174,6 +178,7 @@ class QuoteService:
                 settings.jupiter_base_url,
                 settings.jupiter_api_key,
                 timeout_s=settings.jupiter_timeout_s,
+                rate_limiter=rate_limiter,
                 max_requests_per_s=settings.jupiter_max_rps,
                 max_wait_s=0.0,  # a quote never waits for a rate-limit slot: it goes on without Jupiter
             )
@@ -255,13 +260,21 @@ class QuoteService:
         slippage_bps: int,
         *,
         raise_transient: bool = False,
+        max_wait_s: float = 0.0,
     ) -> tuple[AggregatorQuote | None, str | None]:
-        """Ask Jupiter now: its quote, or None and why (a transient fault raises if asked to)."""
+        """Ask Jupiter now: its quote, or None and why (a transient fault raises if asked to).
+
+        ``max_wait_s`` bounds the wait for a slot of Jupiter's rate limit (execution may wait).
+        """
         if self.jupiter is None:
             return None, "disabled (offline mode)" if self.settings.offline else "disabled"
         try:
             q = self.jupiter.quote(
-                get_token(token_in).mint, get_token(token_out).mint, amount_in, slippage_bps=slippage_bps
+                get_token(token_in).mint,
+                get_token(token_out).mint,
+                amount_in,
+                slippage_bps=slippage_bps,
+                max_wait_s=max_wait_s,
             )
         except JupiterNoRouteError as exc:
             return None, f"no route: {exc.error_code or exc.message}"
