@@ -162,8 +162,6 @@ class QuoteService:
         jupiter_curve_ttl_s: float | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
-        """``rate_limiter`` admits every Jupiter call (key ``"jupiter"``): the app passes its shared
-        one; without it the client keeps Jupiter to ``settings.jupiter_max_rps`` in this process."""
         self.settings = settings
         self.clock = clock
         self.price_service = price_service or self._default_prices(settings)
@@ -178,6 +176,8 @@ class QuoteService:
                 settings.jupiter_base_url,
                 settings.jupiter_api_key,
                 timeout_s=settings.jupiter_timeout_s,
+                # Every Jupiter call passes this limiter ("jupiter"): the app's shared one; without
+                # it the client keeps Jupiter to jupiter_max_rps in this process.
                 rate_limiter=rate_limiter,
                 max_requests_per_s=settings.jupiter_max_rps,
                 max_wait_s=0.0,  # a quote never waits for a rate-limit slot: it goes on without Jupiter
@@ -260,11 +260,12 @@ class QuoteService:
         slippage_bps: int,
         *,
         raise_transient: bool = False,
-        max_wait_s: float = 0.0,
+        max_wait_s: float | None = None,
     ) -> tuple[AggregatorQuote | None, str | None]:
         """Ask Jupiter now: its quote, or None and why (a transient fault raises if asked to).
 
-        ``max_wait_s`` bounds the wait for a slot of Jupiter's rate limit (execution may wait).
+        ``max_wait_s`` bounds the wait for a slot of Jupiter's rate limit (default: the client's,
+        0 for the client built here: a quote never waits; execution passes its own).
         """
         if self.jupiter is None:
             return None, "disabled (offline mode)" if self.settings.offline else "disabled"
