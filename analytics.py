@@ -14,7 +14,6 @@ token. First-hop legs add up to the trade's notional; a two-hop path counts on b
 from __future__ import annotations
 
 import enum
-import math
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 
 from errors import ValidationError
 from models import AmmPool, DbSession, Fill, Order, OrderStatus, OTCPool, Trade
+from stats import percentile
 
 __all__ = [
     "ALL_TIME",
@@ -59,7 +59,6 @@ __all__ = [
     "latency_distribution",
     "orders_page",
     "otc_desks",
-    "percentile",
     "realised_slippage_bps",
     "recent_trades",
     "slippage",
@@ -253,14 +252,6 @@ class Summary:
         """Confirmed over final orders; None before any order is final."""
         final = self.orders_final
         return self.orders_by_status[OrderStatus.CONFIRMED] / final if final else None
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in (0, 1]) of ascending values; None when empty."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def _mean(values: Sequence[float]) -> float | None:

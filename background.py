@@ -98,11 +98,8 @@ def start_loops(app: Flask) -> list[threading.Thread]:
     if curves is not None:
         max_rps = max(app.config["SOLROUTE_SETTINGS"].jupiter_max_rps, 1e-3)
 
-        def refresh() -> None:
-            if services.rate_limiter.acquire("jupiter", 0.0):
-                curves.refresh_next()
-
-        threads.append(_start("jupiter curves", services, 1.0 / max_rps, refresh))
+        # Each refresh passes Jupiter's rate limit inside the client (shared with execution).
+        threads.append(_start("jupiter curves", services, 1.0 / max_rps, curves.refresh_next))
     return threads
 
 

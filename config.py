@@ -113,11 +113,23 @@ def database_url(raw: str | None, instance_path: str) -> str:
     return url
 
 
-def _rate_limits(env: Mapping[str, str]) -> dict[str, float]:
-    """``VENUE_RATE_LIMITS="jupiter=0.5,orca=20"``: requests per second per venue at execution."""
+def _rate_limits(env: Mapping[str, str], jupiter_max_rps: float) -> dict[str, float]:
+    """``VENUE_RATE_LIMITS="jupiter=0.5,orca=20"``: requests per second per venue.
+
+    Jupiter's entry is its one budget (every call: quotes' background curves and execution). It
+    is ``JUPITER_MAX_RPS`` unless VENUE_RATE_LIMITS is set; when both are, the lower (0: none).
+    """
     raw = env.get("VENUE_RATE_LIMITS")
     if raw is None:
-        return {"jupiter": 0.5}  # Jupiter's free tier; the simulated venues have no limit
+        return {"jupiter": jupiter_max_rps}  # the simulated venues have no limit
+    limits = _parse_rate_limits(raw)
+    if "JUPITER_MAX_RPS" in env:
+        rates = [r for r in (jupiter_max_rps, limits.get("jupiter", 0.0)) if r > 0]
+        limits["jupiter"] = min(rates, default=0.0)
+    return limits
+
+
+def _parse_rate_limits(raw: str) -> dict[str, float]:
     limits: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         name, sep, value = part.partition("=")
@@ -154,13 +166,14 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
             )
         secret = DEV_SECRET_KEY
     redis_url = env.get("REDIS_URL", "").strip() or None
+    settings = Settings.from_env(env)
     return {
         "SOLROUTE_ENV": app_env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
         "REDIS_URL": redis_url,
-        "SOLROUTE_SETTINGS": Settings.from_env(env),
-        "VENUE_RATE_LIMITS": _rate_limits(env),
+        "SOLROUTE_SETTINGS": settings,
+        "VENUE_RATE_LIMITS": _rate_limits(env, settings.jupiter_max_rps),
         "VENUE_RATE_LIMIT_WAIT_S": float(_number(env, "VENUE_RATE_LIMIT_WAIT_S", "1")),
         "ORDER_MAX_ATTEMPTS": int(_number(env, "ORDER_MAX_ATTEMPTS", "4")),
         "ORDER_RETRY_BASE_S": float(_number(env, "ORDER_RETRY_BASE_S", "0.5")),

@@ -82,3 +82,93 @@ class TransientError(SolrouteError):
     """A fault worth retrying (timeouts, lock contention); never a business rejection."""
 
     code = "transient"
+
+
+# --- outside APIs (Jupiter, price sources) ---
+
+
+class JupiterError(SolrouteError):
+    """Root of every error the Jupiter client raises."""
+
+    is_transient: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        is_transient: bool | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+        self.error_code = error_code
+        if is_transient is not None:
+            self.is_transient = is_transient
+
+
+class JupiterNoRouteError(JupiterError, NoRouteError):
+    """Jupiter answered 400: it found no route that fills the trade."""
+
+
+class JupiterTokenNotTradableError(JupiterError, ValidationError):
+    """Jupiter answered 400 TOKEN_NOT_TRADABLE: one of the mints cannot be traded."""
+
+
+class JupiterBadRequestError(JupiterError, ValidationError):
+    """Jupiter answered 400 for any other reason (circular trade, unknown code, odd body)."""
+
+
+class JupiterUnavailableError(JupiterError, VenueUnavailableError):
+    """Jupiter cannot quote right now: connection error, 5xx or an unexpected status."""
+
+    is_transient = True
+
+
+class JupiterTimeoutError(JupiterUnavailableError):
+    """Jupiter did not connect or answer within ``timeout_s``."""
+
+
+class JupiterBadResponseError(JupiterUnavailableError):
+    """Jupiter answered 200 with a body that is not a well-formed quote."""
+
+
+class JupiterCircuitOpenError(JupiterUnavailableError):
+    """The circuit breaker is open; raised without any network call."""
+
+
+class JupiterRateLimitedError(JupiterError, VenueUnavailableError):
+    """Jupiter (429) or the client-side limiter refused the call; retry after ``retry_after_s``."""
+
+    is_transient = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_s: float,
+        status: int | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, error_code=error_code)
+        self.retry_after_s = retry_after_s
+
+
+class PriceSourceError(SolrouteError):
+    """A price source failed or throttled us; PriceService falls through to the next source."""
+
+    code = "price_source_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str,
+        is_throttled: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.is_throttled = is_throttled
+        self.retry_after_s = retry_after_s

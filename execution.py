@@ -90,15 +90,14 @@ class Deferred:
 def _aggregator_at_execution(
     svc: Services, order: Order, is_last_attempt: bool, wait_s: float
 ) -> tuple[AggregatorQuote | None, str | None]:
-    """A fresh Jupiter quote for this order, within Jupiter's rate limit; None with the reason if not.
+    """A fresh Jupiter quote for this order, within Jupiter's rate limit (waiting at most ``wait_s``);
+    None with the reason if not.
 
     A transient fault (timeout, 5xx) retries the order while attempts remain; on the last
     attempt the order routes without Jupiter rather than fail.
     """
     if svc.quotes.jupiter is None:
         return None, "disabled"
-    if not svc.rate_limiter.acquire("jupiter", wait_s):
-        return None, "rate limited at execution"
     try:
         return svc.quotes.ask_jupiter(
             order.token_in,
@@ -106,6 +105,7 @@ def _aggregator_at_execution(
             order.amount_in,
             order.slippage_bps,
             raise_transient=not is_last_attempt,
+            max_wait_s=wait_s,  # Jupiter's client takes the slot of its one rate limit
         )
     except JupiterError as exc:
         raise TransientError(f"Jupiter: {exc}") from exc

@@ -1,11 +1,14 @@
-"""Jupiter swap API client: typed quotes, timeouts, a client-side rate limiter, 429 handling
-and a circuit breaker.
+"""Jupiter swap API client: typed quotes, timeouts, Jupiter's rate limit, 429 handling and a
+circuit breaker.
 
 One call to ``JupiterClient.quote`` is at most one ``GET {base}/quote``. Jupiter's free tiers
 allow about 0.5-1 request per second (shared by every endpoint), so callers should keep a
 background-refreshed curve per pair and ask afresh only when executing; when Jupiter is down
-the breaker makes each call cost nothing. Errors are typed so callers can tell a business
-answer (no route, untradable token) from the venue being unavailable (``is_transient``).
+the breaker makes each call cost nothing. Every call passes the one rate limiter the client is
+given (the app's ``RateLimiter``, shared by every process through Redis) as ``RATE_LIMIT_KEY``.
+Errors are typed so callers can tell a business answer (no route, untradable token) from the
+venue being unavailable (``is_transient``); they live in errors.py with the rest of the
+hierarchy and are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,21 +20,32 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Final
 
 import requests
 import urllib3.exceptions
 
-from errors import NoRouteError, SolrouteError, ValidationError, VenueUnavailableError
-from http_session import SessionOwner
+from errors import (
+    JupiterBadRequestError,
+    JupiterBadResponseError,
+    JupiterCircuitOpenError,
+    JupiterError,
+    JupiterNoRouteError,
+    JupiterRateLimitedError,
+    JupiterTimeoutError,
+    JupiterTokenNotTradableError,
+    JupiterUnavailableError,
+    ValidationError,
+)
+from http_session import SessionOwner, http_date, retry_after_s
+from rate_limits import LocalRateLimiter, RateLimiter
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_RETRY_AFTER_S",
+    "RATE_LIMIT_KEY",
     "BreakerState",
     "JupiterBadRequestError",
     "JupiterBadResponseError",
@@ -50,6 +64,8 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.jup.ag/swap/v1"
+# Jupiter's name in a RateLimiter's limits (config VENUE_RATE_LIMITS).
+RATE_LIMIT_KEY: Final = "jupiter"
 # Used when a 429 carries no header saying how long to back off.
 DEFAULT_RETRY_AFTER_S: Final = 1.0
 # A Retry-After longer than this is treated as a server mistake rather than obeyed for hours.
@@ -66,77 +82,6 @@ _NO_ROUTE_CODES: Final = frozenset(
 )
 _TOKEN_NOT_TRADABLE_CODE: Final = "TOKEN_NOT_TRADABLE"
 _BODY_EXCERPT_CHARS: Final = 200
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class JupiterError(SolrouteError):
-    """Root of every error the Jupiter client raises."""
-
-    is_transient: bool = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        error_code: str | None = None,
-        is_transient: bool | None = None,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(message, field=field)
-        self.status = status
-        self.error_code = error_code
-        if is_transient is not None:
-            self.is_transient = is_transient
-
-
-class JupiterNoRouteError(JupiterError, NoRouteError):
-    """Jupiter answered 400: it found no route that fills the trade."""
-
-
-class JupiterTokenNotTradableError(JupiterError, ValidationError):
-    """Jupiter answered 400 TOKEN_NOT_TRADABLE: one of the mints cannot be traded."""
-
-
-class JupiterBadRequestError(JupiterError, ValidationError):
-    """Jupiter answered 400 for any other reason (circular trade, unknown code, odd body)."""
-
-
-class JupiterUnavailableError(JupiterError, VenueUnavailableError):
-    """Jupiter cannot quote right now: connection error, 5xx or an unexpected status."""
-
-    is_transient = True
-
-
-class JupiterTimeoutError(JupiterUnavailableError):
-    """Jupiter did not connect or answer within ``timeout_s``."""
-
-
-class JupiterBadResponseError(JupiterUnavailableError):
-    """Jupiter answered 200 with a body that is not a well-formed quote."""
-
-
-class JupiterCircuitOpenError(JupiterUnavailableError):
-    """The circuit breaker is open; raised without any network call."""
-
-
-class JupiterRateLimitedError(JupiterError, VenueUnavailableError):
-    """Jupiter (429) or the client-side limiter refused the call; retry after ``retry_after_s``."""
-
-    is_transient = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after_s: float,
-        status: int | None = None,
-        error_code: str | None = None,
-    ) -> None:
-        super().__init__(message, status=status, error_code=error_code)
-        self.retry_after_s = retry_after_s
 
 
 # --------------------------------------------------------------------------- quote values
@@ -357,7 +302,14 @@ class JupiterStatus:
 
 
 class JupiterClient(SessionOwner):
-    """Thread-safe client for Jupiter's ``GET /quote`` with a rate limiter and a circuit breaker."""
+    """Thread-safe client for Jupiter's ``GET /quote`` with a rate limiter and a circuit breaker.
+
+    ``rate_limiter`` admits every call (as ``RATE_LIMIT_KEY``), waiting up to ``max_wait_s``
+    (or the call's own ``max_wait_s``) for a slot; pass the app's shared one so that Jupiter's
+    budget is counted once across every process. Without it the client limits itself to
+    ``max_requests_per_s`` (None or 0: no limit) with a ``LocalRateLimiter`` on its clock.
+    A 429's back-off and the breaker are the client's own: they come from Jupiter's answers.
+    """
 
     def __init__(
         self,
@@ -365,6 +317,7 @@ class JupiterClient(SessionOwner):
         api_key: str | None = None,
         *,
         timeout_s: float = 2.0,
+        rate_limiter: RateLimiter | None = None,
         max_requests_per_s: float | None = 1.0,
         max_wait_s: float = 1.0,
         failure_threshold: int = 3,
@@ -393,8 +346,9 @@ class JupiterClient(SessionOwner):
         if api_key:
             self._headers["x-api-key"] = api_key
         self._timeout_s = float(timeout_s)
-        # None or 0 disables the client-side limiter (429 windows are still honoured).
-        self._interval_s = 1.0 / max_requests_per_s if max_requests_per_s else None
+        if rate_limiter is None and max_requests_per_s:
+            rate_limiter = LocalRateLimiter({RATE_LIMIT_KEY: max_requests_per_s}, clock=clock, sleep=sleep)
+        self._rate_limiter = rate_limiter  # None: no limit of ours (429 windows are still honoured)
         self._max_wait_s = float(max_wait_s)
         self._failure_threshold = failure_threshold
         self._cooldown_s = float(cooldown_s)
@@ -403,7 +357,6 @@ class JupiterClient(SessionOwner):
         self._sleep = sleep
         # Everything below is guarded by _lock, which is never held during I/O or sleeps.
         self._lock = threading.Lock()
-        self._next_slot = -math.inf  # earliest clock value the limiter admits the next request
         self._blocked_until = -math.inf  # end of the latest server 429 window
         self._failures = 0
         self._open_until: float | None = None  # None: closed; past: half-open; future: open
@@ -438,8 +391,15 @@ class JupiterClient(SessionOwner):
         only_direct_routes: bool = False,
         restrict_intermediate_tokens: bool = True,
         max_accounts: int | None = None,
+        max_wait_s: float | None = None,
     ) -> JupiterQuote:
-        """Ask Jupiter for a quote; ``amount`` is in base units of the input (ExactIn) or output."""
+        """Ask Jupiter for a quote; ``amount`` is in base units of the input (ExactIn) or output.
+
+        ``max_wait_s`` bounds the wait for a rate-limit slot (default: the client's).
+        """
+        if max_wait_s is None:
+            max_wait_s = self._max_wait_s
+        _check_non_negative("max_wait_s", max_wait_s)
         params = _quote_params(
             input_mint,
             output_mint,
@@ -450,7 +410,7 @@ class JupiterClient(SessionOwner):
             restrict_intermediate_tokens=restrict_intermediate_tokens,
             max_accounts=max_accounts,
         )
-        is_trial = self._admit()
+        is_trial = self._admit(max_wait_s)
         try:
             result = self._fetch(params)
             _check_matches_request(result, input_mint, output_mint, amount, swap_mode)
@@ -469,15 +429,16 @@ class JupiterClient(SessionOwner):
         self._on_service_up(is_trial)
         return result
 
-    # -- limiter and breaker (all under _lock)
+    # -- limiter and breaker (state under _lock)
 
     def _state_at(self, now: float) -> BreakerState:
         if self._open_until is None:
             return BreakerState.CLOSED
         return BreakerState.OPEN if now < self._open_until else BreakerState.HALF_OPEN
 
-    def _admit(self) -> bool:
-        """Reserve a limiter slot (sleeping up to max_wait_s for it); True for a half-open trial."""
+    def _admit(self, max_wait_s: float) -> bool:
+        """Pass the breaker, any 429 window and the rate limiter (waiting up to ``max_wait_s`` for a
+        slot); True for a half-open trial."""
         with self._lock:
             now = self._clock()
             state = self._state_at(now)
@@ -493,22 +454,22 @@ class JupiterClient(SessionOwner):
                     f"Jupiter rate limit (HTTP 429) still in force for {retry_s:.3f}s",
                     retry_after_s=retry_s,
                 )
-            wait_s = 0.0
-            if self._interval_s is not None:
-                slot = max(now, self._next_slot)
-                wait_s = slot - now
-                if wait_s > self._max_wait_s:
-                    raise JupiterRateLimitedError(
-                        f"client-side Jupiter limit: next slot in {wait_s:.3f}s, "
-                        f"over max_wait_s={self._max_wait_s}",
-                        retry_after_s=wait_s,
-                    )
-                self._next_slot = slot + self._interval_s
             is_trial = state is BreakerState.HALF_OPEN
             if is_trial:
                 self._trial_in_flight = True
+        if self._rate_limiter is None:
+            return is_trial
+        try:
+            wait_s = self._rate_limiter.admit(RATE_LIMIT_KEY, max_wait_s)  # may sleep: not under _lock
+        except BaseException:
+            self._release_trial(is_trial)
+            raise
         if wait_s > 0:
-            self._sleep(wait_s)
+            self._release_trial(is_trial)
+            raise JupiterRateLimitedError(
+                f"Jupiter rate limit: next slot in {wait_s:.3f}s, over max_wait_s={max_wait_s}",
+                retry_after_s=wait_s,
+            )
         return is_trial
 
     def _on_service_up(self, is_trial: bool) -> None:
@@ -564,10 +525,10 @@ class JupiterClient(SessionOwner):
         error_text, error_code = _error_fields(body)
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "") + f": {error_text}"
         if status == 429:
-            retry_after_s = _retry_after_s(headers)
+            back_off_s = _back_off_s(headers)
             raise JupiterRateLimitedError(
-                f"Jupiter rate limited the request ({detail}); retry after {retry_after_s:.3f}s",
-                retry_after_s=retry_after_s,
+                f"Jupiter rate limited the request ({detail}); retry after {back_off_s:.3f}s",
+                retry_after_s=back_off_s,
                 status=status,
                 error_code=error_code,
             )
@@ -709,10 +670,10 @@ def _is_timeout(exc: requests.RequestException) -> bool:
     return bool(exc.args) and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError)
 
 
-def _retry_after_s(headers: Mapping[str, str]) -> float:
+def _back_off_s(headers: Mapping[str, str]) -> float:
     """Seconds to back off after a 429: Retry-After, then RateLimit-Reset headers, else default."""
     reference = _server_now(headers)
-    delay = _delay_from_retry_after(headers.get("Retry-After"), reference)
+    delay = retry_after_s(headers.get("Retry-After"), reference)
     for name in ("RateLimit-Reset", "X-RateLimit-Reset"):
         if delay is None:
             delay = _delay_from_reset(headers.get(name), reference)
@@ -723,31 +684,8 @@ def _retry_after_s(headers: Mapping[str, str]) -> float:
 
 def _server_now(headers: Mapping[str, str]) -> float:
     """The server's clock (its Date header) as epoch seconds, so our clock skew does not matter."""
-    parsed = _http_date(headers.get("Date"))
+    parsed = http_date(headers.get("Date"))
     return parsed if parsed is not None else time.time()
-
-
-def _http_date(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _delay_from_retry_after(value: str | None, server_now: float) -> float | None:
-    """Retry-After is either delay-seconds or an HTTP-date (RFC 9110 section 10.2.3)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if _SECONDS_RE.fullmatch(value):
-        return float(value)
-    moment = _http_date(value)
-    return None if moment is None else moment - server_now
 
 
 def _delay_from_reset(value: str | None, server_now: float) -> float | None:

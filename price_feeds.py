@@ -12,23 +12,20 @@ dropped, so that symbol falls through to the next source.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from decimal import Decimal, localcontext
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
 
 import requests
 
-from errors import PriceUnavailableError, SolrouteError, UnknownTokenError, ValidationError
-from http_session import SessionOwner
+from errors import PriceSourceError, PriceUnavailableError, UnknownTokenError, ValidationError
+from http_session import SessionOwner, retry_after_s
 from tokens import get_token, parse_amount
 
 __all__ = [
@@ -162,25 +159,6 @@ class PriceQuote:
         return max(0.0, now - self.fetched_at)
 
 
-class PriceSourceError(SolrouteError):
-    """A price source failed or throttled us; PriceService falls through to the next source."""
-
-    code = "price_source_error"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        source: str,
-        is_throttled: bool = False,
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.source = source
-        self.is_throttled = is_throttled
-        self.retry_after_s = retry_after_s
-
-
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
     """One source's health for the UI's indicators; ``retry_at`` is set while it is skipped."""
@@ -272,26 +250,6 @@ def _body_hint(body: bytes) -> str:
             if key in data:
                 return str(data[key])[:200]
     return body[:120].decode("utf-8", "replace").strip()
-
-
-def _parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), else None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 class _HttpSource(SessionOwner):
@@ -399,7 +357,7 @@ class CoinGeckoSource(_HttpSource):
             raise self._error(
                 f"rate limited (HTTP {reply.status}): {_body_hint(reply.body)}",
                 is_throttled=True,
-                retry_after_s=_parse_retry_after(reply.retry_after, self._clock()),
+                retry_after_s=retry_after_s(reply.retry_after, self._clock()),
             )
         if not reply.is_ok:
             raise self._error(f"HTTP {reply.status}: {_body_hint(reply.body)}")
@@ -486,7 +444,7 @@ class KrakenSource(_HttpSource):
             raise self._error(
                 "rate limited (HTTP 429)",
                 is_throttled=True,
-                retry_after_s=_parse_retry_after(reply.retry_after, self._clock()),
+                retry_after_s=retry_after_s(reply.retry_after, self._clock()),
             )
         if not reply.is_ok:
             raise self._error(f"HTTP {reply.status}: {_body_hint(reply.body)}")
@@ -559,7 +517,7 @@ class BinanceSource(_HttpSource):
             raise self._error(
                 f"{what} (HTTP {reply.status}): {_body_hint(reply.body)}",
                 is_throttled=True,
-                retry_after_s=_parse_retry_after(reply.retry_after, self._clock()),
+                retry_after_s=retry_after_s(reply.retry_after, self._clock()),
             )
         if reply.status == 451:
             raise self._error(f"unavailable from this region (HTTP 451): {_body_hint(reply.body)}")
@@ -588,6 +546,10 @@ class BinanceSource(_HttpSource):
 class PoolImpliedSource:
     """Prices implied by our own constant-product pools, walked outward from USD anchors.
 
+    The pools come with each ask (``fetch(symbols, pools=...)``, which ``PriceService.get_prices``
+    passes on), so callers that hold different venue snapshots never see each other's; a
+    ``pools_provider`` is read when an ask brings none (no provider: no pools, the anchors only).
+
     Spot price of A in B (human units) = (reserve_b / 10**dec_b) / (reserve_a / 10**dec_a).
     Breadth-first from the anchors: each round prices every unpriced token that shares a pool
     with a token priced in an earlier round, as the average over those pools weighted by the
@@ -600,7 +562,7 @@ class PoolImpliedSource:
 
     def __init__(
         self,
-        pools_provider: Callable[[], Iterable[PoolLike]],
+        pools_provider: Callable[[], Iterable[PoolLike]] | None = None,
         *,
         anchors: Mapping[str, Decimal] = DEFAULT_POOL_ANCHORS,
         clock: Clock = time.time,
@@ -615,12 +577,10 @@ class PoolImpliedSource:
         self.anchors: Mapping[str, Decimal] = MappingProxyType(dict(anchors))
         self._clock = clock
 
-    def implied_prices(self) -> dict[str, Decimal]:
-        """USD price of every token reachable from an anchor through non-empty pools."""
-        try:
-            pools = list(self._pools_provider())
-        except Exception as exc:  # foreign code (DB, cache): any failure makes this source fail
-            raise PriceSourceError(f"pools: provider failed: {exc}", source=self.name) from exc
+    def implied_prices(self, pools: Iterable[PoolLike] | None = None) -> dict[str, Decimal]:
+        """USD price of every token reachable from an anchor through non-empty ``pools``."""
+        if pools is None:
+            pools = self._provided_pools()
         edges = [edge for pool in pools if (edge := _pool_edge(pool)) is not None]
         priced: dict[str, Decimal] = dict(self.anchors)
         with localcontext(prec=_PRICE_PRECISION):
@@ -641,17 +601,25 @@ class PoolImpliedSource:
                 for token, (total, weights) in sums.items():
                     priced[token] = total / weights
 
-    def fetch(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
-        """Pool-implied quotes for the requested symbols reachable from an anchor."""
+    def fetch(self, symbols: Sequence[str], pools: Iterable[PoolLike] | None = None) -> dict[str, PriceQuote]:
+        """Pool-implied quotes for the requested symbols reachable from an anchor through ``pools``."""
         if not symbols:
             return {}
-        prices = self.implied_prices()
+        prices = self.implied_prices(pools)
         now = self._clock()
         return {
             symbol: PriceQuote(symbol, prices[symbol], self.name, now)
             for symbol in symbols
             if symbol in prices
         }
+
+    def _provided_pools(self) -> list[PoolLike]:
+        if self._pools_provider is None:
+            return []
+        try:
+            return list(self._pools_provider())
+        except Exception as exc:  # foreign code (DB, cache): any failure makes this source fail
+            raise PriceSourceError(f"pools: provider failed: {exc}", source=self.name) from exc
 
 
 def _pool_edge(pool: PoolLike) -> tuple[tuple[str, Decimal], tuple[str, Decimal]] | None:
@@ -737,6 +705,9 @@ class PriceService:
     is skipped for ``failure_ttl_s``, or for the server's Retry-After when that is longer, so a
     dead source costs its timeout once per window, not once per call. The lock guards the
     caches only; it is never held during a fetch, so concurrent misses may both fetch.
+
+    Pool-implied prices are never cached (their ``cache_ttl_s`` is 0): they are computed from the
+    ``pools`` each call passes, so nothing one caller's pools gave is served to another.
     """
 
     def __init__(
@@ -765,8 +736,13 @@ class PriceService:
         # A source may cache for less than ttl_s (pool-implied prices must follow every trade).
         self._ttl = {s.name: min(ttl_s, getattr(s, "cache_ttl_s", ttl_s)) for s in self.sources}
 
-    def get_prices(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
-        """USD quotes keyed by upper-case symbol; PriceUnavailableError names any left unpriced."""
+    def get_prices(
+        self, symbols: Sequence[str], *, pools: Iterable[PoolLike] | None = None
+    ) -> dict[str, PriceQuote]:
+        """USD quotes keyed by upper-case symbol; PriceUnavailableError names any left unpriced.
+
+        ``pools`` is the venue snapshot pool-implied prices are read from (else their provider).
+        """
         wanted = _normalize_symbols(symbols)
         found: dict[str, PriceQuote] = {}
         for source in self.sources:
@@ -776,7 +752,10 @@ class PriceService:
             if not ask:
                 continue
             try:
-                fetched = source.fetch(tuple(ask))
+                if isinstance(source, PoolImpliedSource):
+                    fetched = source.fetch(tuple(ask), pools)
+                else:
+                    fetched = source.fetch(tuple(ask))
             except PriceSourceError as exc:
                 self._record_failure(source.name, exc)
                 continue
@@ -871,13 +850,16 @@ class PriceService:
             for symbol, quote in fetched.items()
             if symbol in asked and isinstance(quote, PriceQuote)
         }
+        ttl_s = self._ttl[name]
         with self._lock:
             now = self._clock()
             for symbol in asked:
+                if ttl_s <= 0:
+                    continue  # a source cached for 0 s keeps nothing (pool prices follow the caller's pools)
                 if symbol in accepted:
                     self._quotes[(name, symbol)] = (now, accepted[symbol])
                 else:
-                    self._misses[(name, symbol)] = now + self.ttl_s
+                    self._misses[(name, symbol)] = now + ttl_s
             self._states[name] = _SourceState(last_success_at=now)
         return accepted
 
@@ -897,6 +879,7 @@ class PriceService:
 def default_price_service(
     pools_provider: Callable[[], Iterable[PoolLike]] | None = None,
     *,
+    pools_per_call: bool = False,
     coingecko_url: str = COINGECKO_URL,
     kraken_url: str = KRAKEN_URL,
     binance_url: str = BINANCE_URL,
@@ -906,13 +889,17 @@ def default_price_service(
     failure_ttl_s: float = 30.0,
     clock: Clock = time.time,
 ) -> PriceService:
-    """CoinGecko -> Kraken -> Binance -> pools (if a provider is given) -> static."""
+    """CoinGecko -> Kraken -> Binance -> pools -> static.
+
+    The pools source is in the chain when a provider is given or ``pools_per_call`` is set (then
+    it prices from the pools each ``get_prices`` call passes).
+    """
     sources: list[PriceSource] = [
         CoinGeckoSource(coingecko_url, api_key=coingecko_api_key, timeout_s=timeout_s, clock=clock),
         KrakenSource(kraken_url, timeout_s=timeout_s, clock=clock),
         BinanceSource(binance_url, timeout_s=timeout_s, clock=clock),
     ]
-    if pools_provider is not None:
+    if pools_provider is not None or pools_per_call:
         sources.append(PoolImpliedSource(pools_provider, clock=clock))
     sources.append(StaticSource(clock=clock))
     return PriceService(sources, ttl_s=ttl_s, failure_ttl_s=failure_ttl_s, clock=clock)

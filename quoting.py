@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,6 +27,7 @@ from jupiter_api import (
     JupiterStatus,
 )
 from price_feeds import PoolImpliedSource, PriceQuote, PriceService, StaticSource, default_price_service
+from rate_limits import RateLimiter
 from routing_engine import (
     DEFAULT_DECADES,
     AggregatorQuote,
@@ -42,7 +43,7 @@ from routing_engine import (
 )
 from tokens import TOKENS, format_amount, get_token, to_base_units
 
-__all__ = ["JupiterCurves", "LiquidityCurves", "Quote", "QuoteService"]
+__all__ = ["JupiterCurves", "LiquidityCurves", "Quote", "QuoteService", "VenueSnapshot"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class LiquidityCurves:
 
 
 Ask = Callable[..., tuple[AggregatorQuote | None, str | None]]
+# The pools and desks as read at one moment: a quote reads one and passes it down explicitly.
+VenueSnapshot = tuple[tuple[Pool, ...], tuple[otc_engine.Desk, ...]]
 
 
 class JupiterCurves:
@@ -140,7 +143,11 @@ class JupiterCurves:
 
 
 class QuoteService:
-    """Holds the venues' state and quotes trades against it."""
+    """Quotes trades against the venues' state, read once per call from ``venue_state``.
+
+    Request threads share one instance: it keeps no per-request state. Each call reads one venue
+    snapshot and passes it down (to the pool-implied prices, the router and the pair check).
+    """
 
     def __init__(
         self,
@@ -151,25 +158,27 @@ class QuoteService:
         pools: tuple[Pool, ...] | None = None,
         desks: tuple[otc_engine.Desk, ...] | None = None,
         clock: Callable[[], float] = time.time,
-        venue_state: Callable[[], tuple[tuple[Pool, ...], tuple[otc_engine.Desk, ...]]] | None = None,
+        venue_state: Callable[[], VenueSnapshot] | None = None,
         jupiter_curve_ttl_s: float | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.pools: tuple[Pool, ...] = ()
         self.price_service = price_service or self._default_prices(settings)
-        self.desks: tuple[otc_engine.Desk, ...] = ()
         if venue_state is None and (pools is None or desks is None):
-            seed_prices = self.usd_prices(tuple(TOKENS))  # only when seeding our own venues
-            self.pools = pools if pools is not None else default_pools(seed_prices)
-            self.desks = desks if desks is not None else otc_engine.default_desks(seed_prices, clock())
-        else:
-            self.pools, self.desks = pools or (), desks or ()
+            seed_prices = self.usd_prices(tuple(TOKENS), pools=())  # only when seeding our own venues
+            pools = pools if pools is not None else default_pools(seed_prices)
+            desks = desks if desks is not None else otc_engine.default_desks(seed_prices, clock())
+        # The venues when there is no venue_state: set here once, never changed.
+        self._fixed_venues: VenueSnapshot = (pools or (), desks or ())
         if jupiter is None and settings.jupiter_enabled and not settings.offline:
             jupiter = JupiterClient(
                 settings.jupiter_base_url,
                 settings.jupiter_api_key,
                 timeout_s=settings.jupiter_timeout_s,
+                # Every Jupiter call passes this limiter ("jupiter"): the app's shared one; without
+                # it the client keeps Jupiter to jupiter_max_rps in this process.
+                rate_limiter=rate_limiter,
                 max_requests_per_s=settings.jupiter_max_rps,
                 max_wait_s=0.0,  # a quote never waits for a rate-limit slot: it goes on without Jupiter
             )
@@ -188,15 +197,16 @@ class QuoteService:
         )
 
     def _default_prices(self, settings: Settings) -> PriceService:
+        # Pool-implied prices read the pools each call passes (see ``prices``), never shared state.
         if settings.offline:
             return PriceService(
-                [PoolImpliedSource(lambda: self.pools, clock=self.clock), StaticSource(clock=self.clock)],
+                [PoolImpliedSource(clock=self.clock), StaticSource(clock=self.clock)],
                 ttl_s=settings.price_ttl_s,
                 failure_ttl_s=settings.price_failure_ttl_s,
                 clock=self.clock,
             )
         return default_price_service(
-            lambda: self.pools,
+            pools_per_call=True,
             coingecko_url=settings.coingecko_url,
             kraken_url=settings.kraken_url,
             binance_url=settings.binance_url,
@@ -207,11 +217,15 @@ class QuoteService:
             clock=self.clock,
         )
 
-    def prices(self, pools: tuple[Pool, ...] | None = None) -> dict[str, PriceQuote]:
-        """Every token's USD quote; pool-implied prices read ``pools`` when given (the latest state)."""
-        if pools is not None:
-            self.pools = pools
-        return self.price_service.get_prices(tuple(TOKENS))
+    def venues(self) -> VenueSnapshot:
+        """The pools and desks as they are now: one read of ``venue_state``, else the fixed venues."""
+        return self.venue_state() if self.venue_state is not None else self._fixed_venues
+
+    def prices(self, pools: Sequence[Pool] | None = None) -> dict[str, PriceQuote]:
+        """Every token's USD quote; pool-implied prices read ``pools`` (default: ``venues()``'s)."""
+        return self.price_service.get_prices(
+            tuple(TOKENS), pools=self.venues()[0] if pools is None else pools
+        )
 
     def _prices_of(self, pools: tuple[Pool, ...]) -> dict[str, PriceQuote]:
         """``prices(pools)``, reused for the same venue snapshot (the app's) for a short while."""
@@ -223,9 +237,20 @@ class QuoteService:
         self._prices_memo = (pools, now, prices)
         return prices
 
-    def usd_prices(self, symbols: tuple[str, ...]) -> dict[str, Decimal]:
-        """USD price per symbol from the first source in the chain that has it."""
-        return {s: q.price_usd for s, q in self.price_service.get_prices(symbols).items()}
+    def usd_prices(self, symbols: tuple[str, ...], pools: Sequence[Pool] | None = None) -> dict[str, Decimal]:
+        """USD price per symbol from the first source in the chain that has it (pools as in ``prices``)."""
+        found = self.price_service.get_prices(symbols, pools=self.venues()[0] if pools is None else pools)
+        return {s: q.price_usd for s, q in found.items()}
+
+    def serves_pair(self, token_in: str, token_out: str) -> bool:
+        """True if the venues now connect the pair directly or through one intermediate token."""
+        pools, desks = self.venues()
+        edges = {frozenset((p.token_a, p.token_b)) for p in pools}
+        edges |= {frozenset((d.base, d.quote)) for d in desks}
+        if frozenset((token_in, token_out)) in edges:
+            return True
+        tokens = {t for edge in edges for t in edge}
+        return any(frozenset((token_in, x)) in edges and frozenset((x, token_out)) in edges for x in tokens)
 
     def ask_jupiter(
         self,
@@ -235,13 +260,22 @@ class QuoteService:
         slippage_bps: int,
         *,
         raise_transient: bool = False,
+        max_wait_s: float | None = None,
     ) -> tuple[AggregatorQuote | None, str | None]:
-        """Ask Jupiter now: its quote, or None and why (a transient fault raises if asked to)."""
+        """Ask Jupiter now: its quote, or None and why (a transient fault raises if asked to).
+
+        ``max_wait_s`` bounds the wait for a slot of Jupiter's rate limit (default: the client's,
+        0 for the client built here: a quote never waits; execution passes its own).
+        """
         if self.jupiter is None:
             return None, "disabled (offline mode)" if self.settings.offline else "disabled"
         try:
             q = self.jupiter.quote(
-                get_token(token_in).mint, get_token(token_out).mint, amount_in, slippage_bps=slippage_bps
+                get_token(token_in).mint,
+                get_token(token_out).mint,
+                amount_in,
+                slippage_bps=slippage_bps,
+                max_wait_s=max_wait_s,
             )
         except JupiterNoRouteError as exc:
             return None, f"no route: {exc.error_code or exc.message}"
@@ -281,8 +315,7 @@ class QuoteService:
 
         ``aggregator`` replaces asking Jupiter here (execution asks it with its own limits).
         """
-        pools, desks = self.venue_state() if self.venue_state is not None else (self.pools, self.desks)
-        self.desks = desks
+        pools, desks = self.venues()
         prices = self._prices_of(pools)
         if aggregator is None:
             aggregator = self.aggregator_quote(token_in, token_out, amount_in, slippage_bps)

@@ -152,6 +152,13 @@ def build_services(app: Flask, role: str) -> Services:
 
         threading.Thread(target=run, name="solroute-venue-snapshot", daemon=True).start()
 
+    limits = config["VENUE_RATE_LIMITS"]
+    namespace = config["REDIS_NAMESPACE"]
+    limiter: RateLimiter = (
+        RedisRateLimiter(redis_client, limits, prefix=f"{namespace}:ratelimit:")
+        if redis_client
+        else LocalRateLimiter(limits)
+    )
     cache_s = config["VENUE_CACHE_S"] if role == "web" else 0.0
     quotes = QuoteService(
         config["SOLROUTE_SETTINGS"],
@@ -160,13 +167,7 @@ def build_services(app: Flask, role: str) -> Services:
         else read_venues,
         # Web quotes read Jupiter from background-refreshed curves; workers ask it afresh.
         jupiter_curve_ttl_s=config["JUPITER_CURVE_TTL_S"] if role == "web" else None,
-    )
-    limits = config["VENUE_RATE_LIMITS"]
-    namespace = config["REDIS_NAMESPACE"]
-    limiter: RateLimiter = (
-        RedisRateLimiter(redis_client, limits, prefix=f"{namespace}:ratelimit:")
-        if redis_client
-        else LocalRateLimiter(limits)
+        rate_limiter=limiter,  # every Jupiter call passes the one shared limit
     )
     executor: Executor = (
         RqExecutor(redis_url, queue_name=namespace)

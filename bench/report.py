@@ -1,15 +1,12 @@
-"""What the benchmarks share: titled tables as fixed-width text or Markdown, PASS/MISS, percentiles."""
+"""What the benchmarks share: titled tables as fixed-width text or Markdown, PASS/MISS (percentiles:
+``stats.percentile``)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-__all__ = ["Table", "nearest_rank", "render_markdown", "render_text", "verdict"]
-
-Sample = TypeVar("Sample", int, float)
+__all__ = ["Table", "render_markdown", "render_text", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -53,10 +50,3 @@ def render_markdown(table: Table) -> str:
 def verdict(is_met: bool) -> str:
     """PASS or MISS."""
     return "PASS" if is_met else "MISS"
-
-
-def nearest_rank(samples: Sequence[Sample], percentile: float) -> Sample:
-    """The nearest-rank percentile: the smallest sample with at least ``percentile``% at or below it."""
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(percentile / 100 * len(ordered)))
-    return ordered[rank - 1]

@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-from bench.report import Table, nearest_rank, render_markdown, render_text, verdict  # noqa: E402
+from bench.report import Table, render_markdown, render_text, verdict  # noqa: E402
 from routing_engine import (  # noqa: E402
     Market,
     RouteResult,
@@ -61,6 +61,7 @@ from routing_engine import (  # noqa: E402
 )
 from routing_engine import optimal_split as split_only  # noqa: E402
 from routing_engine.venues import Venue  # noqa: E402
+from stats import percentile  # noqa: E402
 from tests.reference_solver import random_market, reference_optimum  # noqa: E402
 
 __all__ = ["greedy_split_out", "main"]
@@ -237,7 +238,7 @@ def latency_table(latencies: Sequence[Latency]) -> Table:
     rows = []
     for lat in latencies:
         median_us = statistics.median(lat.samples_ns) / 1_000
-        p99_us = nearest_rank(lat.samples_ns, 99) / 1_000
+        p99_us = percentile(sorted(lat.samples_ns), 0.99) / 1_000
         target = MEDIAN_TARGET_US.get(lat.n_venues) if lat.what.startswith("route") else None
         rows.append(
             (

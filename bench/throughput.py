@@ -71,7 +71,8 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.cpu_classes import IdleCpuGroup, Unavailable  # noqa: E402
 from bench.procs import CLOCK_TICKS, descendants, processes  # noqa: E402
-from bench.report import Table, nearest_rank, render_markdown, render_text, verdict  # noqa: E402
+from bench.report import Table, render_markdown, render_text, verdict  # noqa: E402
+from stats import percentile  # noqa: E402
 from tests.conftest import (  # noqa: E402
     REDIS_URL,
     base_overrides,
@@ -451,7 +452,7 @@ def ms(seconds: float) -> str:
 def latency_row(what: str, samples_s: Sequence[float], target: bool = True) -> tuple[str, ...]:
     if not samples_s:
         return (what, "0", "—", "—", "—", f"< {QUOTE_P99_TARGET_MS:g} ms" if target else "—", "MISS")
-    p50, p99 = statistics.median(samples_s), nearest_rank(samples_s, 99)
+    p50, p99 = statistics.median(samples_s), percentile(sorted(samples_s), 0.99)
     return (
         what,
         f"{len(samples_s):,}",
@@ -516,9 +517,9 @@ def summarise(facts: list[OrderFacts], load: Load, start: float, end: float) -> 
 def order_table(r: Results) -> Table:
     per_s = r.confirmed_in_window / r.window_s
     p50 = ms(statistics.median(r.latencies_s)) if r.latencies_s else "—"
-    p99 = ms(nearest_rank(r.latencies_s, 99)) if r.latencies_s else "—"
+    p99 = ms(percentile(sorted(r.latencies_s), 0.99)) if r.latencies_s else "—"
     s50 = ms(statistics.median(r.submit_s)) if r.submit_s else "—"
-    s99 = ms(nearest_rank(r.submit_s, 99)) if r.submit_s else "—"
+    s99 = ms(percentile(sorted(r.submit_s), 0.99)) if r.submit_s else "—"
     rows = [
         ("orders accepted (HTTP 202)", f"{r.accepted:,}", f"{r.accepted / r.window_s:,.1f} /s", "—", "—"),
         ("orders refused by the API", f"{r.refused:,}", "—", "—", "—"),

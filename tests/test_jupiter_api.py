@@ -30,6 +30,7 @@ from jupiter_api import (
     JupiterTokenNotTradableError,
     JupiterUnavailableError,
 )
+from rate_limits import LocalRateLimiter
 from tests.jupiter_double import (
     EXAMPLE_QUOTE,
     SOL_MINT,
@@ -788,6 +789,23 @@ def test_limiter_gives_concurrent_callers_distinct_slots(
 
     assert sorted(sleeps) == pytest.approx([0.1, 0.2, 0.3, 0.4])
     assert len(jupiter.requests) == 5
+
+
+def test_clients_given_one_rate_limiter_share_one_budget(
+    jupiter: JupiterDouble, make_client: MakeClient, clock: FakeClock
+) -> None:
+    shared = LocalRateLimiter({"jupiter": 0.5}, clock=clock, sleep=clock.sleep)
+    web = make_client(rate_limiter=shared, max_wait_s=0.0)
+    worker = make_client(rate_limiter=shared, max_wait_s=0.0)
+
+    web.quote(SOL_MINT, USDC_MINT, ONE_SOL)
+    with pytest.raises(JupiterRateLimitedError) as caught:
+        worker.quote(SOL_MINT, USDC_MINT, ONE_SOL)
+    assert caught.value.retry_after_s == pytest.approx(2.0)
+    worker.quote(SOL_MINT, USDC_MINT, ONE_SOL, max_wait_s=2.0)  # this call may wait for the slot
+
+    assert clock.sleeps == [pytest.approx(2.0)]
+    assert len(jupiter.requests) == 2
 
 
 # --------------------------------------------------------------------------- validation

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import cli
+from amm.pools import Pool
 from config import Settings
 from errors import ValidationError
 from jupiter_api import JupiterClient
@@ -195,3 +197,66 @@ def test_calling_the_cli_in_process_leaves_sigpipe_alone() -> None:
     before = signal.getsignal(signal.SIGPIPE)
     assert cli.main(["quote", "SOL", "USDC", "1", "--offline", "--json"]) == 0
     assert signal.getsignal(signal.SIGPIPE) == before
+
+
+def test_threads_quoting_on_different_venue_snapshots_never_see_each_others_pools() -> None:
+    """Request threads share one QuoteService; each call reads its own snapshot and passes it down.
+
+    Thread "a" sees one SOL/USDC pool at 150 USDC per SOL, thread "b" one at 200 and a SOL/BONK
+    pool. Every price list, quote and pair check must come from the caller's own pools, however
+    the two threads interleave (a short switch interval makes them interleave often).
+    """
+    sol, usdc, bonk = 10**9, 10**6, 10**5
+    snapshots = {
+        "a": ((Pool("a-sol-usdc", "Orca", "SOL", "USDC", 1_000 * sol, 150_000 * usdc, 30),), ()),
+        "b": (
+            (
+                Pool("b-sol-usdc", "Orca", "SOL", "USDC", 1_000 * sol, 200_000 * usdc, 30),
+                Pool("b-sol-bonk", "Raydium", "SOL", "BONK", 1_000 * sol, 10_000_000_000 * bonk, 25),
+            ),
+            (),
+        ),
+    }
+    sol_usd = {"a": Decimal(150), "b": Decimal(200)}
+    caller = threading.local()
+    service = QuoteService(Settings(offline=True), venue_state=lambda: snapshots[caller.name])
+    start = threading.Barrier(2, timeout=10)
+    seen: list[str] = []
+
+    def run(name: str) -> None:
+        try:
+            check(name)
+        except Exception as exc:  # reported below: a thread's exception would not fail the test
+            seen.append(f"{name}: {exc!r}")
+
+    def check(name: str) -> None:
+        caller.name = name
+        pools = snapshots[name][0]
+        start.wait()
+        for _ in range(400):
+            prices = service.prices(pools)
+            if prices["SOL"].price_usd != sol_usd[name]:
+                seen.append(f"{name}: prices() gave SOL at {prices['SOL'].price_usd}")
+            if service.usd_prices(("SOL",), pools)["SOL"] != sol_usd[name]:
+                seen.append(f"{name}: usd_prices() gave another SOL price")
+            quote = service.quote_units("SOL", "USDC", 10 * sol)
+            if quote.prices["SOL"].price_usd != sol_usd[name]:
+                seen.append(f"{name}: quote priced SOL at {quote.prices['SOL'].price_usd}")
+            legs = {leg.venue_id for leg in quote.result.route.legs}
+            if legs != {f"{name}-sol-usdc"}:
+                seen.append(f"{name}: quote routed on {legs}")
+            if service.serves_pair("SOL", "BONK") != (name == "b"):
+                seen.append(f"{name}: serves_pair(SOL, BONK) read the other snapshot")
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(name,)) for name in snapshots]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(switch_interval)
+    assert not any(thread.is_alive() for thread in threads)
+    assert seen == []

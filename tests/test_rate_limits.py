@@ -60,3 +60,25 @@ def test_the_redis_limit_is_shared_by_every_process(redis_client: redis.Redis, r
     assert b.acquire("jupiter", 2.0) is True
     assert time.monotonic() - started >= 0.3  # it waited for the next slot (0.5 s after a's)
     assert RedisRateLimiter(redis_client, {}, prefix=prefix).acquire("jupiter", 0.0) is True
+
+
+def test_admit_says_how_long_until_the_next_slot_and_waiters_take_slots_in_turn() -> None:
+    t = FakeTime()
+    limiter = LocalRateLimiter({"jupiter": 2.0}, clock=t.clock, sleep=t.sleep)
+    assert limiter.admit("jupiter", 0.0) == 0.0
+    assert limiter.admit("jupiter", 0.2) == pytest.approx(0.5)  # refused: nothing reserved
+    assert limiter.admit("jupiter", 1.0) == 0.0  # reserved the slot 0.5 s away and slept until it
+    assert t.slept == [pytest.approx(0.5)]
+    assert limiter.admit("jupiter", 0.0) == pytest.approx(0.5)
+
+
+def test_redis_admit_reserves_the_next_slot_for_a_caller_that_waits(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    limiter = RedisRateLimiter(redis_client, {"jupiter": 4.0}, prefix=f"{redis_namespace}:ratelimit:")
+    assert limiter.admit("jupiter", 0.0) == 0.0
+    assert 0.0 < limiter.admit("jupiter", 0.0) <= 0.25  # refused, with the time to the next slot
+    started = time.monotonic()
+    assert limiter.admit("jupiter", 1.0) == 0.0
+    assert limiter.admit("jupiter", 1.0) == 0.0  # the slot after the one the previous call reserved
+    assert time.monotonic() - started >= 0.4

@@ -256,13 +256,7 @@ def _pair(token_in: str, token_out: str) -> tuple[str, str]:
 
 def _is_pair_served(token_in: str, token_out: str) -> bool:
     """True if our pools or desks connect the pair directly or through one intermediate token."""
-    quotes = services().quotes
-    edges = {frozenset((p.token_a, p.token_b)) for p in quotes.pools}
-    edges |= {frozenset((d.base, d.quote)) for d in quotes.desks}
-    if frozenset((token_in, token_out)) in edges:
-        return True
-    tokens = {t for edge in edges for t in edge}
-    return any(frozenset((token_in, x)) in edges and frozenset((x, token_out)) in edges for x in tokens)
+    return services().quotes.serves_pair(token_in, token_out)
 
 
 def _quote(token_in: str, token_out: str, amount_in: int, strategy: str, slippage_bps: int) -> Quote:
