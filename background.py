@@ -17,8 +17,8 @@ from flask import Flask
 
 import live_updates
 from models import db
+from payloads import prices_json
 from venue_state import load_pools
-from views.serialize import prices_json
 
 __all__ = ["price_snapshot", "publish_prices", "start_loops"]
 

@@ -32,6 +32,7 @@ from errors import InsufficientLiquidityError, NoRouteError, SolrouteError
 from jupiter_api import JupiterError
 from models import FINAL_STATUSES, AmmPool, Order, OrderStatus, SystemMetrics, db, utcnow
 from otc_engine import Desk
+from payloads import desk_update_json, pool_update_json, trade_executed_json
 from routing_engine import AggregatorQuote, Market, RouteResult, find_route
 from tokens import format_amount
 from trade_logger import (
@@ -49,7 +50,6 @@ from trade_logger import (
     settle_orders,
 )
 from venue_state import load_desks, load_pools
-from views.serialize import desk_update_json, pool_update_json
 
 __all__ = [
     "TransientError",
@@ -490,27 +490,7 @@ def _publish_batch(batch: SettledBatch) -> None:
             order = recorded.order
             for event in recorded.events:
                 out.order_update(order, event, fills=recorded.fills)
-            trade = recorded.trade
-            out.trade_executed(
-                {
-                    "orderId": order.id,
-                    "tradeId": trade["id"],
-                    "tokenIn": order.token_in,
-                    "tokenOut": order.token_out,
-                    "amountIn": format_amount(order.token_in, order.amount_in),
-                    "amountOut": format_amount(order.token_out, recorded.amount_out),
-                    "routingStrategy": order.strategy,
-                    "venues": sorted({leg.planned.venue for leg in recorded.legs}),
-                    "notionalUsd": round(trade["notional_usd"], 2),
-                    "savingsUsd": round(trade["savings_usd"], 6),
-                    "priceImpactBps": None
-                    if trade["price_impact_bps"] is None
-                    else str(trade["price_impact_bps"]),
-                    "latencyMs": round(trade["latency_ms"], 3),
-                    "executedAt": trade["executed_at"].isoformat().replace("+00:00", "Z"),
-                    "paper": True,
-                }
-            )
+            out.trade_executed(trade_executed_json(recorded))
         for failed in batch.failed:
             for event in failed.events:
                 out.order_update(failed.order, event)
