@@ -5,11 +5,12 @@ hold real responses to it) and the builder: ``QuoteResponse.of(quote, quoted_at)
 of ``GET /api/quote``, ``.to_json()`` gives it as JSON-ready values. Amounts are exact decimal strings
 in token units ("1234.5", never an exponent); timestamps ISO 8601 UTC with a Z.
 
-Builders use ``model_construct``: the values come from our own domain objects, not from a client,
-and validating them again would cost time on the hot paths (a quote, an order) and would also
-change them (a float field turns an int ``1`` into ``1.0``), while the served bytes must stay as
-they are. The tests validate every real response strictly against these same models, and a value
-of the wrong type makes pydantic's serializer warn (an error under pytest).
+Builders use ``_Out.make``, not validation: the values come from our own domain objects, not
+from a client; validating them again would cost time on the hot paths (a quote, an order) and
+would also change them (a float field turns an int ``1`` into ``1.0``), while the served bytes
+must stay as they are. ``make`` checks the field names; the tests validate every real response
+strictly against these same models, and a value of the wrong type makes pydantic's serializer
+warn (an error under pytest). Figures: ``bench/payloads.py``.
 
 Socket.IO payloads (``order_update``, ``trade_executed``, ``pool_update``, ``price_update``) are
 declared and built here too, so jobs and views share one shape and jobs never import the views.
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, overload
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -144,10 +145,43 @@ def _round(value: float | None, places: int) -> float | None:
 # --- shared pieces -------------------------------------------------------------------------------
 
 
+_set = object.__setattr__  # as pydantic's own model_construct sets a model's slots
+
+
 class _Out(BaseModel):
     """A JSON object we send: exactly these keys (a new key must be declared here first)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    field_names: ClassVar[tuple[str, ...]] = ()
+    required_names: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.field_names = tuple(cls.__pydantic_fields__)
+        cls.required_names = frozenset(n for n, f in cls.__pydantic_fields__.items() if f.is_required())
+
+    @classmethod
+    def make(cls, **values: Any) -> Self:
+        """The model holding ``values`` (ours, trusted): field names are checked, values are not.
+
+        Several times cheaper than pydantic's ``model_construct``, which loops over every field in
+        Python to fill defaults; a quote response holds some thirty of these objects. A field left
+        out is absent from the JSON (``share`` of a second-hop leg), not its default.
+        """
+        if tuple(values) != cls.field_names:  # not every field, in declared order (the JSON's order)
+            fields = {name: values[name] for name in cls.field_names if name in values}
+            if len(fields) != len(values) or not cls.required_names <= fields.keys():
+                unknown, missing = values.keys() - fields.keys(), cls.required_names - fields.keys()
+                raise TypeError(f"{cls.__name__}: unknown {sorted(unknown)}, missing {sorted(missing)}")
+            values = fields
+        model = cls.__new__(cls)
+        _set(model, "__dict__", values)
+        _set(model, "__pydantic_fields_set__", set(values))
+        _set(model, "__pydantic_extra__", None)
+        _set(model, "__pydantic_private__", None)
+        return model
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready values: keys by alias (``from``), only the fields the builder set."""
@@ -184,8 +218,7 @@ class Window(_Out):
 
     @classmethod
     def of(cls, window: AnalyticsWindow) -> Self:
-        bounds: dict[str, Any] = {"from": iso(window.start), "to": iso(window.end)}
-        return cls.model_construct(**bounds)
+        return cls.make(from_=iso(window.start), to=iso(window.end))
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -273,10 +306,9 @@ class TokensResponse(_Out):
 
     @classmethod
     def of(cls, tokens: Iterable[Token]) -> Self:
-        return cls.model_construct(
+        return cls.make(
             tokens=[
-                TokenOut.model_construct(symbol=t.symbol, mint=t.mint, decimals=t.decimals, name=t.name)
-                for t in tokens
+                TokenOut.make(symbol=t.symbol, mint=t.mint, decimals=t.decimals, name=t.name) for t in tokens
             ]
         )
 
@@ -296,7 +328,7 @@ class VenueQuoteOut(_Out):
 
     @classmethod
     def of(cls, q: VenueQuote, token_out: str) -> Self:
-        return cls.model_construct(
+        return cls.make(
             venue=q.venue,
             venueId=q.venue_id,
             kind=q.kind.value,
@@ -331,7 +363,7 @@ class RouteLegOut(_Out):
         share: dict[str, Any] = {}
         if leg.hop == 0:
             share["share"] = decimal_str(Decimal(leg.amount_in) / first_hop_total, 6)
-        return cls.model_construct(
+        return cls.make(
             venue=leg.venue,
             venueId=leg.venue_id,
             kind=leg.kind.value,
@@ -363,7 +395,7 @@ class RouteOut(_Out):
     def of(cls, route: Route, token_in: str, token_out: str) -> Self:
         """A route: its legs (first-hop legs with their share of the input) and its certificate."""
         first_hop_total = sum(leg.amount_in for leg in route.legs if leg.hop == 0) or 1
-        return cls.model_construct(
+        return cls.make(
             strategy=route.strategy.value,
             legs=[RouteLegOut.of(leg, first_hop_total) for leg in route.legs],
             amountIn=amount_str(token_in, route.amount_in),
@@ -408,7 +440,7 @@ class QuoteResponse(_Out):
     def of(cls, quote: Quote, quoted_at: datetime) -> Self:
         r = quote.result
         status = quote.jupiter_status
-        return cls.model_construct(
+        return cls.make(
             tokenIn=r.token_in,
             tokenOut=r.token_out,
             amountIn=amount_str(r.token_in, r.amount_in),
@@ -418,13 +450,13 @@ class QuoteResponse(_Out):
             bestSingle=None if r.best_single is None else VenueQuoteOut.of(r.best_single, r.token_out),
             route=RouteOut.of(r.route, r.token_in, r.token_out),
             prices={
-                s: QuotePrice.model_construct(priceUsd=decimal_str(p.price_usd), source=p.source)
+                s: QuotePrice.make(priceUsd=decimal_str(p.price_usd), source=p.source)
                 for s, p in quote.prices.items()
                 if s in (r.token_in, r.token_out)
             },
             jupiter=None
             if status is None
-            else JupiterState.model_construct(
+            else JupiterState.make(
                 state=status.state.value, available=status.is_available, lastError=status.last_error
             ),
             paper=True,
@@ -455,7 +487,7 @@ def _prices_fields(
     counts = Counter(q.source for q in quotes.values())
     return {
         "prices": {
-            symbol: TokenPrice.model_construct(
+            symbol: TokenPrice.make(
                 priceUsd=decimal_str(q.price_usd),
                 change24hPct=decimal_str(q.change_24h_pct),
                 source=q.source,
@@ -467,7 +499,7 @@ def _prices_fields(
         "source": next(iter(counts)) if len(counts) == 1 else "mixed",
         "sourceCounts": dict(sorted(counts.items())),
         "sources": [
-            PriceSourceStatus.model_construct(
+            PriceSourceStatus.make(
                 name=st.name,
                 healthy=st.healthy,
                 lastError=st.last_error,
@@ -494,7 +526,7 @@ class PricesResponse(_Out):
 
     @classmethod
     def of(cls, quotes: Mapping[str, PriceQuote], statuses: Sequence[SourceStatus], now: float) -> Self:
-        return cls.model_construct(**_prices_fields(quotes, statuses, now))
+        return cls.make(**_prices_fields(quotes, statuses, now))
 
 
 class PriceUpdate(PricesResponse):
@@ -505,7 +537,7 @@ class PriceUpdate(PricesResponse):
     @classmethod
     def of(cls, quotes: Mapping[str, PriceQuote], statuses: Sequence[SourceStatus], now: float) -> Self:
         fields = _prices_fields(quotes, statuses, now)
-        return cls.model_construct(**fields, timestamp=fields["asOf"])
+        return cls.make(**fields, timestamp=fields["asOf"])
 
 
 class PoolOut(_Out):
@@ -530,7 +562,7 @@ class PoolOut(_Out):
             depth = None
             if usd_prices and pool.token_a in usd_prices and pool.token_b in usd_prices:
                 depth = human_a * usd_prices[pool.token_a] + human_b * usd_prices[pool.token_b]
-        return cls.model_construct(
+        return cls.make(
             id=pool.id,
             venue=pool.venue,
             kind="amm",
@@ -551,7 +583,7 @@ class PoolsResponse(_Out):
 
     @classmethod
     def of(cls, rows: Sequence[AmmPool], usd_prices: Mapping[str, Decimal] | None) -> Self:
-        return cls.model_construct(pools=[PoolOut.of(row, usd_prices) for row in rows], total=len(rows))
+        return cls.make(pools=[PoolOut.of(row, usd_prices) for row in rows], total=len(rows))
 
 
 class DeskPair(_Out):
@@ -560,7 +592,7 @@ class DeskPair(_Out):
 
     @classmethod
     def of(cls, desk: otc_engine.Desk, base: int, quote: int) -> Self:
-        return cls.model_construct(base=amount_str(desk.base, base), quote=amount_str(desk.quote, quote))
+        return cls.make(base=amount_str(desk.base, base), quote=amount_str(desk.quote, quote))
 
 
 class DeskOut(_Out):
@@ -583,7 +615,7 @@ class DeskOut(_Out):
     @classmethod
     def of(cls, row: OTCPool, desk: otc_engine.Desk) -> Self:
         """An OTC desk: spread curve, size limits, and ``desk`` (the row refilled to now) inventory."""
-        return cls.model_construct(
+        return cls.make(
             id=desk.desk_id,
             name=desk.name,
             kind="otc",
@@ -609,7 +641,7 @@ class OtcPoolsResponse(_Out):
     @classmethod
     def of(cls, desks: Sequence[tuple[OTCPool, otc_engine.Desk]]) -> Self:
         """Each desk row with its desk refilled to now."""
-        return cls.model_construct(desks=[DeskOut.of(row, desk) for row, desk in desks], total=len(desks))
+        return cls.make(desks=[DeskOut.of(row, desk) for row, desk in desks], total=len(desks))
 
 
 class PoolUpdate(_Out):
@@ -626,7 +658,7 @@ class PoolUpdate(_Out):
 
     @classmethod
     def of(cls, pool: Pool) -> Self:
-        return cls.model_construct(
+        return cls.make(
             id=pool.pool_id,
             venue=pool.venue,
             kind="amm",
@@ -651,7 +683,7 @@ class DeskUpdate(_Out):
 
     @classmethod
     def of(cls, desk: otc_engine.Desk) -> Self:
-        return cls.model_construct(
+        return cls.make(
             id=desk.desk_id,
             venue=desk.name,
             kind="otc",
@@ -690,7 +722,7 @@ class FillOut(_Out):
     @classmethod
     def of(cls, fill: Fill) -> Self:
         """One executed leg (no account: this is public in ``GET /api/trades``)."""
-        return cls.model_construct(
+        return cls.make(
             id=fill.id,
             orderId=fill.order_id,
             legIndex=fill.leg_index,
@@ -730,7 +762,7 @@ class PlannedLegOut(_Out):
     @classmethod
     def of(cls, leg: Mapping[str, Any]) -> Self:
         """A leg of the plan stored on the order (``order.route["plan"]["legs"]``)."""
-        return cls.model_construct(
+        return cls.make(
             venue=leg["venue"],
             venueId=leg["venue_id"],
             kind=leg["kind"],
@@ -789,10 +821,10 @@ def _summary_fields(order: Order) -> dict[str, Any]:
         "attempts": order.attempts,
         "error": None
         if order.error_code is None
-        else OrderError.model_construct(code=order.error_code, message=order.error_message),
+        else OrderError.make(code=order.error_code, message=order.error_message),
         "createdAt": iso(order.created_at),
         "updatedAt": iso(order.updated_at),
-        "phases": OrderPhases.model_construct(**{p: iso(getattr(order, f"{p}_at")) for p in PHASES}),
+        "phases": OrderPhases.make(**{p: iso(getattr(order, f"{p}_at")) for p in PHASES}),
         "paper": True,
     }
 
@@ -819,7 +851,7 @@ class OrderSummary(_Out):
     @classmethod
     def of(cls, order: Order) -> Self:
         """An order's own fields (no legs or events)."""
-        return cls.model_construct(**_summary_fields(order))
+        return cls.make(**_summary_fields(order))
 
 
 class _Page(_Out):
@@ -828,7 +860,7 @@ class _Page(_Out):
     @classmethod
     def page(cls, items: Sequence[_Out], total: int, limit: int, offset: int) -> Self:
         fields: dict[str, Any] = {next(iter(cls.model_fields)): list(items)}
-        return cls.model_construct(**fields, total=total, limit=limit, offset=offset)
+        return cls.make(**fields, total=total, limit=limit, offset=offset)
 
 
 class OrdersPage(_Page):
@@ -845,7 +877,7 @@ class OrderEventOut(_Out):
 
     @classmethod
     def of(cls, e: OrderEvent) -> Self:
-        return cls.model_construct(status=e.status, message=e.message, timestamp=iso(e.created_at))
+        return cls.make(status=e.status, message=e.message, timestamp=iso(e.created_at))
 
 
 class OrderRouteOut(_Out):
@@ -859,7 +891,7 @@ class OrderRouteOut(_Out):
     @classmethod
     def of(cls, plan: Mapping[str, Any], token_out: str) -> Self:
         """The certificate of the plan stored on an order."""
-        return cls.model_construct(
+        return cls.make(
             optimalityGapBps=decimal_str(plan.get("optimality_gap_bps"), 6),
             priceImpactBps=decimal_str(plan.get("price_impact_bps"), 4),
             savingsVsBestSingleBps=decimal_str(plan.get("savings_vs_best_single_bps"), 4),
@@ -879,7 +911,7 @@ class OrderTradeOut(_Out):
 
     @classmethod
     def of(cls, trade: Trade) -> Self:
-        return cls.model_construct(
+        return cls.make(
             tradeId=trade.id,
             price=decimal_str(trade.price),
             latencyMs=round(trade.latency_ms, 3),
@@ -900,7 +932,7 @@ class OrderDetail(OrderSummary):
     @classmethod
     def of_order(cls, order: Order, trade: Trade | None) -> Self:
         plan = (order.route or {}).get("plan") or {}
-        return cls.model_construct(
+        return cls.make(
             **_summary_fields(order),
             legs=_order_legs(order),
             events=[OrderEventOut.of(e) for e in order.events],
@@ -947,18 +979,18 @@ class OrderAccepted(_Out):
     @classmethod
     def of(cls, order: Order) -> Self:
         """The answer to ``POST /api/orders/execute`` (first time or replayed)."""
-        return cls.model_construct(
+        return cls.make(
             orderId=order.id,
             status=order.status,
             quotedAmountOut=amount_str(order.token_out, order.quoted_amount_out),
             minAmountOut=amount_str(order.token_out, order.min_amount_out),
             paper=True,
-            links=OrderLinks.model_construct(order=f"/api/orders/{order.id}"),
-            socket=SocketHelp.model_construct(
+            links=OrderLinks.make(order=f"/api/orders/{order.id}"),
+            socket=SocketHelp.make(
                 path="/socket.io",
-                auth=SocketAuth.model_construct(apiKey="<your X-API-Key>"),
-                subscribe=SocketSubscribe.model_construct(
-                    event="subscribe_order", data=SocketSubscribeData.model_construct(orderId=order.id)
+                auth=SocketAuth.make(apiKey="<your X-API-Key>"),
+                subscribe=SocketSubscribe.make(
+                    event="subscribe_order", data=SocketSubscribeData.make(orderId=order.id)
                 ),
                 event="order_update",
             ),
@@ -1006,7 +1038,7 @@ class OrderUpdate(OrderSummary):
             legs = _planned_legs(order)
             if legs:
                 fields["legs"] = legs
-        return cls.model_construct(**fields)
+        return cls.make(**fields)
 
 
 def _last_message(order: Order) -> str:
@@ -1035,7 +1067,7 @@ class TradeExecuted(_Out):
     def of(cls, recorded: RecordedTrade) -> Self:
         order, trade = recorded.order, recorded.trade
         impact = trade["price_impact_bps"]
-        return cls.model_construct(
+        return cls.make(
             orderId=order.id,
             tradeId=trade["id"],
             tokenIn=order.token_in,
@@ -1073,13 +1105,13 @@ class AccountResponse(_Out):
     @classmethod
     def of(cls, account: Account) -> Self:
         """The account and its balances by token."""
-        return cls.model_construct(
+        return cls.make(
             accountId=account.id,
             name=account.name,
             apiKeyPrefix=account.api_key_prefix,
             createdAt=iso(account.created_at),
             balances=[
-                BalanceOut.model_construct(
+                BalanceOut.make(
                     token=b.token,
                     amount=amount_str(b.token, b.amount),
                     reserved=amount_str(b.token, b.reserved),
@@ -1132,7 +1164,7 @@ class Savings(_Out):
 
     @classmethod
     def of(cls, x: SavingsStats) -> Self:
-        return cls.model_construct(
+        return cls.make(
             available=x.trades > 0,
             trades=x.trades,
             totalUsd=_round(x.total_usd, 6),
@@ -1173,9 +1205,9 @@ class AnalyticsSummary(_Out):
     @classmethod
     def of(cls, s: Summary) -> Self:
         """USD to the cent is not promised: these are statistics."""
-        return cls.model_construct(
+        return cls.make(
             window=Window.of(s.window),
-            orders=OrderCounts.model_construct(
+            orders=OrderCounts.make(
                 total=s.orders_total,
                 byStatus=s.orders_by_status,
                 final=s.orders_final,
@@ -1184,7 +1216,7 @@ class AnalyticsSummary(_Out):
             trades=s.trades,
             notionalUsd=round(s.notional_usd, 6),
             volumeByVenue=[
-                VenueVolume.model_construct(
+                VenueVolume.make(
                     venue=v.venue,
                     fills=v.fills,
                     volumeUsd=round(v.volume_usd, 6),
@@ -1193,20 +1225,18 @@ class AnalyticsSummary(_Out):
                 for v in s.by_venue
             ],
             volumeByStrategy=[
-                StrategyVolume.model_construct(
-                    strategy=v.strategy, trades=v.trades, volumeUsd=round(v.volume_usd, 6)
-                )
+                StrategyVolume.make(strategy=v.strategy, trades=v.trades, volumeUsd=round(v.volume_usd, 6))
                 for v in s.by_strategy
             ],
             volumeMethod=s.volume_method,
             savingsVsBestSingle=Savings.of(s.vs_best_single),
             savingsVsJupiter=Savings.of(s.vs_jupiter),
-            priceImpact=ImpactStats.model_construct(
+            priceImpact=ImpactStats.make(
                 trades=s.impact_trades,
                 avgBps=_round(s.impact_avg_bps, 4),
                 maxBps=_round(s.impact_max_bps, 4),
             ),
-            latency=LatencyStats.model_construct(
+            latency=LatencyStats.make(
                 count=s.latency.count,
                 meanMs=_round(s.latency.mean_ms, 3),
                 p50Ms=_round(s.latency.p50_ms, 3),
@@ -1243,7 +1273,7 @@ class TimeseriesResponse(_Out):
         for b in t.buckets:
             final = b.confirmed + b.failed
             buckets.append(
-                TimeBucketOut.model_construct(
+                TimeBucketOut.make(
                     start=iso(b.start),
                     orders=b.orders,
                     confirmed=b.confirmed,
@@ -1256,7 +1286,7 @@ class TimeseriesResponse(_Out):
                     savingsVsJupiterUsd=_round(b.savings_vs_jupiter_usd, 6),
                 )
             )
-        return cls.model_construct(
+        return cls.make(
             bucket=t.bucket.value, window=Window.of(t.window), truncated=t.truncated, buckets=buckets
         )
 
@@ -1291,7 +1321,7 @@ class ImpactTradeOut(_Out):
 
     @classmethod
     def of(cls, row: TradeRow) -> Self:
-        return cls.model_construct(
+        return cls.make(
             **_trade_head(row),
             amountOut=amount_str(row.trade.token_out, row.trade.amount_out),
             notionalUsd=round(row.trade.notional_usd, 6),
@@ -1313,7 +1343,7 @@ class ImpactResponse(_Out):
 
     @classmethod
     def of(cls, page: Page[TradeRow], window: AnalyticsWindow, limit: int) -> Self:
-        return cls.model_construct(
+        return cls.make(
             window=Window.of(window),
             total=page.total,
             limit=limit,
@@ -1347,7 +1377,7 @@ class LatencyResponse(_Out):
     @classmethod
     def of(cls, d: LatencyDistribution) -> Self:
         """Histogram and nearest-rank percentiles, in ms."""
-        return cls.model_construct(
+        return cls.make(
             window=Window.of(d.window),
             count=d.count,
             minMs=_round(d.min_ms, 3),
@@ -1358,9 +1388,7 @@ class LatencyResponse(_Out):
             p95Ms=_round(d.p95_ms, 3),
             p99Ms=_round(d.p99_ms, 3),
             percentileMethod="nearest-rank",
-            buckets=[
-                LatencyBucketOut.model_construct(loMs=b.lo_ms, hiMs=b.hi_ms, count=b.count) for b in d.buckets
-            ],
+            buckets=[LatencyBucketOut.make(loMs=b.lo_ms, hiMs=b.hi_ms, count=b.count) for b in d.buckets],
         )
 
 
@@ -1381,7 +1409,7 @@ class SlippageTradeOut(_Out):
 
     @classmethod
     def of(cls, row: TradeRow, bps: Decimal) -> Self:
-        return cls.model_construct(
+        return cls.make(
             **_trade_head(row),
             quotedAmountOut=amount_str(row.trade.token_out, row.trade.quoted_amount_out),
             amountOut=amount_str(row.trade.token_out, row.trade.amount_out),
@@ -1416,12 +1444,12 @@ class SlippageResponse(_Out):
     @classmethod
     def of(cls, s: Slippage, limit: int) -> Self:
         a = s.stats
-        return cls.model_construct(
+        return cls.make(
             window=Window.of(s.window),
             total=s.total,
             limit=limit,
             trades=[SlippageTradeOut.of(row, bps) for row, bps in s.rows],
-            aggregate=SlippageAggregate.model_construct(
+            aggregate=SlippageAggregate.make(
                 trades=a.trades,
                 avgBps=_round(a.avg_bps, 4),
                 weightedBps=_round(a.weighted_bps, 4),
@@ -1467,10 +1495,10 @@ class BreakdownResponse(_Out):
 
     @classmethod
     def of(cls, b: Breakdown) -> Self:
-        return cls.model_construct(
+        return cls.make(
             window=Window.of(b.window),
             byVenue=[
-                VenueBreakdownOut.model_construct(
+                VenueBreakdownOut.make(
                     venue=v.venue,
                     kind=v.kind,
                     fills=v.fills,
@@ -1481,7 +1509,7 @@ class BreakdownResponse(_Out):
                 for v in b.by_venue
             ],
             byStrategy=[
-                StrategyBreakdownOut.model_construct(
+                StrategyBreakdownOut.make(
                     strategy=x.strategy,
                     trades=x.trades,
                     volumeUsd=round(x.volume_usd, 6),
@@ -1517,7 +1545,7 @@ class CurvePointOut(_Out):
             with localcontext() as ctx:
                 ctx.prec = 28
                 price = f"{(_human(token_out, q.amount_out) / _human(token_in, q.amount_in)).normalize():f}"
-        return cls.model_construct(
+        return cls.make(
             amountIn=amount_str(token_in, q.amount_in),
             amountOut=amount_str(token_out, q.amount_out) if q.available else None,
             price=price,
@@ -1542,7 +1570,7 @@ class CurveVenueOut(_Out):
 
     @classmethod
     def of(cls, c: VenueCurve, token_in: str, token_out: str) -> Self:
-        return cls.model_construct(
+        return cls.make(
             venue=c.venue,
             venueId=c.venue_id,
             kind=c.kind.value,
@@ -1568,7 +1596,7 @@ class LiquidityCurvesResponse(_Out):
 
     @classmethod
     def of(cls, c: LiquidityCurves, as_of: datetime) -> Self:
-        return cls.model_construct(
+        return cls.make(
             tokenIn=c.token_in,
             tokenOut=c.token_out,
             referencePrice=decimal_str(c.reference_price),

@@ -299,7 +299,7 @@ def _json(ref: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": ref}}
 
 
-def _operation(op: Operation, refs: dict[Any, dict[str, Any]], components: dict[str, Any]) -> Any:
+def _operation(op: Operation, refs: dict[Any, dict[str, Any]], components: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     params = [*op.path_params, *op.headers]
     if op.query is not None:
