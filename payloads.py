@@ -166,19 +166,24 @@ class _Out(BaseModel):
     def make(cls, **values: Any) -> Self:
         """The model holding ``values`` (ours, trusted): field names are checked, values are not.
 
-        Several times cheaper than pydantic's ``model_construct``, which loops over every field in
-        Python to fill defaults; a quote response holds some thirty of these objects. A field left
-        out is absent from the JSON (``share`` of a second-hop leg), not its default.
+        Cheaper than pydantic's ``model_construct`` (bench/payloads.py), which loops over every
+        field in Python; a quote response holds some thirty of these objects. A field left out
+        holds its default but is absent from the JSON (``share`` of a second-hop leg).
         """
-        if tuple(values) != cls.field_names:  # not every field, in declared order (the JSON's order)
-            fields = {name: values[name] for name in cls.field_names if name in values}
-            if len(fields) != len(values) or not cls.required_names <= fields.keys():
-                unknown, missing = values.keys() - fields.keys(), cls.required_names - fields.keys()
+        given = set(values)
+        if tuple(values) != cls.field_names:  # not every field in declared order (the JSON's order)
+            unknown, missing = given.difference(cls.field_names), cls.required_names - given
+            if unknown or missing:
                 raise TypeError(f"{cls.__name__}: unknown {sorted(unknown)}, missing {sorted(missing)}")
-            values = fields
+            values = {
+                name: values[name]
+                if name in given
+                else cls.__pydantic_fields__[name].get_default(call_default_factory=True)
+                for name in cls.field_names
+            }
         model = cls.__new__(cls)
         _set(model, "__dict__", values)
-        _set(model, "__pydantic_fields_set__", set(values))
+        _set(model, "__pydantic_fields_set__", given)
         _set(model, "__pydantic_extra__", None)
         _set(model, "__pydantic_private__", None)
         return model
