@@ -19,7 +19,7 @@ from flask import Flask
 import jobs
 import live_updates
 from models import db
-from payloads import prices_json
+from payloads import price_update_json
 from services import Services, get_services
 from venue_state import load_pools
 
@@ -32,8 +32,7 @@ def price_snapshot(services: Services) -> dict[str, Any]:
     """The ``price_update`` body: ``GET /api/prices``'s, plus the time it was taken."""
     quotes = services.quotes
     found = quotes.prices(load_pools(db.session))  # pool-implied prices read the latest reserves
-    body = prices_json(found, quotes.price_service.source_status(), quotes.clock())
-    return {**body, "timestamp": body["asOf"]}
+    return price_update_json(found, quotes.price_service.source_status(), quotes.clock())
 
 
 def _is_mine(services: Services, name: str, ttl_s: float) -> bool:

@@ -22,7 +22,8 @@ from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 import payloads
-from models import Fill, Order, OrderEvent, db
+from models import Order, OrderEvent, db
+from payloads import order_payload
 from services import get_services
 from trade_logger import SettledBatch, StoredEvent
 from venue_state import account_for_api_key
@@ -31,7 +32,6 @@ __all__ = [
     "PUBLIC_ROOMS",
     "Outbox",
     "init_app",
-    "order_payload",
     "publish",
     "publish_batch",
     "publish_events",
@@ -189,40 +189,6 @@ def publishing() -> Iterator[Outbox]:
     outbox = Outbox()
     yield outbox
     publish_many(outbox.messages)
-
-
-def order_payload(
-    order: Order,
-    event: StoredEvent | None = None,
-    *,
-    seq: int | None = None,
-    fills: Sequence[Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The ``order_update`` body for one committed step (``event``), or the order's state now.
-
-    ``seq`` (the event's id) grows with every step of an order: a client keeps the highest it has
-    seen and drops anything older, so a snapshot and a room update can never run backwards.
-    """
-    from views.serialize import fill_json, iso, order_summary, planned_legs  # views import us
-
-    data = order_summary(order)
-    status = event.status if event is not None else order.status
-    data["status"] = status
-    data["message"] = event.message if event is not None else (order.error_message or _last_message(order))
-    data["timestamp"] = iso(event.at if event is not None else order.updated_at)
-    data["seq"] = event.seq if event is not None else seq
-    if status == "confirmed":
-        # A job passes the fills it just wrote (rows with their ids): no query per update.
-        data["legs"] = [fill_json(f) for f in (order.fills if fills is None else [Fill(**f) for f in fills])]
-    elif status in ("routing", "building", "submitted", "failed"):
-        legs = planned_legs(order)
-        if legs:
-            data["legs"] = legs
-    return data
-
-
-def _last_message(order: Order) -> str:
-    return order.events[-1].message if order.events else order.status
 
 
 def publish_events(stored: tuple[Order, Sequence[StoredEvent]] | None) -> None:

@@ -20,9 +20,7 @@ from flask import Flask
 from pydantic import BaseModel
 
 from models import AmmPool, Balance, Fill, LedgerEntry, Order, OrderEvent, Trade, db
-from tokens import TOKENS
-from venue_state import create_account
-from views.schemas import (
+from payloads import (
     AccountResponse,
     AnalyticsSummary,
     ErrorResponse,
@@ -36,6 +34,8 @@ from views.schemas import (
     TokensResponse,
     TradesPage,
 )
+from tokens import TOKENS
+from venue_state import create_account
 
 FINAL = ("confirmed", "failed")
 SOL_MINT = TOKENS["SOL"].mint
@@ -826,7 +826,7 @@ def test_a_bad_analytics_query_names_its_parameter(client: Any, query: str, fiel
 
 
 def test_health_and_tokens(client: Any) -> None:
-    from views.schemas import HealthResponse
+    from payloads import HealthResponse
 
     health = check(HealthResponse, client.get("/api/health"))
     assert health["status"] == "ok" and health["checks"]["database"]["ok"] is True

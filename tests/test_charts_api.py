@@ -27,11 +27,7 @@ from flask import Flask
 import otc_engine
 from amm.constant_product import amount_out_for_in, price_impact_bps
 from models import Fill, Order, OTCPool, Trade, db
-from tests.conftest import build_app
-from tests.test_api import assert_error, check, execute, submit, wait_final
-from tokens import format_amount, get_token, to_base_units
-from venue_state import desk_from_row
-from views.schemas import (
+from payloads import (
     AnalyticsSummary,
     BreakdownResponse,
     ImpactResponse,
@@ -42,6 +38,10 @@ from views.schemas import (
     SlippageResponse,
     TimeseriesResponse,
 )
+from tests.conftest import build_app
+from tests.test_api import assert_error, check, execute, submit, wait_final
+from tokens import format_amount, get_token, to_base_units
+from venue_state import desk_from_row
 
 CHARTS = (
     ("/api/analytics/timeseries", TimeseriesResponse),

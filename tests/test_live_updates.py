@@ -330,8 +330,8 @@ def test_pool_update_payloads_carry_token_amounts_and_the_spot_price() -> None:
 
     from amm import Pool
     from otc_engine import default_desks
+    from payloads import desk_update_json, pool_update_json
     from venue_state import seed_prices
-    from views.serialize import desk_update_json, pool_update_json
 
     pool = Pool("orca-sol-usdc", "Orca", "SOL", "USDC", 12_000_500_000_000, 1_800_075_000_000, 25)
     assert pool_update_json(pool) == {

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from views.openapi import OPERATIONS, openapi_document
-from views.schemas import REQUEST_MODELS, ExecuteOrderRequest, error_schema
+from payloads import error_schema
+from views.api import openapi_document, operations
+from views.schemas import REQUEST_MODELS, ExecuteOrderRequest
+
+OPERATIONS = operations.declared  # every operation, as declared at its view
 
 
 def _jsonschema() -> Any:

@@ -1,1 +1,2 @@
-"""Thin HTTP layer: ``api`` (JSON under /api), ``errors`` (one error mapping), ``serialize``, ``schemas``."""
+"""Thin HTTP layer: ``api`` (JSON under /api; each operation declared once, ``operations``), ``pages``,
+``errors`` (one error mapping), ``schemas`` (request models), ``auth``."""

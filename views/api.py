@@ -1,23 +1,22 @@
 """The JSON API (``/api``): thin views over quoting, the order write path and the read models.
 
-Every request is validated by a model of ``views.schemas`` (the same models generate
-``/api/openapi.json``); every failure is ``{"error": {"code", "message", "field"}}`` (views/errors.py).
+Each view declares its operation once (``@operations.get``/``post``, views/operations.py): the
+request model of ``views.schemas`` that validates it, the response model of ``payloads`` it
+answers with, its statuses, tag and auth; ``/api/openapi.json`` is generated from those
+declarations. Every failure is ``{"error": {"code", "message", "field"}}`` (views/errors.py).
 Public: health, tokens, quote, prices, pools, desks, trades, analytics, the OpenAPI document.
 An account (``X-API-Key`` header, or the web session) is needed for orders and the account.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 import time
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, jsonify, request
-from pydantic import BaseModel
+from flask import Blueprint, current_app, request
 
 import analytics
 import otc_engine
@@ -29,16 +28,46 @@ from errors import (
     ValidationError,
 )
 from models import Account, Order, Trade, db, utcnow
+from payloads import (
+    AccountResponse,
+    AnalyticsSummary,
+    BreakdownResponse,
+    DatabaseCheck,
+    DispatchStats,
+    FillOut,
+    HealthChecks,
+    HealthResponse,
+    ImpactResponse,
+    JupiterCheck,
+    LatencyResponse,
+    LiquidityCurvesResponse,
+    OrderAccepted,
+    OrderDetail,
+    OrdersPage,
+    OrderSummary,
+    OtcPoolsResponse,
+    PoolsResponse,
+    PricesResponse,
+    QueueCheck,
+    QuoteResponse,
+    RedisCheck,
+    SlippageResponse,
+    TimeseriesResponse,
+    TokensResponse,
+    TradesPage,
+    iso,
+)
 from quoting import Quote
 from routing_engine import parse_strategy
-from services import Services, get_services
+from services import get_services
 from tokens import TOKENS, get_token, to_base_units
 from trade_logger import create_order, replayed_order, request_hash
-from venue_state import desk_from_row, hash_api_key, load_pools
+from venue_state import account_for_api_key, desk_from_row, hash_api_key, load_pools
 from views.auth import api_session_account
 from views.errors import ApiError
-from views.openapi import openapi_document
+from views.operations import Operations
 from views.schemas import (
+    ORDER_ID,
     AnalyticsQuery,
     ExecuteOrderRequest,
     LiquidityCurvesQuery,
@@ -50,39 +79,29 @@ from views.schemas import (
     TimeseriesQuery,
     TradesQuery,
 )
-from views.serialize import (
-    account_json,
-    breakdown_json,
-    curves_json,
-    desk_json,
-    fill_json,
-    impact_json,
-    iso,
-    latency_json,
-    order_accepted,
-    order_detail,
-    order_summary,
-    pool_json,
-    prices_json,
-    quote_json,
-    slippage_json,
-    summary_json,
-    timeseries_json,
-)
 
-__all__ = ["api", "current_account", "services", "symbol"]
+__all__ = ["api", "current_account", "openapi_document", "operations", "symbol"]
 
 api = Blueprint("api", __name__, url_prefix="/api")
+operations = Operations(api, tags=("market", "orders", "accounts", "analytics", "system"))
 
 MAX_DB_AMOUNT = 2**63 - 1  # amounts are BIGINT columns
 IDEMPOTENCY_KEY_MAX = 255
-ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-Q = TypeVar("Q", bound=BaseModel)
-
-
-def services() -> Services:
-    """The process's shared services (quotes, executor, rate limiter)."""
-    return get_services()
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the same key with the same body answers 200 with the first "
+    "order (header Idempotent-Replayed: true) and executes once; with a different body, 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
+}
+ORDER_ID_PARAM = {
+    "name": "orderId",
+    "in": "path",
+    "required": True,
+    "description": "The orderId returned by POST /api/orders/execute",
+    "schema": {"type": "string", "maxLength": 64},
+}
 
 
 # --- request helpers -----------------------------------------------------------------------------
@@ -93,9 +112,7 @@ def current_account(*, required: bool = True) -> Account | None:
     key = request.headers.get("X-API-Key")
     account = None
     if key:
-        account = db.session.execute(
-            sa.select(Account).where(Account.api_key_hash == hash_api_key(key.strip()))
-        ).scalar_one_or_none()
+        account = account_for_api_key(db.session, key)
         if account is None:
             raise ApiError(401, "unauthorized", "the X-API-Key is not valid", "X-API-Key")
     else:  # the web session's account (development: the demo account); CSRF-checked when it writes
@@ -155,72 +172,11 @@ def _account_id() -> int:
     return _account().id
 
 
-def _args(model: type[Q]) -> Q:
-    """Validate the query string against ``model``; a repeated key or a NUL character is refused."""
-    data: dict[str, str] = {}
-    for key in request.args:
-        values = request.args.getlist(key)
-        if len(values) > 1:
-            raise ValidationError(f"{key} is given {len(values)} times", field=key)
-        if "\x00" in key or "\x00" in values[0]:
-            raise ValidationError(f"{key} contains a NUL character", field=key)
-        data[key] = values[0]
-    return model.model_validate(data)
-
-
 def _window(q: Any) -> analytics.Window:
     """The ``from``/``to`` window of a query model; ``to`` before ``from`` is refused."""
     if q.from_ is not None and q.to is not None and q.to < q.from_:
         raise ValidationError(f"to ({iso(q.to)}) is before from ({iso(q.from_)})", field="to")
     return analytics.Window(q.from_, q.to)
-
-
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise _DuplicateKeyError(key)
-        data[key] = value
-    return data
-
-
-def _not_json(constant: str) -> NoReturn:
-    raise ValueError(f"{constant} is not valid JSON")
-
-
-def _json_body() -> dict[str, Any]:
-    """The request's JSON object: numbers parsed exactly; NaN, Infinity and repeated keys refused."""
-    if request.mimetype != "application/json":
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"send the order as application/json, not {request.mimetype or 'no content type'}",
-            "Content-Type",
-        )
-    limit = request.max_content_length
-    if limit is not None and (request.content_length or 0) > limit:
-        raise ApiError(413, "request_entity_too_large", f"the body is larger than {limit} bytes", None)
-    raw = request.get_data(cache=True)
-    try:
-        body = json.loads(
-            raw, parse_float=Decimal, parse_constant=_not_json, object_pairs_hook=_no_duplicates
-        )
-    except _DuplicateKeyError as exc:
-        raise ValidationError(f"{exc.key} is given more than once", field=exc.key) from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}", None) from exc
-    except RecursionError as exc:
-        raise ApiError(400, "malformed_json", "the body is nested too deeply", None) from exc
-    if not isinstance(body, dict):
-        kind = "an array" if isinstance(body, list) else "a scalar"
-        raise ApiError(400, "invalid_input", f"the body must be a JSON object, not {kind}", None)
-    return body
 
 
 def _units(symbol: str, value: object, field: str) -> int:
@@ -256,13 +212,13 @@ def _pair(token_in: str, token_out: str) -> tuple[str, str]:
 
 def _is_pair_served(token_in: str, token_out: str) -> bool:
     """True if our pools or desks connect the pair directly or through one intermediate token."""
-    return services().quotes.serves_pair(token_in, token_out)
+    return get_services().quotes.serves_pair(token_in, token_out)
 
 
 def _quote(token_in: str, token_out: str, amount_in: int, strategy: str, slippage_bps: int) -> Quote:
     """Route the trade; "no route" names the pair (``tokenOut``) or, when the pair trades, ``amountIn``."""
     try:
-        return services().quotes.quote_units(token_in, token_out, amount_in, strategy, slippage_bps)
+        return get_services().quotes.quote_units(token_in, token_out, amount_in, strategy, slippage_bps)
     except (NoRouteError, InsufficientLiquidityError) as exc:
         field = "amountIn" if _is_pair_served(token_in, token_out) else "tokenOut"
         raise type(exc)(exc.message, field=field) from exc
@@ -271,7 +227,7 @@ def _quote(token_in: str, token_out: str, amount_in: int, strategy: str, slippag
 def _usd_prices() -> dict[str, Decimal] | None:
     """Current USD prices, pool-implied ones from the pools as stored now; None if unavailable."""
     try:
-        return {s: q.price_usd for s, q in services().quotes.prices(load_pools(db.session)).items()}
+        return {s: q.price_usd for s, q in get_services().quotes.prices(load_pools(db.session)).items()}
     except PriceUnavailableError:
         return None
 
@@ -279,85 +235,119 @@ def _usd_prices() -> dict[str, Decimal] | None:
 # --- public ----------------------------------------------------------------------------------------
 
 
-@api.get("/health")
-def health() -> tuple[Response, int]:
+@operations.get(
+    "/health",
+    operation_id="health",
+    summary="Database, Redis, queue and Jupiter status (503 when degraded)",
+    tag="system",
+    response=HealthResponse,
+    errors=(),
+    also=((503, "Degraded: a dependency does not answer"),),
+)
+def health() -> tuple[HealthResponse, int]:
     """Database, Redis, queue and Jupiter status; 503 when a dependency is down."""
-    svc = services()
-    checks: dict[str, Any] = {}
+    svc = get_services()
     ok = True
     try:
         db.session.execute(sa.text("SELECT 1"))
-        checks["database"] = {"ok": True, "backend": db.engine.dialect.name}
+        database = DatabaseCheck(ok=True, backend=db.engine.dialect.name)
     except sa.exc.SQLAlchemyError as exc:
         ok = False
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
+        database = DatabaseCheck(ok=False, error=type(exc).__name__)
     if svc.redis is not None:
         try:
             svc.redis.ping()
-            checks["redis"] = {"ok": True}
+            redis = RedisCheck(ok=True)
         except Exception as exc:  # any client error means Redis is down for us
             ok = False
-            checks["redis"] = {"ok": False, "error": type(exc).__name__}
+            redis = RedisCheck(ok=False, error=type(exc).__name__)
     else:
-        checks["redis"] = {"ok": None, "detail": "not configured: jobs run in-process"}
+        redis = RedisCheck(ok=None, detail="not configured: jobs run in-process")
     try:
-        checks["queue"] = {
-            "depth": svc.executor.queue_depth(),
-            "ordersWaiting": svc.dispatcher.orders_waiting(),
-            "dispatched": svc.dispatcher.stats(),
-            "executor": "rq" if svc.redis is not None else "in-process",
-        }
+        queue = QueueCheck(
+            depth=svc.executor.queue_depth(),
+            ordersWaiting=svc.dispatcher.orders_waiting(),
+            dispatched=DispatchStats.model_validate(svc.dispatcher.stats()),
+            executor="rq" if svc.redis is not None else "in-process",
+        )
     except Exception as exc:  # the queue lives in Redis, already reported above
-        checks["queue"] = {"depth": None, "error": type(exc).__name__}
+        queue = QueueCheck(depth=None, error=type(exc).__name__)
     jupiter = svc.quotes.jupiter
-    checks["jupiter"] = {"state": jupiter.status().state.value if jupiter is not None else "disabled"}
-    body = {"status": "ok" if ok else "degraded", "checks": checks, "time": iso(utcnow())}
-    return jsonify(body), 200 if ok else 503
+    state = jupiter.status().state.value if jupiter is not None else "disabled"
+    checks = HealthChecks(database=database, redis=redis, queue=queue, jupiter=JupiterCheck(state=state))
+    body = HealthResponse(status="ok" if ok else "degraded", checks=checks, time=iso(utcnow()))
+    return body, 200 if ok else 503
 
 
-@api.get("/openapi.json")
-def openapi() -> Response:
+@operations.get(
+    "/openapi.json", operation_id="openapi", summary="This document", tag="system", response=None, errors=()
+)
+def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of this API."""
-    return jsonify(openapi_document())
+    return openapi_document()
 
 
-@api.get("/tokens")
-def tokens() -> Response:
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``/api``, generated from the operations declared below."""
+    return operations.document()
+
+
+@operations.get(
+    "/tokens",
+    operation_id="listTokens",
+    summary="Supported tokens with mints and decimals",
+    tag="market",
+    query=NoQuery,
+    response=TokensResponse,
+)
+def tokens() -> TokensResponse:
     """The supported tokens with their mints and decimals."""
-    _args(NoQuery)
-    return jsonify(
-        {
-            "tokens": [
-                {"symbol": t.symbol, "mint": t.mint, "decimals": t.decimals, "name": t.name}
-                for t in TOKENS.values()
-            ]
-        }
-    )
+    return TokensResponse.of(TOKENS.values())
 
 
-@api.get("/quote")
-def quote() -> Response:
+@operations.get(
+    "/quote",
+    operation_id="quote",
+    summary="Quote every venue side by side and the chosen route, with its optimality certificate",
+    tag="market",
+    query=QuoteQuery,
+    response=QuoteResponse,
+    errors=(400, 422, 503),
+)
+def quote(q: QuoteQuery) -> QuoteResponse:
     """Every venue's quote side by side and the chosen route."""
-    q = _args(QuoteQuery)
     token_in, token_out = _pair(q.tokenIn, q.tokenOut)
     amount_in = _units(token_in, q.amountIn, "amountIn")
     strategy = parse_strategy(q.routingStrategy)
-    return jsonify(quote_json(_quote(token_in, token_out, amount_in, strategy, q.slippageBps), utcnow()))
+    return QuoteResponse.of(_quote(token_in, token_out, amount_in, strategy, q.slippageBps), utcnow())
 
 
-@api.get("/prices")
-def prices() -> Response:
+@operations.get(
+    "/prices",
+    operation_id="listPrices",
+    summary="USD price of every token with its source and the sources' health",
+    tag="market",
+    query=NoQuery,
+    response=PricesResponse,
+    errors=(400, 503),
+)
+def prices() -> PricesResponse:
     """USD price of every token, its source and the sources' health."""
-    _args(NoQuery)
-    quotes = services().quotes
+    quotes = get_services().quotes
     found = quotes.prices(load_pools(db.session))  # pool-implied prices read the pools as stored now
-    return jsonify(prices_json(found, quotes.price_service.source_status(), quotes.clock()))
+    return PricesResponse.of(found, quotes.price_service.source_status(), quotes.clock())
 
 
-@api.get("/liquidity-pools")
-def liquidity_pools() -> Response:
+@operations.get(
+    "/liquidity-pools",
+    operation_id="listLiquidityPools",
+    summary="AMM pools: reserves, fee, spot price and USD depth",
+    tag="market",
+    query=PoolsQuery,
+    response=PoolsResponse,
+)
+def liquidity_pools(q: PoolsQuery) -> PoolsResponse:
     """AMM pools with reserves, spot price and USD depth; filters dex, tokenA, tokenB."""
-    q = _args(PoolsQuery)
     venue = None
     if q.dex is not None:
         venues = analytics.amm_venues(db.session)
@@ -368,25 +358,35 @@ def liquidity_pools() -> Response:
     if token_a is not None and token_a == token_b:
         raise ValidationError(f"tokenA and tokenB are both {token_a}", field="tokenB")
     rows = analytics.amm_pools(db.session, venue=venue, token_a=token_a, token_b=token_b)
-    usd = _usd_prices()
-    return jsonify({"pools": [pool_json(row, usd) for row in rows], "total": len(rows)})
+    return PoolsResponse.of(rows, _usd_prices())
 
 
-@api.get("/otc-pools")
-def otc_pools() -> Response:
+@operations.get(
+    "/otc-pools",
+    operation_id="listOtcPools",
+    summary="OTC desks: spread curve, size limits and inventory refilled to now",
+    tag="market",
+    query=NoQuery,
+    response=OtcPoolsResponse,
+)
+def otc_pools() -> OtcPoolsResponse:
     """OTC desks with their terms and inventory refilled to now."""
-    _args(NoQuery)
     scale = Decimal(current_app.config["OTC_SETTLEMENT_SCALE"])
-    now = services().quotes.clock()
+    now = get_services().quotes.clock()
     rows = analytics.otc_desks(db.session)
-    desks = [desk_json(row, otc_engine.refilled(desk_from_row(row, scale), now)) for row in rows]
-    return jsonify({"desks": desks, "total": len(desks)})
+    return OtcPoolsResponse.of([(row, otc_engine.refilled(desk_from_row(row, scale), now)) for row in rows])
 
 
-@api.get("/trades")
-def trades() -> Response:
+@operations.get(
+    "/trades",
+    operation_id="listTrades",
+    summary="Executed legs (fills), newest first; no account is shown",
+    tag="market",
+    query=TradesQuery,
+    response=TradesPage,
+)
+def trades(q: TradesQuery) -> TradesPage:
     """Executed legs, newest first, with the total matching the filters."""
-    q = _args(TradesQuery)
     page = analytics.fills_page(
         db.session,
         venue=None if q.venue is None else q.venue.strip(),
@@ -397,70 +397,109 @@ def trades() -> Response:
         limit=q.limit,
         offset=q.offset,
     )
-    return _page_json("trades", [fill_json(f) for f in page.rows], page.total, q)
+    return TradesPage.page([FillOut.of(f) for f in page.rows], page.total, q.limit, q.offset)
 
 
-def _page_json(name: str, items: list[dict[str, Any]], total: int, q: Any) -> Response:
-    """One page of a list endpoint: the items under ``name``, with the total and the paging used."""
-    return jsonify({name: items, "total": total, "limit": q.limit, "offset": q.offset})
-
-
-@api.get("/analytics/summary")
-def analytics_summary() -> Response:
+@operations.get(
+    "/analytics/summary",
+    operation_id="analyticsSummary",
+    summary="Volume by venue and strategy, savings vs the best single venue and Jupiter, impact, latency",
+    tag="analytics",
+    query=AnalyticsQuery,
+    response=AnalyticsSummary,
+)
+def analytics_summary(q: AnalyticsQuery) -> AnalyticsSummary:
     """Volume, savings, impact, latency and order outcomes over an optional window."""
-    q = _args(AnalyticsQuery)
-    return jsonify(summary_json(analytics.summary(db.session, _window(q))))
+    return AnalyticsSummary.of(analytics.summary(db.session, _window(q)))
 
 
 # --- charts: public, read-only series for the dashboard, analytics and pools pages ----------------
 
 
-@api.get("/analytics/timeseries")
-def analytics_timeseries() -> Response:
+@operations.get(
+    "/analytics/timeseries",
+    operation_id="analyticsTimeseries",
+    summary="Orders, outcomes, trades, volume and savings per minute, hour or day (empty buckets as zeros)",
+    tag="analytics",
+    query=TimeseriesQuery,
+    response=TimeseriesResponse,
+)
+def analytics_timeseries(q: TimeseriesQuery) -> TimeseriesResponse:
     """Orders, trades, volume and savings per minute, hour or day bucket (empty buckets as zeros)."""
-    q = _args(TimeseriesQuery)
     series = analytics.timeseries(db.session, analytics.Bucket(q.bucket), _window(q), now=utcnow())
-    return jsonify(timeseries_json(series))
+    return TimeseriesResponse.of(series)
 
 
-@api.get("/analytics/impact")
-def analytics_impact() -> Response:
+@operations.get(
+    "/analytics/impact",
+    operation_id="analyticsImpact",
+    summary="The latest trades' USD notional and price impact, newest first",
+    tag="analytics",
+    query=RecentTradesQuery,
+    response=ImpactResponse,
+)
+def analytics_impact(q: RecentTradesQuery) -> ImpactResponse:
     """The latest trades' notional and price impact (a size-versus-impact scatter)."""
-    q = _args(RecentTradesQuery)
     window = _window(q)
-    return jsonify(impact_json(analytics.recent_trades(db.session, window, q.limit), window, q.limit))
+    return ImpactResponse.of(analytics.recent_trades(db.session, window, q.limit), window, q.limit)
 
 
-@api.get("/analytics/latency")
-def analytics_latency() -> Response:
+@operations.get(
+    "/analytics/latency",
+    operation_id="analyticsLatency",
+    summary="Histogram and nearest-rank percentiles of submit-to-confirmed latency",
+    tag="analytics",
+    query=AnalyticsQuery,
+    response=LatencyResponse,
+)
+def analytics_latency(q: AnalyticsQuery) -> LatencyResponse:
     """Histogram and percentiles of submit-to-confirmed latency."""
-    q = _args(AnalyticsQuery)
-    return jsonify(latency_json(analytics.latency_distribution(db.session, _window(q))))
+    return LatencyResponse.of(analytics.latency_distribution(db.session, _window(q)))
 
 
-@api.get("/analytics/slippage")
-def analytics_slippage() -> Response:
+@operations.get(
+    "/analytics/slippage",
+    operation_id="analyticsSlippage",
+    summary="Quoted versus filled output of the latest trades (realised slippage) and its aggregate",
+    tag="analytics",
+    query=RecentTradesQuery,
+    response=SlippageResponse,
+)
+def analytics_slippage(q: RecentTradesQuery) -> SlippageResponse:
     """Quoted versus filled output of the latest trades (realised slippage) and its aggregate."""
-    q = _args(RecentTradesQuery)
-    return jsonify(slippage_json(analytics.slippage(db.session, _window(q), q.limit), q.limit))
+    return SlippageResponse.of(analytics.slippage(db.session, _window(q), q.limit), q.limit)
 
 
-@api.get("/analytics/breakdown")
-def analytics_breakdown() -> Response:
+@operations.get(
+    "/analytics/breakdown",
+    operation_id="analyticsBreakdown",
+    summary="Volume and savings per venue and per strategy",
+    tag="analytics",
+    query=AnalyticsQuery,
+    response=BreakdownResponse,
+)
+def analytics_breakdown(q: AnalyticsQuery) -> BreakdownResponse:
     """Volume and savings per venue and per strategy."""
-    q = _args(AnalyticsQuery)
-    return jsonify(breakdown_json(analytics.breakdown(db.session, _window(q))))
+    return BreakdownResponse.of(analytics.breakdown(db.session, _window(q)))
 
 
-@api.get("/liquidity-curves")
-def liquidity_curves() -> Response:
+@operations.get(
+    "/liquidity-curves",
+    operation_id="liquidityCurves",
+    summary="Output and price impact of each pool, desk and cached Jupiter curve of a pair at log-spaced"
+    " sizes",
+    tag="market",
+    query=LiquidityCurvesQuery,
+    response=LiquidityCurvesResponse,
+    errors=(400, 503),
+)
+def liquidity_curves(q: LiquidityCurvesQuery) -> LiquidityCurvesResponse:
     """Output and price impact of each pool, desk and cached Jupiter curve of a pair at log-spaced sizes."""
-    q = _args(LiquidityCurvesQuery)
     token_in, token_out = _pair(q.tokenIn, q.tokenOut)
     lo = None if q.minAmountIn is None else _units(token_in, q.minAmountIn, "minAmountIn")
     hi = None if q.maxAmountIn is None else _units(token_in, q.maxAmountIn, "maxAmountIn")
-    curves = services().quotes.liquidity_curves(token_in, token_out, q.points, lo, hi)
-    return jsonify(curves_json(curves, utcnow()))
+    curves = get_services().quotes.liquidity_curves(token_in, token_out, q.points, lo, hi)
+    return LiquidityCurvesResponse.of(curves, utcnow())
 
 
 # --- with an account -------------------------------------------------------------------------------
@@ -479,11 +518,9 @@ def _idempotency_key() -> str | None:
     return key
 
 
-def _replay(order: Order) -> tuple[Response, int]:
+def _replay(order: Order) -> tuple[OrderAccepted, int, dict[str, str]]:
     """The earlier answer for a repeated Idempotency-Key (its request was checked to be the same)."""
-    response = jsonify(order_accepted(order))
-    response.headers["Idempotent-Replayed"] = "true"
-    return response, 200
+    return OrderAccepted.of(order), 200, {"Idempotent-Replayed": "true"}
 
 
 def _refuse_when_backlogged() -> None:
@@ -491,7 +528,7 @@ def _refuse_when_backlogged() -> None:
     limit = current_app.config["ORDER_QUEUE_LIMIT"]
     if limit <= 0:
         return
-    depth = services().dispatcher.backlog()
+    depth = get_services().dispatcher.backlog()
     if depth >= limit:
         raise ApiError(
             503,
@@ -502,11 +539,24 @@ def _refuse_when_backlogged() -> None:
         )
 
 
-@api.post("/orders/execute")
-def execute_order() -> tuple[Response, int]:
+@operations.post(
+    "/orders/execute",
+    operation_id="executeOrder",
+    summary="Submit a market order (paper trading); it executes in the background",
+    tag="orders",
+    auth=_account_id,
+    body=ExecuteOrderRequest,
+    response=OrderAccepted,
+    errors=(400, 401, 409, 415, 422, 503),
+    status=202,
+    headers=(IDEMPOTENCY_HEADER,),
+    also=((200, "A replay of an earlier request with the same Idempotency-Key: the first answer"),),
+    replayable=True,
+)
+def execute_order(
+    account_id: int, body: ExecuteOrderRequest
+) -> tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]:
     """Accept a market order (202) or replay the one with this Idempotency-Key (200)."""
-    account_id = _account_id()
-    body = ExecuteOrderRequest.model_validate(_json_body())
     token_in, token_out = _pair(body.tokenIn, body.tokenOut)
     amount_in = _units(token_in, body.amountIn, "amountIn")
     strategy = parse_strategy(body.routingStrategy)
@@ -543,15 +593,22 @@ def execute_order() -> tuple[Response, int]:
     )
     if not created:
         return _replay(order)
-    services().dispatcher.submit(order.id)  # batched into jobs.execute_orders
-    return jsonify(order_accepted(order)), 202
+    get_services().dispatcher.submit(order.id)  # batched into jobs.execute_orders
+    return OrderAccepted.of(order), 202
 
 
-@api.get("/orders")
-def list_orders() -> Response:
+@operations.get(
+    "/orders",
+    operation_id="listOrders",
+    summary="The account's orders, newest first",
+    tag="orders",
+    auth=_account,
+    query=OrdersQuery,
+    response=OrdersPage,
+    errors=(400, 401),
+)
+def list_orders(account: Account, q: OrdersQuery) -> OrdersPage:
     """The account's orders, newest first, with the total matching the filters."""
-    account = _account()
-    q = _args(OrdersQuery)
     page = analytics.orders_page(
         db.session,
         account.id,
@@ -563,24 +620,39 @@ def list_orders() -> Response:
         limit=q.limit,
         offset=q.offset,
     )
-    return _page_json("orders", [order_summary(o) for o in page.rows], page.total, q)
+    return OrdersPage.page([OrderSummary.of(o) for o in page.rows], page.total, q.limit, q.offset)
 
 
-@api.get("/orders/<order_id>")
-def get_order(order_id: str) -> Response:
+@operations.get(
+    "/orders/<order_id>",
+    operation_id="getOrder",
+    summary="One order with its legs, lifecycle events and route certificate",
+    tag="orders",
+    auth=_account,
+    query=NoQuery,
+    response=OrderDetail,
+    errors=(400, 401, 404),
+    path_params=(ORDER_ID_PARAM,),
+)
+def get_order(account: Account, order_id: str) -> OrderDetail:
     """One of the account's orders with its legs, events and certificate."""
-    account = _account()
-    _args(NoQuery)
     order = db.session.get(Order, order_id) if ORDER_ID.fullmatch(order_id) else None
     if order is None or order.account_id != account.id:
         raise ApiError(404, "not_found", f"no order {order_id[:64]!r} for this account", "orderId")
     trade = db.session.execute(sa.select(Trade).where(Trade.order_id == order.id)).scalar_one_or_none()
-    return jsonify(order_detail(order, trade))
+    return OrderDetail.of_order(order, trade)
 
 
-@api.get("/accounts/me")
-def account_me() -> Response:
+@operations.get(
+    "/accounts/me",
+    operation_id="getAccount",
+    summary="The account and its paper balances",
+    tag="accounts",
+    auth=_account,
+    query=NoQuery,
+    response=AccountResponse,
+    errors=(400, 401),
+)
+def account_me(account: Account) -> AccountResponse:
     """The account and its paper balances."""
-    account = _account()
-    _args(NoQuery)
-    return jsonify(account_json(account))
+    return AccountResponse.of(account)

@@ -17,7 +17,6 @@ from flask.typing import ResponseReturnValue
 
 from models import Order, OrderStatus, Trade, db
 from routing_engine import Strategy
-from views.api import ORDER_ID
 from views.auth import (
     CSRF_FIELD,
     account_for_key,
@@ -31,6 +30,7 @@ from views.auth import (
     page_account,
     safe_next,
 )
+from views.schemas import ORDER_ID
 
 __all__ = ["IMPACT_WARNING_BPS", "NavAccount", "pages"]
 
