@@ -223,13 +223,18 @@ def publish_price_update(data: Mapping[str, Any]) -> None:
 
 def init_app(app: Flask) -> None:
     """Serve Socket.IO from ``app`` (a web process), fanned out through Redis when it is configured."""
+    redis_url = app.config.get("REDIS_URL")
+    # Flask-SocketIO keeps the Redis manager an earlier init_app made in its options: a process that
+    # binds the one socketio to several apps (tests) must drop it for an app without Redis.
+    without_queue: dict[str, Any] = {} if redis_url else {"client_manager": None}
     socketio.init_app(
         app,
         async_mode="threading",
-        message_queue=app.config.get("REDIS_URL"),
+        message_queue=redis_url,
         channel=app.config["REDIS_NAMESPACE"],
         cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
         manage_session=True,
+        **without_queue,
     )
 
 

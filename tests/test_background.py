@@ -8,7 +8,7 @@ from app import create_app
 from background import maintain, publish_prices
 from live_updates import socketio
 from services import get_services
-from tests.conftest import base_overrides, build_app
+from tests.conftest import base_overrides
 from tokens import TOKENS
 
 
@@ -46,8 +46,9 @@ def test_maintenance_recovers_stale_orders_each_pass_without_redis(app: Any) -> 
 def test_maintenance_takes_one_turn_per_interval_across_processes(
     database_url: str, redis_url: str, redis_namespace: str
 ) -> None:
+    # Two RQ workers' apps (maintenance runs in workers when there is Redis).
     settings = {"REDIS_URL": redis_url, "REDIS_NAMESPACE": redis_namespace, "RECOVERY_INTERVAL_S": 600}
-    apps = [build_app(database_url, **settings)[0], create_app(base_overrides(database_url, **settings))]
+    apps = [create_app(base_overrides(database_url, **settings), role="worker") for _ in range(2)]
     try:
         assert maintain(apps[0]) == {"requeued": 0, "failed": 0}
         assert maintain(apps[1]) is None  # the other worker took this interval's turn

@@ -356,3 +356,26 @@ def test_pool_update_payloads_carry_token_amounts_and_the_spot_price() -> None:
         "inventoryBase": "1.5",
         "inventoryQuote": "2",
     }
+
+
+def test_an_app_without_redis_serves_socket_io_itself_after_one_with_redis_was_built(
+    database_url: str, redis_url: str, redis_namespace: str
+) -> None:
+    # One socketio object is bound to every app a process builds: an app without REDIS_URL must not
+    # inherit the message queue an earlier app with Redis configured (its test client needs none).
+    from app import create_app
+    from live_updates import socketio
+    from services import get_services
+    from tests.conftest import base_overrides
+
+    with_redis = create_app(
+        base_overrides(database_url, REDIS_URL=redis_url, REDIS_NAMESPACE=redis_namespace)
+    )
+    without = create_app(base_overrides(database_url))
+    try:
+        client = socketio.test_client(without)
+        assert client.is_connected()
+        client.disconnect()
+    finally:
+        for app in (with_redis, without):
+            get_services(app).shutdown()
