@@ -15,7 +15,7 @@ from config import Settings
 from models import Account, Fill, LedgerEntry, Trade, db
 from tests.conftest import build_app
 from tests.jupiter_double import JupiterDouble, closed_port_url
-from tests.test_orders_inprocess import wait_final
+from tests.waiting import wait_final
 from tokens import get_token
 from venue_state import JUPITER_ACCOUNT
 
