@@ -15,7 +15,7 @@ from config import Settings
 from models import Account, Fill, LedgerEntry, Trade, db
 from tests.conftest import build_app
 from tests.jupiter_double import JupiterDouble, closed_port_url
-from tests.waiting import wait_final
+from tests.waiting import WAIT_S, wait_final
 from tokens import get_token
 from venue_state import JUPITER_ACCOUNT
 
@@ -26,7 +26,7 @@ def jupiter_settings(double: JupiterDouble, **extra: Any) -> Settings:
     dead = closed_port_url()  # price APIs refuse at once: prices come from our pools
     return Settings(
         jupiter_base_url=double.base_url,
-        jupiter_timeout_s=0.5,
+        jupiter_timeout_s=10.0,  # far above a loaded machine's local answer, so only .slow() times out
         jupiter_max_rps=1000.0,
         coingecko_url=dead,
         kraken_url=dead,
@@ -120,7 +120,7 @@ def test_a_jupiter_timeout_at_execution_is_retried_with_backoff(
 ) -> None:
     app, key = jupiter_app
     client = app.test_client()
-    double.slow(2.0, times=1)  # longer than the client's 0.5 s timeout, once
+    double.slow(WAIT_S, times=1)  # longer than the client's 10 s timeout, once
     r = client.post(
         "/api/orders/execute",
         json={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "50"},
