@@ -28,7 +28,7 @@ from tests.stack import (
     venue_locks,
     venue_seed,
 )
-from tests.waiting import wait_final, wait_until
+from tests.waiting import WAIT_S, wait_final, wait_until
 from tokens import get_token
 
 SOL = 10**9  # base units per SOL
@@ -213,7 +213,7 @@ def test_concurrent_submissions_with_one_idempotency_key_make_one_order(
     for t in workers:
         t.start()
     for t in workers:
-        t.join(timeout=60)
+        t.join(timeout=WAIT_S)
     assert len(answers) == threads, answers
     assert sorted(code for code, _ in answers) == [200] * (threads - 1) + [202], answers
     order_ids = {order_id for _, order_id in answers}
@@ -258,7 +258,7 @@ def test_concurrent_orders_from_one_account_reserve_each_input_and_never_overdra
         for t in workers:
             t.start()
         for t in workers:
-            t.join(timeout=60)
+            t.join(timeout=WAIT_S)
         held = balance(database_url, account_id, "SOL")
         codes = Counter("accepted" if status == 202 else body_["error"]["code"] for status, body_ in answers)
     assert (held, codes) == ((10 * SOL, 8 * SOL), Counter(accepted=2, insufficient_balance=4)), answers

@@ -204,12 +204,18 @@ def test_two_workers_settle_conflicting_orders_without_losing_an_update(
     for t in submitters:
         t.start()
     for t in submitters:
-        t.join(timeout=120)
+        t.join(timeout=WAIT_S)
     assert len(order_ids) == 60
 
-    for i in (1, 2):
-        stack.start_worker(env, name=f"worker-{i}")
-    wait_until(lambda: open_order_count(db.url) == 0, "every order to be final", 90, interval_s=0.2)
+    # Neither worker settles a batch before both hold one (waiting on the venues' locks), however
+    # far apart a loaded machine starts them: then both drain the rest of the queue at once.
+    with venue_locks(db.url):
+        for i in (1, 2):
+            stack.start_worker(env, name=f"worker-{i}")
+        wait_until(
+            lambda: backends_waiting_on_locks(db.url) >= 2, "both workers to hold a batch", interval_s=0.1
+        )
+    wait_until(lambda: open_order_count(db.url) == 0, "every order to be final", interval_s=0.2)
     runs = batch_runs(redis_url, redis_namespace)
     ran_by = Counter(runs[order_id].worker for _, order_id in order_ids)
     assert len(ran_by) == 2 and min(ran_by.values()) >= 5, ran_by  # both workers took a share
