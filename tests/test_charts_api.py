@@ -29,6 +29,7 @@ from amm.constant_product import amount_out_for_in, price_impact_bps
 from models import Fill, Order, OTCPool, Trade, db
 from tests.conftest import build_app
 from tests.test_api import assert_error, check, execute, submit, wait_final
+from tests.waiting import WAIT_S
 from tokens import format_amount, get_token, to_base_units
 from venue_state import desk_from_row
 from views.schemas import (
@@ -458,7 +459,7 @@ RELEASE = threading.Event()
 
 def hold_the_worker() -> None:
     """A job that occupies the only executor thread until the test sets RELEASE."""
-    RELEASE.wait(30)
+    RELEASE.wait(10 * WAIT_S)  # a bound only so that a broken test cannot hang the suite
 
 
 @pytest.fixture
