@@ -93,6 +93,7 @@ def make_client(jupiter: JupiterDouble, clock: FakeClock) -> Iterator[MakeClient
         options: dict[str, Any] = {
             "base_url": jupiter.base_url,
             "max_requests_per_s": None,
+            "timeout_s": WAIT_S,  # a loaded machine's answer from the double may take seconds
             "clock": clock,
             "sleep": clock.sleep,
         }

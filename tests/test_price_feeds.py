@@ -121,7 +121,7 @@ def make_service(
     """The default chain pointed at the three doubles, on the fake clock."""
 
     def make(
-        pools: list[Pool] | None = None, *, timeout_s: float = 1.0, with_pools: bool = True
+        pools: list[Pool] | None = None, *, timeout_s: float = WAIT_S, with_pools: bool = True
     ) -> PriceService:
         provider = (lambda: list(pools)) if pools is not None and with_pools else None
         return closing(
@@ -146,7 +146,7 @@ def make_source(
     opened: list[CoinGeckoSource | KrakenSource | BinanceSource] = []
 
     def make(
-        name: str, *, timeout_s: float = 1.0, url: str | None = None
+        name: str, *, timeout_s: float = WAIT_S, url: str | None = None
     ) -> tuple[CoinGeckoDouble | KrakenDouble | BinanceDouble, PriceSource]:
         source: CoinGeckoSource | KrakenSource | BinanceSource
         double: CoinGeckoDouble | KrakenDouble | BinanceDouble
