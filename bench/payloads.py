@@ -45,6 +45,7 @@ from config import Settings  # noqa: E402
 from models import Order, Trade, db, utcnow  # noqa: E402
 from payloads import OrderDetail, QuoteResponse  # noqa: E402
 from routing_engine import Strategy  # noqa: E402
+from services import get_services  # noqa: E402
 from venue_state import seed_database  # noqa: E402
 
 
@@ -139,7 +140,7 @@ def main() -> None:
                 break
             time.sleep(0.05)
         with app.app_context():
-            services = app.extensions["solroute"]
+            services = get_services(app)
             quote = services.quotes.quote_units("SOL", "USDC", 25 * 10**9, Strategy.OPTIMAL_SPLIT, 50)
             row = db.session.get(Order, order_id)
             assert row is not None and row.status == "confirmed", status

@@ -72,6 +72,7 @@ import sqlalchemy as sa  # noqa: E402
 from bench.cpu_classes import IdleCpuGroup, Unavailable  # noqa: E402
 from bench.procs import CLOCK_TICKS, descendants, processes  # noqa: E402
 from bench.report import Table, render_markdown, render_text, verdict  # noqa: E402
+from services import get_services  # noqa: E402
 from stats import percentile  # noqa: E402
 from tests.conftest import (  # noqa: E402
     REDIS_URL,
@@ -147,7 +148,7 @@ def seed(url: str, traders: int) -> list[str]:
             db.session.remove()
             db.engine.dispose()
     finally:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
     return keys
 
 

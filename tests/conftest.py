@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from config import Settings
+from services import get_services
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -56,7 +57,7 @@ def migrate_database(database_url: str) -> None:
         from models import db
 
         db.engine.dispose()
-    app.extensions["solroute"].shutdown()
+    get_services(app).shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +191,7 @@ def app_and_key(database_url: str) -> Iterator[tuple[Flask, str]]:
 
     app, key = build_app(database_url)
     yield app, key
-    app.extensions["solroute"].shutdown()
+    get_services(app).shutdown()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

@@ -54,12 +54,14 @@ from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
+from tests.waiting import WAIT_S
 from tokens import TOKENS
 
 __all__ = [
     "EXAMPLE_QUOTE",
     "Behaviour",
     "Error",
+    "Held",
     "JupiterDouble",
     "Ok",
     "RateLimited",
@@ -176,7 +178,15 @@ class Slow:
     then: Behaviour = field(default_factory=Ok)
 
 
-Behaviour = Ok | Error | RateLimited | Raw | Slow
+@dataclass(frozen=True)
+class Held:
+    """Answer as ``then`` does once the test calls ``JupiterDouble.release`` (or on close): the test,
+    not the clock, decides how long the request is in flight."""
+
+    then: Behaviour = field(default_factory=Ok)
+
+
+Behaviour = Ok | Error | RateLimited | Raw | Slow | Held
 
 
 @dataclass(frozen=True)
@@ -228,6 +238,7 @@ class JupiterDouble:
         self._default: Behaviour = Ok()
         self._slot = _FIRST_SLOT
         self._stopping = threading.Event()
+        self._released = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -284,7 +295,7 @@ class JupiterDouble:
         with self._lock:
             return list(self._requests)
 
-    def wait_for_requests(self, count: int, timeout_s: float = 2.0) -> list[RecordedRequest]:
+    def wait_for_requests(self, count: int, timeout_s: float = WAIT_S) -> list[RecordedRequest]:
         """Block until at least ``count`` requests have arrived; raise TimeoutError otherwise."""
         with self._lock:
             if not self._lock.wait_for(lambda: len(self._requests) >= count, timeout_s):
@@ -341,6 +352,15 @@ class JupiterDouble:
     def slow(self, delay_s: float, *, then: Behaviour | None = None, times: int | None = None) -> None:
         """Wait ``delay_s`` seconds, then answer as ``then`` (default: ok)."""
         self.respond(Slow(delay_s, Ok() if then is None else then), times=times)
+
+    def hold(self, *, then: Behaviour | None = None, times: int | None = None) -> None:
+        """Keep requests waiting until ``release()``, then answer as ``then`` (default: ok)."""
+        self._released.clear()
+        self.respond(Held(Ok() if then is None else then), times=times)
+
+    def release(self) -> None:
+        """Let every held request (and any later one) answer."""
+        self._released.set()
 
     def malformed(
         self,
@@ -471,9 +491,13 @@ class JupiterDouble:
             self._requests.append(RecordedRequest(handler.command, split.path, query, headers))
             self._lock.notify_all()
         behaviour = self._next_behaviour()
-        while isinstance(behaviour, Slow):
-            if self._stopping.wait(behaviour.delay_s):
-                return  # shutting down: drop the connection unanswered
+        while isinstance(behaviour, Slow | Held):
+            if isinstance(behaviour, Held):
+                while not self._released.wait(0.01):
+                    if self._stopping.is_set():
+                        return  # shutting down: drop the connection unanswered
+            elif self._stopping.wait(behaviour.delay_s):
+                return
             behaviour = behaviour.then
         _send(handler, self._reply(behaviour, handler.command, split.path, query, started))
 

@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import engineio
 import requests
 import socketio
 import sqlalchemy as sa
+
+from tests.waiting import WAIT_S, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -141,13 +143,13 @@ class Stack:
                 os.killpg(proc.popen.pid, signal.SIGKILL)
 
 
-def wait_healthy(url: str, proc: Proc, timeout_s: float = 30.0) -> None:
+def wait_healthy(url: str, proc: Proc, timeout_s: float = WAIT_S) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
             raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log()}")
         try:
-            if requests.get(f"{url}/api/health", timeout=1).status_code in (200, 503):
+            if requests.get(f"{url}/api/health", timeout=10).status_code in (200, 503):
                 return
         except requests.RequestException:
             pass
@@ -155,21 +157,7 @@ def wait_healthy(url: str, proc: Proc, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"{proc.name} not healthy after {timeout_s} s:\n{proc.log()}")
 
 
-# --- helpers for black-box tests (waiting, RQ's worker registry, a recording Socket.IO client) ---
-
-T = TypeVar("T")
-
-
-def wait_until(check: Callable[[], T], what: str, timeout_s: float = 30.0, *, interval_s: float = 0.02) -> T:
-    """Call ``check`` until it returns something truthy and return it; AssertionError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {value!r})")
-        time.sleep(interval_s)
+# --- helpers for black-box tests (RQ's worker registry, a recording Socket.IO client) ---
 
 
 def rq_workers(redis_url: str, namespace: str) -> list[Any]:
@@ -222,7 +210,7 @@ def batch_runs(redis_url: str, namespace: str) -> dict[str, BatchRun]:
         redis.close()
 
 
-def wait_workers(redis_url: str, namespace: str, procs: list[Proc], timeout_s: float = 30.0) -> list[Any]:
+def wait_workers(redis_url: str, namespace: str, procs: list[Proc], timeout_s: float = WAIT_S) -> list[Any]:
     """Wait until every worker in ``procs`` has registered on the queue (it is then taking jobs)."""
 
     def registered() -> list[Any]:
@@ -281,7 +269,7 @@ class LiveClient:
             url,
             auth={"apiKey": api_key} if api_key else None,
             transports=[transport],
-            wait_timeout=10,
+            wait_timeout=int(WAIT_S),
         )
 
     def _record(self, event: str, data: Any = None) -> None:
@@ -294,12 +282,12 @@ class LiveClient:
             return [data for name, data in self.events if name == event and where(data)]
 
     def wait_for(
-        self, event: str, where: Callable[[Any], bool] = lambda _data: True, timeout_s: float = 30.0
+        self, event: str, where: Callable[[Any], bool] = lambda _data: True, timeout_s: float = WAIT_S
     ) -> Any:
         """The first payload of ``event`` satisfying ``where``, waiting up to ``timeout_s`` for it."""
         return wait_until(lambda: self.received(event, where), f"a {event!r} event", timeout_s)[0]
 
-    def call(self, event: str, data: Any, timeout_s: float = 10.0) -> Any:
+    def call(self, event: str, data: Any, timeout_s: float = WAIT_S) -> Any:
         """Emit ``event`` and return the server's acknowledgement."""
         return self.sio.call(event, data, timeout=timeout_s)
 

@@ -34,10 +34,11 @@ from payloads import (
     TokensResponse,
     TradesPage,
 )
+from services import get_services
+from tests import waiting
 from tokens import TOKENS
 from venue_state import create_account
 
-FINAL = ("confirmed", "failed")
 SOL_MINT = TOKENS["SOL"].mint
 
 
@@ -85,14 +86,11 @@ def submit(client: Any, key: str, body: dict[str, Any], **headers: str) -> dict[
     return check(OrderAccepted, r)
 
 
-def wait_final(client: Any, order_id: str, key: str, timeout_s: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        r = client.get(f"/api/orders/{order_id}", headers=auth(key))
-        if r.get_json()["status"] in FINAL:
-            return check(OrderDetail, r)
-        time.sleep(0.02)
-    pytest.fail(f"order {order_id} not final after {timeout_s} s")
+def wait_final(client: Any, order_id: str, key: str) -> dict[str, Any]:
+    """The order's detail once it is final (``tests.waiting.wait_final``), checked against OrderDetail."""
+    order = waiting.wait_final(client, order_id, key)
+    OrderDetail.model_validate(order, strict=True)
+    return order
 
 
 def execute(client: Any, key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -854,12 +852,12 @@ RELEASE = threading.Event()
 
 def hold_a_worker() -> None:
     """A job that occupies the executor until the test sets RELEASE (the executor runs it by name)."""
-    RELEASE.wait(30)
+    RELEASE.wait(10 * waiting.WAIT_S)  # a bound only so that a broken test cannot hang the suite
 
 
 def test_new_orders_are_refused_with_retry_after_while_the_queue_is_full(app: Any, api_key: str) -> None:
     """Backpressure: past ORDER_QUEUE_LIMIT waiting jobs, a submission is a 503 and writes nothing."""
-    executor = app.extensions["solroute"].executor
+    executor = get_services(app).executor
     app.config["ORDER_QUEUE_LIMIT"] = 3
     RELEASE.clear()
     for _ in range(3):  # occupy the queue with jobs that wait

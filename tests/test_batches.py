@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from models import Balance, Fill, Order, db
+from services import get_services
 from tests.conftest import build_app, empty_postgres
 from tests.stack import book_problems, venue_seed
+from tests.waiting import WAIT_S, wait_until
 from tokens import get_token, to_base_units
 from trade_logger import create_order, request_hash
 
@@ -42,7 +43,7 @@ ORDERS: tuple[tuple[str, str, str, str], ...] = (
 
 def place(app: Flask, account_id: int, orders: tuple[tuple[str, str, str, str], ...]) -> list[str]:
     """Store pending orders (held, quoted as the API would) without dispatching them."""
-    svc = app.extensions["solroute"]
+    svc = get_services(app)
     ids = []
     with app.app_context():
         for token_in, token_out, amount, strategy in orders:
@@ -102,7 +103,7 @@ def fresh_app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path)
 
     def make() -> Flask:
         for old in apps:
-            old.extensions["solroute"].shutdown()
+            get_services(old).shutdown()
             with old.app_context():
                 db.session.remove()
                 db.engine.dispose()
@@ -116,7 +117,7 @@ def fresh_app(request: pytest.FixtureRequest, database_url: str, tmp_path: Path)
 
     yield make
     for app in apps:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -254,63 +255,78 @@ def test_a_batch_writes_each_table_with_one_statement_whatever_the_accounts(fres
 
 
 RELEASE = threading.Event()
+HELD = threading.Event()
 
 
 def hold_the_worker() -> None:
     """A job that keeps the in-process executor's only worker busy until RELEASE is set."""
-    RELEASE.wait(30)
+    HELD.set()
+    RELEASE.wait(10 * WAIT_S)  # a bound only so that a broken test cannot hang the suite
 
 
 @pytest.fixture
 def busy_app(database_url: str) -> Iterator[tuple[Flask, str]]:
-    """An app whose in-process executor's only worker is busy (hold_the_worker) until RELEASE."""
-    app, key = build_app(database_url, INPROCESS_WORKERS=1)
+    """An app whose in-process executor's only worker is busy (hold_the_worker) until RELEASE.
+
+    New orders gather for as long as the worker is held (ORDER_BATCH_HOLD_S past any test's
+    wait), so which orders share a batch depends on RELEASE alone, not on how fast the machine is.
+    """
+    app, key = build_app(database_url, INPROCESS_WORKERS=1, ORDER_BATCH_HOLD_S=10 * WAIT_S)
     RELEASE.clear()
-    app.extensions["solroute"].executor.enqueue("tests.test_batches.hold_the_worker")
+    HELD.clear()
+    get_services(app).executor.enqueue("tests.test_batches.hold_the_worker")
     try:
+        assert HELD.wait(WAIT_S), "the executor's worker never started the holding job"
         yield app, key
     finally:
         RELEASE.set()
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
 
 
-def statuses_when_settled(app: Flask, ids: list[str], timeout_s: float = 20) -> dict[str, str]:
-    """Every order's status, once all of ``ids`` are confirmed (or the time is up)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+def statuses_when_settled(app: Flask, ids: list[str]) -> dict[str, str]:
+    """Every order's status, once all of ``ids`` are final (AssertionError if they never are)."""
+
+    def settled() -> dict[str, str] | None:
         with app.app_context():
             statuses = {i: s for i, s in db.session.execute(sa.select(Order.id, Order.status))}
             db.session.remove()
-        if all(statuses.get(i) == "confirmed" for i in ids) or time.monotonic() > deadline:
-            return statuses
-        time.sleep(0.05)
+        return statuses if all(statuses.get(i) in ("confirmed", "failed") for i in ids) else None
+
+    return wait_until(settled, f"orders {ids} to be final", interval_s=0.05)
+
+
+def post_order(client: Any, key: str, body: dict[str, str]) -> str:
+    r = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})
+    assert r.status_code == 202, r.get_json()
+    return str(r.get_json()["orderId"])
 
 
 def test_orders_submitted_while_the_workers_are_busy_gather_into_one_batch(
     busy_app: tuple[Flask, str],
 ) -> None:
     app, key = busy_app
-    svc = app.extensions["solroute"]
+    svc = get_services(app)
     client = app.test_client()
-    ids = []
-    for token_in, token_out, amount, strategy in ORDERS:
-        body = {"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount, "routingStrategy": strategy}
-        r = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})
-        assert r.status_code == 202, r.get_json()
-        ids.append(r.get_json()["orderId"])
-    # The first order went out at once and waits behind the busy worker; the others gather.
-    deadline = time.monotonic() + 5
-    while svc.dispatcher.stats()["orders"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    bodies = [
+        {"tokenIn": token_in, "tokenOut": token_out, "amountIn": amount, "routingStrategy": strategy}
+        for token_in, token_out, amount, strategy in ORDERS
+    ]
+    # The first order goes out at once (no job waits) and waits behind the busy worker...
+    ids = [post_order(client, key, bodies[0])]
+    wait_until(lambda: svc.dispatcher.stats()["orders"] >= 1, "the first order to be sent")
+    # ...so the others gather behind it.
+    ids += [post_order(client, key, body) for body in bodies[1:]]
     assert svc.dispatcher.stats() == {"batches": 1, "orders": 1, "largestBatch": 1}
     health = client.get("/api/health").get_json()
     assert health["checks"]["queue"]["ordersWaiting"] == len(ORDERS)
     RELEASE.set()
     statuses = statuses_when_settled(app, ids)
     assert [statuses[i] for i in ids] == ["confirmed"] * len(ids)
+    # The dispatcher counts a batch just after handing it over, which may be after it settled.
+    wait_until(lambda: svc.dispatcher.stats()["orders"] >= len(ORDERS), "the dispatcher to count every order")
     assert svc.dispatcher.stats() == {"batches": 2, "orders": len(ORDERS), "largestBatch": len(ORDERS) - 1}
 
 
@@ -318,13 +334,13 @@ def test_closing_the_dispatcher_sends_what_has_gathered_and_later_orders_are_lef
     busy_app: tuple[Flask, str],
 ) -> None:
     app, key = busy_app
-    svc = app.extensions["solroute"]
+    svc = get_services(app)
     client = app.test_client()
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"}
-    ids = [
-        client.post("/api/orders/execute", json=body, headers={"X-API-Key": key}).get_json()["orderId"]
-        for _ in range(3)
-    ]
+    ids = [post_order(client, key, body)]
+    wait_until(lambda: svc.dispatcher.stats()["orders"] >= 1, "the first order to be sent")
+    ids += [post_order(client, key, body) for _ in range(2)]
+    assert svc.dispatcher.stats() == {"batches": 1, "orders": 1, "largestBatch": 1}
     svc.dispatcher.close()  # the two gathered behind the first go out as one more batch
     assert svc.dispatcher.stats() == {"batches": 2, "orders": 3, "largestBatch": 2}
     late = client.post("/api/orders/execute", json=body, headers={"X-API-Key": key})

@@ -38,8 +38,10 @@ from payloads import (
     SlippageResponse,
     TimeseriesResponse,
 )
+from services import get_services
 from tests.conftest import build_app
 from tests.test_api import assert_error, check, execute, submit, wait_final
+from tests.waiting import WAIT_S
 from tokens import format_amount, get_token, to_base_units
 from venue_state import desk_from_row
 
@@ -458,7 +460,7 @@ RELEASE = threading.Event()
 
 def hold_the_worker() -> None:
     """A job that occupies the only executor thread until the test sets RELEASE."""
-    RELEASE.wait(30)
+    RELEASE.wait(10 * WAIT_S)  # a bound only so that a broken test cannot hang the suite
 
 
 @pytest.fixture
@@ -467,7 +469,7 @@ def one_worker(database_url: str) -> Iterator[tuple[Flask, str]]:
     app, key = build_app(database_url, INPROCESS_WORKERS=1)
     yield app, key
     RELEASE.set()
-    app.extensions["solroute"].shutdown()
+    get_services(app).shutdown()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -477,7 +479,7 @@ def test_realised_slippage_is_the_exact_gap_between_quote_and_fill(one_worker: t
     app, key = one_worker
     client = app.test_client()
     RELEASE.clear()
-    app.extensions["solroute"].executor.enqueue("tests.test_charts_api.hold_the_worker")
+    get_services(app).executor.enqueue("tests.test_charts_api.hold_the_worker")
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "200", "slippageBps": 500}
     # Both orders are quoted on the same pools; the second fills after the first has moved them.
     first, second = submit(client, key, body), submit(client, key, {**body, "amountIn": "150"})

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from bench import throughput
 from bench.cpu_classes import IdleCpuGroup, Unavailable
 from bench.procs import processes
+from tests.waiting import WAIT_S, wait_until
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def spawn() -> Iterator[list[subprocess.Popen[bytes]]]:
     yield started
     for proc in started:
         os.killpg(proc.pid, 9)
-        proc.wait(timeout=10)
+        proc.wait(timeout=WAIT_S)
         if proc.stdin:
             proc.stdin.close()
 
@@ -50,12 +50,10 @@ def start(started: list[subprocess.Popen[bytes]], script: str) -> subprocess.Pop
 
 
 def wait_for_child(pid: int) -> int:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if kids := [child for child, (_, ppid, _) in processes().items() if ppid == pid]:
-            return kids[0]
-        time.sleep(0.01)
-    raise AssertionError(f"process {pid} forked no child")
+    def child() -> int | None:
+        return next((child for child, (_, ppid, _) in processes().items() if ppid == pid), None)
+
+    return wait_until(child, f"process {pid} to fork a child", interval_s=0.01)
 
 
 def cgroup_of(pid: int) -> str:
@@ -95,7 +93,7 @@ def test_a_process_forked_after_joining_is_born_in_the_group(
 
 def test_a_process_that_has_exited_is_skipped(idle_group: IdleCpuGroup) -> None:
     gone = subprocess.Popen(["true"])
-    gone.wait(timeout=10)
+    gone.wait(timeout=WAIT_S)
 
     assert idle_group.add(gone.pid) == 0
     assert idle_group.members() == set()

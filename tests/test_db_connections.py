@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from models import Order, db
+from services import get_services
 from tests.conftest import PG_ADMIN_URL, build_app, empty_postgres
 
 GOOD = {
@@ -34,7 +35,7 @@ def make_app(url: str, **extra: Any) -> Iterator[tuple[Flask, str]]:
     try:
         yield app, key
     finally:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -27,11 +27,10 @@ from tests.stack import (
     timeline_problems,
     venue_locks,
     venue_seed,
-    wait_until,
 )
+from tests.waiting import WAIT_S, wait_final, wait_until
 from tokens import get_token
 
-FINAL = ("confirmed", "failed")
 SOL = 10**9  # base units per SOL
 USDC = 10**6
 TOKENS = ("SOL", "USDC", "USDT", "JUP", "RAY", "BONK")
@@ -61,21 +60,6 @@ def order_json(client: Any, api_key: str, order_id: str) -> dict[str, Any]:
     r = client.get(f"/api/orders/{order_id}", headers={"X-API-Key": api_key})
     assert r.status_code == 200, r.get_json()
     return dict(r.get_json())
-
-
-def wait_final(client: Any, api_key: str, order_id: str, timeout_s: float = 20.0) -> dict[str, Any]:
-    """Poll ``GET /api/orders/<id>`` until the order is confirmed or failed."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        order = order_json(client, api_key, order_id)
-        if order["status"] in FINAL:
-            return order
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"order {order_id} still {order['status']} after {timeout_s} s: "
-                f"{[e['status'] for e in order['events']]}"
-            )
-        time.sleep(0.02)
 
 
 def new_trader(app: Flask, name: str, funding: dict[str, str] | None = None) -> tuple[int, str]:
@@ -160,7 +144,7 @@ def test_a_replayed_idempotency_key_returns_the_same_order_and_executes_it_once(
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.get_json()["orderId"] == order_id
 
-    order = wait_final(client, api_key, order_id)
+    order = wait_final(client, order_id, api_key)
     assert order["status"] == "confirmed", order
     late = submit(client, api_key, body, "order-7")
     assert (late.status_code, late.get_json()["orderId"], late.get_json()["status"]) == (
@@ -195,8 +179,8 @@ def test_another_account_may_reuse_an_idempotency_key_string(
     assert (mine.status_code, theirs.status_code) == (202, 202)
     mine_id, theirs_id = mine.get_json()["orderId"], theirs.get_json()["orderId"]
     assert mine_id != theirs_id
-    assert wait_final(client, api_key, mine_id)["status"] == "confirmed"
-    assert wait_final(client, other_key, theirs_id)["status"] == "confirmed"
+    assert wait_final(client, mine_id, api_key)["status"] == "confirmed"
+    assert wait_final(client, theirs_id, other_key)["status"] == "confirmed"
 
     for account_id, order_id in ((demo_account_id(database_url), mine_id), (other_id, theirs_id)):
         assert query(database_url, "SELECT id FROM orders WHERE account_id = :a", a=account_id) == [
@@ -229,13 +213,13 @@ def test_concurrent_submissions_with_one_idempotency_key_make_one_order(
     for t in workers:
         t.start()
     for t in workers:
-        t.join(timeout=60)
+        t.join(timeout=WAIT_S)
     assert len(answers) == threads, answers
     assert sorted(code for code, _ in answers) == [200] * (threads - 1) + [202], answers
     order_ids = {order_id for _, order_id in answers}
     assert len(order_ids) == 1, answers
     (order_id,) = order_ids
-    assert wait_final(app.test_client(), api_key, order_id)["status"] == "confirmed"
+    assert wait_final(app.test_client(), order_id, api_key)["status"] == "confirmed"
 
     assert query(database_url, "SELECT count(*) FROM orders")[0][0] == 1
     assert rows_for_order(database_url, order_id)["trades"] == 1
@@ -274,7 +258,7 @@ def test_concurrent_orders_from_one_account_reserve_each_input_and_never_overdra
         for t in workers:
             t.start()
         for t in workers:
-            t.join(timeout=60)
+            t.join(timeout=WAIT_S)
         held = balance(database_url, account_id, "SOL")
         codes = Counter("accepted" if status == 202 else body_["error"]["code"] for status, body_ in answers)
     assert (held, codes) == ((10 * SOL, 8 * SOL), Counter(accepted=2, insufficient_balance=4)), answers
@@ -282,7 +266,7 @@ def test_concurrent_orders_from_one_account_reserve_each_input_and_never_overdra
     client = app.test_client()
     for status, body_ in answers:
         if status == 202:
-            assert wait_final(client, key, body_["orderId"])["status"] == "confirmed"
+            assert wait_final(client, body_["orderId"], key)["status"] == "confirmed"
     assert balance(database_url, account_id, "SOL") == (2 * SOL, 0)
     assert book_problems(database_url, seed) == []
 
@@ -327,7 +311,7 @@ def test_many_random_orders_leave_the_books_balanced(app: Flask, api_key: str, d
         # One open order per account at a time (four accounts' orders run concurrently): concurrent
         # submissions from one account are the subject of their own test above.
         if key in open_by_key:
-            wait_final(client, key, open_by_key.pop(key))
+            wait_final(client, open_by_key.pop(key), key)
         r = submit(client, key, random_body(rng, prices))
         if r.status_code == 202:
             open_by_key[key] = r.get_json()["orderId"]
@@ -336,7 +320,7 @@ def test_many_random_orders_leave_the_books_balanced(app: Flask, api_key: str, d
             assert r.status_code == 422, r.get_json()
             outcomes[f"rejected {r.get_json()['error']['code']}"] += 1
     for key, order_id in submitted:
-        order = wait_final(client, key, order_id)
+        order = wait_final(client, order_id, key)
         outcomes[order["status"] if order["error"] is None else order["error"]["code"]] += 1
 
     assert outcomes["confirmed"] >= 40, outcomes
@@ -367,7 +351,7 @@ def test_pool_k_never_decreases_across_trades(client: Any, api_key: str, databas
             api_key,
             {"tokenIn": sell, "tokenOut": buy, "amountIn": amount, "routingStrategy": strategy},
         )
-        assert wait_final(client, api_key, order_id)["status"] == "confirmed"
+        assert wait_final(client, order_id, api_key)["status"] == "confirmed"
         after = k_by_pool()
         touched = {
             str(r[0])
@@ -399,7 +383,7 @@ def test_an_order_whose_minimum_no_route_pays_fails_with_slippage_exceeded_and_m
     r = submit(client, api_key, body)
     assert r.status_code == 202, r.get_json()
     assert r.get_json()["minAmountOut"] == "3000"
-    order = wait_final(client, api_key, r.get_json()["orderId"])
+    order = wait_final(client, r.get_json()["orderId"], api_key)
 
     assert order["status"] == "failed"
     assert order["error"]["code"] == "slippage_exceeded"
@@ -425,7 +409,7 @@ def test_a_market_moved_under_the_settling_job_fails_it_with_slippage_exceeded(
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "routingStrategy": "BEST_PRICE"}
     with venue_locks(database_url) as conn:
         order_id = accepted(client, api_key, body)
-        wait_until(lambda: backends_waiting_on_locks(database_url) >= 1, "the job to wait on the pools", 10)
+        wait_until(lambda: backends_waiting_on_locks(database_url) >= 1, "the job to wait on the pools")
         # Every pool selling SOL for a stablecoin now pays 2 % less (well beyond 50 bps slippage).
         conn.exec_driver_sql(
             "UPDATE amm_pools SET reserve_b = reserve_b * 98 / 100"
@@ -433,7 +417,7 @@ def test_a_market_moved_under_the_settling_job_fails_it_with_slippage_exceeded(
         )
         conn.commit()
         moved_pools, desks = reserves(database_url), inventories(database_url)
-        order = wait_final(client, api_key, order_id)
+        order = wait_final(client, order_id, api_key)
 
     assert order["status"] == "failed", order
     assert order["error"]["code"] == "slippage_exceeded"
@@ -457,7 +441,7 @@ def test_an_order_whose_held_balance_vanished_fails_with_insufficient_balance_at
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "routingStrategy": "BEST_PRICE"}
     with venue_locks(database_url):
         order_id = accepted(client, api_key, body)
-        wait_until(lambda: backends_waiting_on_locks(database_url) >= 1, "the job to wait on the pools", 10)
+        wait_until(lambda: backends_waiting_on_locks(database_url) >= 1, "the job to wait on the pools")
         assert (
             execute(
                 database_url,
@@ -466,7 +450,7 @@ def test_an_order_whose_held_balance_vanished_fails_with_insufficient_balance_at
             )
             == 1
         )
-    order = wait_final(client, api_key, order_id, timeout_s=10)
+    order = wait_final(client, order_id, api_key)
 
     assert (order["status"], order["error"]["code"]) == ("failed", "insufficient_balance"), order
     assert order["attempts"] == 1
@@ -489,7 +473,7 @@ def test_a_desk_inventory_equals_its_seed_plus_its_ledger_after_a_refill(
             api_key,
             {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "400", "routingStrategy": "OPTIMAL_SPLIT"},
         )
-        assert wait_final(client, api_key, order_id)["status"] == "confirmed"
+        assert wait_final(client, order_id, api_key)["status"] == "confirmed"
         kinds = {
             str(r[0]) for r in query(database_url, "SELECT kind FROM fills WHERE order_id = :o", o=order_id)
         }

@@ -13,9 +13,10 @@ from flask import Flask
 
 from config import Settings
 from models import Account, Fill, LedgerEntry, Trade, db
+from services import get_services
 from tests.conftest import build_app
 from tests.jupiter_double import JupiterDouble, closed_port_url
-from tests.test_orders_inprocess import wait_final
+from tests.waiting import WAIT_S, wait_final
 from tokens import get_token
 from venue_state import JUPITER_ACCOUNT
 
@@ -26,7 +27,7 @@ def jupiter_settings(double: JupiterDouble, **extra: Any) -> Settings:
     dead = closed_port_url()  # price APIs refuse at once: prices come from our pools
     return Settings(
         jupiter_base_url=double.base_url,
-        jupiter_timeout_s=0.5,
+        jupiter_timeout_s=10.0,  # far above a loaded machine's local answer, so only .slow() times out
         jupiter_max_rps=1000.0,
         coingecko_url=dead,
         kraken_url=dead,
@@ -58,7 +59,7 @@ def make_app(database_url: str, double: JupiterDouble, **config: Any) -> tuple[F
 def jupiter_app(database_url: str, double: JupiterDouble) -> Iterator[tuple[Flask, str]]:
     app, key = make_app(database_url, double)
     yield app, key
-    app.extensions["solroute"].shutdown()
+    get_services(app).shutdown()
     with app.app_context():
         db.engine.dispose()
 
@@ -76,7 +77,7 @@ def test_quotes_use_the_background_curve_and_never_call_jupiter_themselves(
     first = jupiter_quote(client)
     assert first["available"] is False and "background" in first["reason"]
     assert double.requests == []  # the quote did not wait for Jupiter
-    assert app.extensions["solroute"].quotes.jupiter_curves.refresh_next() is True
+    assert get_services(app).quotes.jupiter_curves.refresh_next() is True
     assert len(double.requests) == 1 and double.requests[0].query["amount"] == str(100 * SOL.unit)
     second = jupiter_quote(client)
     assert second["available"] is True and second["isEstimate"] is True
@@ -120,7 +121,7 @@ def test_a_jupiter_timeout_at_execution_is_retried_with_backoff(
 ) -> None:
     app, key = jupiter_app
     client = app.test_client()
-    double.slow(2.0, times=1)  # longer than the client's 0.5 s timeout, once
+    double.slow(WAIT_S, times=1)  # longer than the client's 10 s timeout, once
     r = client.post(
         "/api/orders/execute",
         json={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "50"},
@@ -174,6 +175,6 @@ def test_the_execution_rate_limit_keeps_jupiter_calls_within_its_budget(
         with_jupiter = [any(leg["kind"] == "aggregator" for leg in o["legs"]) for o in orders]
         assert with_jupiter == [True, False, False]
     finally:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
         with app.app_context():
             db.engine.dispose()

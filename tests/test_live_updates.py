@@ -10,7 +10,6 @@ gunicorn alone on SQLite, running jobs in its own thread pool, shows the same li
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,11 +19,12 @@ from typing import Any
 import pytest
 import requests
 
+from services import get_services
 from tests.conftest import build_app, empty_postgres
-from tests.stack import LiveClient, Stack, running_stack, stack_env, wait_until, wait_workers
+from tests.stack import LiveClient, Stack, running_stack, stack_env, wait_workers
+from tests.waiting import WAIT_S, wait_final, wait_until
 
 LIFECYCLE = ("pending", "quoting", "routing", "building", "submitted", "confirmed")
-FINAL = ("confirmed", "failed")
 ORDER = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1.25"}
 
 
@@ -60,29 +60,23 @@ def seed(database_url: str) -> tuple[str, str]:
             db.session.remove()
             db.engine.dispose()
     finally:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
     return key, other_key
 
 
 def submit(url: str, key: str, order: dict[str, str] = ORDER) -> str:
-    response = requests.post(f"{url}/api/orders/execute", json=order, headers={"X-API-Key": key}, timeout=10)
+    response = requests.post(
+        f"{url}/api/orders/execute", json=order, headers={"X-API-Key": key}, timeout=WAIT_S
+    )
     assert response.status_code == 202, response.text
     return str(response.json()["orderId"])
 
 
 def get_order(url: str, key: str, order_id: str) -> dict[str, Any]:
-    response = requests.get(f"{url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=10)
+    response = requests.get(f"{url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=WAIT_S)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def wait_final(url: str, key: str, order_id: str) -> dict[str, Any]:
-    return wait_until(
-        lambda: (order := get_order(url, key, order_id))["status"] in FINAL and order,
-        f"order {order_id} to finish",
-        timeout_s=60,
-    )
 
 
 def statuses(client: LiveClient, order_id: str) -> list[str]:
@@ -201,7 +195,7 @@ def test_a_subscriber_sees_its_order_pass_every_status_in_order_then_the_trade_a
 
 def test_a_subscriber_after_the_order_finished_gets_its_final_status_at_once(pg_stack: Deployment) -> None:
     order_id = submit(pg_stack.url, pg_stack.key)
-    order = wait_final(pg_stack.url, pg_stack.key, order_id)
+    order = wait_final(pg_stack.url, order_id, pg_stack.key)
     assert order["status"] == "confirmed", order
 
     client = LiveClient(pg_stack.url, api_key=pg_stack.key)
@@ -232,16 +226,21 @@ def test_a_worker_sends_the_updates_of_followed_orders_only_and_every_trade(pg_w
         assert client.call("subscribe_order", {"orderId": followed})["ok"] is True
         pg_web.start_worker()
         for order_id in (followed, unfollowed):
-            assert wait_final(pg_web.url, pg_web.key, order_id)["status"] == "confirmed"
+            assert wait_final(pg_web.url, order_id, pg_web.key)["status"] == "confirmed"
         client.wait_for("order_update", is_confirmed(followed))
         client.wait_for("trade_executed", lambda d: d["orderId"] == unfollowed)
-        messages = []
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < 1.0:  # until a second passes with nothing new
-            message = channel.get_message(timeout=0.1)  # None also for the subscription's own reply
-            if message is not None:
+        messages: list[Any] = []
+
+        def both_trades_read() -> bool:
+            # An order's updates are published before its trade, on one channel: once both trades
+            # are read, so is any order_update either order had sent to the message queue.
+            # (get_message is None also for the subscription's own reply: the next call reads on.)
+            while (message := channel.get_message(timeout=0.1)) is not None:
                 messages.append(json.loads(message["data"]))
-                quiet_since = time.monotonic()
+            trades = {m["data"][0]["orderId"] for m in messages if m.get("event") == "trade_executed"}
+            return trades >= {followed, unfollowed}
+
+        wait_until(both_trades_read, "both trades on the message queue")
         # (The web server's own reply to the subscription goes to the client's sid, not a room.)
         updates = {
             m["room"] for m in messages if m.get("event") == "order_update" and m["room"].startswith("order:")
@@ -294,7 +293,7 @@ def test_a_connection_without_a_key_gets_public_events_but_cannot_follow_orders(
         assert trade["paper"] is True and Decimal(trade["amountOut"]) > 0
         anonymous.wait_for("pool_update")
         assert anonymous.received("order_update") == []
-        assert wait_final(pg_stack.url, pg_stack.key, order_id)["status"] == "confirmed"
+        assert wait_final(pg_stack.url, order_id, pg_stack.key)["status"] == "confirmed"
     finally:
         anonymous.close()
 
@@ -303,7 +302,7 @@ def test_a_connection_without_a_key_gets_public_events_but_cannot_follow_orders(
 def test_without_redis_the_web_process_runs_the_order_and_streams_the_same_lifecycle(
     inprocess_web: Deployment, transport: str
 ) -> None:
-    health = requests.get(f"{inprocess_web.url}/api/health", timeout=10).json()
+    health = requests.get(f"{inprocess_web.url}/api/health", timeout=WAIT_S).json()
     assert health["checks"]["queue"]["executor"] == "in-process", health
     client = LiveClient(inprocess_web.url, api_key=inprocess_web.key, transport=transport)
     try:
@@ -365,7 +364,6 @@ def test_an_app_without_redis_serves_socket_io_itself_after_one_with_redis_was_b
     # inherit the message queue an earlier app with Redis configured (its test client needs none).
     from app import create_app
     from live_updates import socketio
-    from services import get_services
     from tests.conftest import base_overrides
 
     with_redis = create_app(

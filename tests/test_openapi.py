@@ -5,13 +5,13 @@ and true: real responses of every endpoint (successes and errors) validate again
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
 from flask import Flask
 
 from payloads import error_schema
+from tests.waiting import wait_until
 from views.api import openapi_document, operations
 from views.schemas import REQUEST_MODELS, ExecuteOrderRequest
 
@@ -197,11 +197,10 @@ def test_real_responses_of_every_endpoint_match_the_document(
     doc.check("post", "/api/orders/execute", r)
 
     order_url = f"/api/orders/{accepted['orderId']}"
-    deadline = time.monotonic() + 20
-    detail = get(order_url, 200, key)
-    while detail["status"] not in ("confirmed", "failed") and time.monotonic() < deadline:
-        time.sleep(0.02)
-        detail = get(order_url, 200, key)
+    detail = wait_until(
+        lambda: (d := get(order_url, 200, key))["status"] in ("confirmed", "failed") and d,
+        "the order to finish",
+    )
     assert detail["status"] == "confirmed" and detail["trade"] is not None
 
     get("/api/health", 200)

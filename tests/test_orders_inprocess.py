@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import pytest
-
-FINAL = ("confirmed", "failed")
-
-
-def wait_final(client: Any, order_id: str, key: str, timeout_s: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/orders/{order_id}", headers={"X-API-Key": key}).get_json()
-        if body["status"] in FINAL:
-            return body
-        time.sleep(0.02)
-    pytest.fail(f"order {order_id} not final after {timeout_s} s")
+from tests.waiting import wait_final
 
 
 def test_a_market_order_goes_from_pending_to_confirmed(client: Any, api_key: str) -> None:

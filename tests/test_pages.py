@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,6 +21,7 @@ from flask import Flask
 
 from models import Order, db
 from routing_engine import Strategy
+from tests.waiting import wait_final
 from venue_state import create_account
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,15 +209,6 @@ def csrf_of(client: Any, path: str = "/") -> str:
 def order_count(app: Flask) -> int:
     with app.app_context():
         return int(db.session.execute(sa.select(sa.func.count()).select_from(Order)).scalar_one())
-
-
-def wait_final(client: Any, order_id: str, headers: dict[str, str]) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while True:
-        body: dict[str, Any] = client.get(f"/api/orders/{order_id}", headers=headers).get_json()
-        if body["status"] in ("confirmed", "failed") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.02)
 
 
 def production(app: Flask) -> Flask:

@@ -22,7 +22,8 @@ import pytest
 from flask import Flask
 
 from live_updates import socketio
-from tests.test_pages import GOOD_ORDER, development, get_page, parse, wait_final
+from tests.test_pages import GOOD_ORDER, development, get_page, parse
+from tests.waiting import wait_final
 
 ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "static" / "js"

@@ -38,6 +38,7 @@ from tests.price_doubles import (
     FakeClock,
     KrakenDouble,
 )
+from tests.waiting import WAIT_S
 
 ALL = ["SOL", "USDC", "USDT", "RAY", "JUP", "BONK"]
 
@@ -120,7 +121,7 @@ def make_service(
     """The default chain pointed at the three doubles, on the fake clock."""
 
     def make(
-        pools: list[Pool] | None = None, *, timeout_s: float = 1.0, with_pools: bool = True
+        pools: list[Pool] | None = None, *, timeout_s: float = WAIT_S, with_pools: bool = True
     ) -> PriceService:
         provider = (lambda: list(pools)) if pools is not None and with_pools else None
         return closing(
@@ -145,7 +146,7 @@ def make_source(
     opened: list[CoinGeckoSource | KrakenSource | BinanceSource] = []
 
     def make(
-        name: str, *, timeout_s: float = 1.0, url: str | None = None
+        name: str, *, timeout_s: float = WAIT_S, url: str | None = None
     ) -> tuple[CoinGeckoDouble | KrakenDouble | BinanceDouble, PriceSource]:
         source: CoinGeckoSource | KrakenSource | BinanceSource
         double: CoinGeckoDouble | KrakenDouble | BinanceDouble
@@ -387,11 +388,11 @@ def test_a_slow_answer_times_out_as_a_price_source_error(
 ) -> None:
     double, source = make_source(name, timeout_s=0.2)
     double.behaviour = Behaviour.SLOW
-    double.slow_s = 2.0
+    double.slow_s = WAIT_S  # answering only when the double closes: far beyond any machine's delay
     started = time.monotonic()
     with pytest.raises(PriceSourceError) as caught:
         source.fetch(["SOL"])
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < WAIT_S / 2
     assert caught.value.__cause__ is not None
     assert "no answer within 0.2 s" in caught.value.message
 
@@ -604,15 +605,16 @@ def test_a_dead_source_is_not_retried_within_failure_ttl(
     clock: FakeClock,
 ) -> None:
     coingecko.behaviour = Behaviour.SLOW
-    coingecko.slow_s = 2.0
-    service = make_service(timeout_s=0.2)
+    coingecko.slow_s = 10 * WAIT_S  # answering only when the double closes
+    timeout_s = 10.0  # the one wait a loaded machine's requests to the live source stay well below
+    service = make_service(timeout_s=timeout_s)
     started = time.monotonic()
     assert service.get_price("SOL").source == "kraken"
-    assert time.monotonic() - started >= 0.2  # paid the timeout once
+    assert time.monotonic() - started >= timeout_s  # paid the timeout once
     clock.advance(29)
     started = time.monotonic()
     assert service.get_price("RAY").source == "kraken"  # not cached anywhere yet
-    assert time.monotonic() - started < 0.2  # ...but did not wait on the dead source again
+    assert time.monotonic() - started < timeout_s  # ...but did not wait on the dead source again
     assert coingecko.request_count == 1
     coingecko.behaviour = Behaviour.OK
     clock.advance(2)

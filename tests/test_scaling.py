@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from services import get_services
 from tests.conftest import build_app, empty_postgres
 from tests.stack import (
     BatchRun,
@@ -25,9 +26,9 @@ from tests.stack import (
     rq_workers,
     running_stack,
     stack_env,
-    wait_until,
     wait_workers,
 )
+from tests.waiting import WAIT_S, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +71,15 @@ class Cluster:
 
 
 def submit(url: str, key: str, order: dict[str, str]) -> str:
-    response = requests.post(f"{url}/api/orders/execute", json=order, headers={"X-API-Key": key}, timeout=30)
+    response = requests.post(
+        f"{url}/api/orders/execute", json=order, headers={"X-API-Key": key}, timeout=WAIT_S
+    )
     assert response.status_code == 202, response.text
     return str(response.json()["orderId"])
 
 
 def status(url: str, key: str, order_id: str) -> str:
-    response = requests.get(f"{url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=30)
+    response = requests.get(f"{url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=WAIT_S)
     assert response.status_code == 200, response.text
     return str(response.json()["status"])
 
@@ -102,7 +105,7 @@ def cluster(stack: Stack, pg_database: str, redis_url: str, redis_namespace: str
             db.session.remove()
             db.engine.dispose()
     finally:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
     env = stack_env(pg_database, redis_url, redis_namespace)
     servers = (stack.start_server(env), stack.start_server(env))
     assert servers[0] != servers[1]
@@ -165,7 +168,7 @@ def test_orders_sent_to_both_servers_all_confirm_and_both_workers_share_them(clu
                 found[s] = found.get(s, 0) + 1
             return found if set(found) <= {"confirmed", "failed"} else None
 
-        final = wait_until(statuses, f"{BULK_ORDERS} orders to finish", timeout_s=120, interval_s=0.2)
+        final = wait_until(statuses, f"{BULK_ORDERS} orders to finish", interval_s=0.2)
         assert final == {"confirmed": BULK_ORDERS}
 
         # Server B's public room had every trade, whichever server took the order.
@@ -200,5 +203,4 @@ def test_a_worker_idle_longer_than_the_redis_socket_timeout_still_takes_jobs(clu
     wait_until(
         lambda: status(cluster.servers[1], cluster.key, order_id) == "confirmed",
         f"order {order_id} to confirm",
-        timeout_s=30,
     )

@@ -21,6 +21,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from services import get_services
 from tests.conftest import build_app, empty_postgres
 from tests.stack import (
     Proc,
@@ -39,9 +40,9 @@ from tests.stack import (
     timeline_problems,
     venue_locks,
     venue_seed,
-    wait_until,
     wait_workers,
 )
+from tests.waiting import WAIT_S, wait_final, wait_until
 
 SOL = 10**9
 USDC = 10**6
@@ -77,7 +78,7 @@ def seed_database(url: str, traders: dict[str, dict[str, str] | None]) -> Seeded
                 db.session.commit()
             db.engine.dispose()
     finally:
-        app.extensions["solroute"].shutdown()
+        get_services(app).shutdown()
     ids = {str(name): int(i) for i, name in query(url, "SELECT id, name FROM accounts")}
     return Seeded(url, venue_seed(url), ids, keys)
 
@@ -106,7 +107,9 @@ class Api:
         headers = {"X-API-Key": key}
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
-        return requests.post(f"{self.base_url}/api/orders/execute", json=body, headers=headers, timeout=30)
+        return requests.post(
+            f"{self.base_url}/api/orders/execute", json=body, headers=headers, timeout=WAIT_S
+        )
 
     def accepted(self, key: str, body: dict[str, Any]) -> str:
         r = self.submit(key, body)
@@ -114,23 +117,12 @@ class Api:
         return str(r.json()["orderId"])
 
     def order(self, key: str, order_id: str) -> dict[str, Any]:
-        r = requests.get(f"{self.base_url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=30)
+        r = requests.get(f"{self.base_url}/api/orders/{order_id}", headers={"X-API-Key": key}, timeout=WAIT_S)
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def wait_final(self, key: str, order_id: str, timeout_s: float = 30.0) -> dict[str, Any]:
-        order: dict[str, Any] = {}
-
-        def final() -> bool:
-            order.update(self.order(key, order_id))
-            return order["status"] in FINAL
-
-        try:
-            wait_until(final, f"order {order_id} to be final", timeout_s, interval_s=0.05)
-        except AssertionError as exc:
-            events = [e["status"] for e in order.get("events", [])]
-            raise AssertionError(f"{exc}; it is {order.get('status')} after {events}") from None
-        return order
+    def wait_final(self, key: str, order_id: str) -> dict[str, Any]:
+        return wait_final(self.base_url, order_id, key)
 
 
 def statuses(order: dict[str, Any]) -> list[str]:
@@ -167,7 +159,7 @@ def reserves(url: str) -> dict[str, tuple[int, int]]:
 def wait_stale(url: str, order_id: str, seconds: float) -> None:
     """Wait until the order was last updated more than ``seconds`` ago (by the database's clock)."""
     sql = "SELECT now() - updated_at > make_interval(secs => :s) FROM orders WHERE id = :o"
-    wait_until(lambda: query(url, sql, s=seconds, o=order_id)[0][0], f"order {order_id} to be stale", 10)
+    wait_until(lambda: query(url, sql, s=seconds, o=order_id)[0][0], f"order {order_id} to be stale")
 
 
 def lock_timeout_url(url: str, timeout_ms: int) -> str:
@@ -213,12 +205,18 @@ def test_two_workers_settle_conflicting_orders_without_losing_an_update(
     for t in submitters:
         t.start()
     for t in submitters:
-        t.join(timeout=120)
+        t.join(timeout=WAIT_S)
     assert len(order_ids) == 60
 
-    for i in (1, 2):
-        stack.start_worker(env, name=f"worker-{i}")
-    wait_until(lambda: open_order_count(db.url) == 0, "every order to be final", 90, interval_s=0.2)
+    # Neither worker settles a batch before both hold one (waiting on the venues' locks), however
+    # far apart a loaded machine starts them: then both drain the rest of the queue at once.
+    with venue_locks(db.url):
+        for i in (1, 2):
+            stack.start_worker(env, name=f"worker-{i}")
+        wait_until(
+            lambda: backends_waiting_on_locks(db.url) >= 2, "both workers to hold a batch", interval_s=0.1
+        )
+    wait_until(lambda: open_order_count(db.url) == 0, "every order to be final", interval_s=0.2)
     runs = batch_runs(redis_url, redis_namespace)
     ran_by = Counter(runs[order_id].worker for _, order_id in order_ids)
     assert len(ran_by) == 2 and min(ran_by.values()) >= 5, ran_by  # both workers took a share
@@ -250,7 +248,7 @@ def test_idle_workers_keep_waiting_for_jobs(
     exited = [w.name for w in workers if w.popen.poll() is not None]
     assert exited == [], "\n".join(w.log() for w in workers)
     order_id = api.accepted(db.keys["demo"], {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1"})
-    assert api.wait_final(db.keys["demo"], order_id, timeout_s=15)["status"] == "confirmed"
+    assert api.wait_final(db.keys["demo"], order_id)["status"] == "confirmed"
 
 
 # --- 6. a worker killed inside settle_orders, then recovery ------------------------------------
@@ -266,7 +264,7 @@ def kill(worker: Proc, *, whole_group: bool) -> None:
 def wait_dead_transaction_gone(url: str) -> None:
     """With its client gone, PostgreSQL must end a killed worker's transaction and free its locks."""
     try:
-        wait_until(lambda: not idle_transactions(url), "the killed worker's transaction to end", 5)
+        wait_until(lambda: not idle_transactions(url), "the killed worker's transaction to end")
     except AssertionError:
         raise AssertionError(
             f"the killed worker's transaction still holds its locks: {idle_transactions(url)}"
@@ -286,7 +284,7 @@ def kill_worker_inside_settle_orders(
     time.sleep(0.5)  # its first maintenance pass is over: the job reuses the startup's connection
     with venue_locks(db.url):
         order_id = api.accepted(db.keys["demo"], body)
-        wait_until(lambda: backends_waiting_on_locks(db.url) >= 1, "the worker to wait on the pools", 10)
+        wait_until(lambda: backends_waiting_on_locks(db.url) >= 1, "the worker to wait on the pools")
         kill(worker, whole_group=whole_group)
     wait_dead_transaction_gone(db.url)
     return order_id
@@ -312,7 +310,7 @@ def test_an_order_whose_worker_was_killed_in_settle_orders_is_recovered_and_conf
     wait_stale(db.url, order_id, 1.5)  # so the rescuer's startup recovery takes it
     rescuer_env = {**env, "ORDER_STALE_AFTER_S": "1", "RECOVERY_INTERVAL_S": "1"}
     rescuer = stack.start_worker(rescuer_env, name="rescuer")
-    order = api.wait_final(db.keys["demo"], order_id, timeout_s=20)
+    order = api.wait_final(db.keys["demo"], order_id)
 
     assert order["status"] == "confirmed", order
     assert recovered(rescuer), rescuer.log()
@@ -346,14 +344,14 @@ def test_an_order_that_kills_every_worker_is_abandoned_once_out_of_attempts_and_
         wait_stale(db.url, order_id, 1.5)
         rescuer = stack.start_worker(rescuer_env, name="rescuer")
         # It either gives up at once (the dead run was counted) or re-runs the order into the locks.
-        wait_until(lambda: final() or backends_waiting_on_locks(db.url) >= 1, "the rescuer to act", 20)
+        wait_until(lambda: final() or backends_waiting_on_locks(db.url) >= 1, "the rescuer to act")
         if not final():
             kill(rescuer, whole_group=True)
     if not final():
         wait_dead_transaction_gone(db.url)
         wait_stale(db.url, order_id, 1.5)
         stack.start_worker(rescuer_env, name="second-rescuer")
-    order = api.wait_final(db.keys["demo"], order_id, timeout_s=20)
+    order = api.wait_final(db.keys["demo"], order_id)
 
     assert (order["status"], order["error"]["code"]) == ("failed", "abandoned"), order
     assert re.fullmatch(
@@ -379,7 +377,7 @@ def test_a_worker_starts_taking_jobs_while_a_stale_order_is_locked_by_another_tr
         conn.execute(sa.text("SELECT id FROM orders WHERE id = :o FOR UPDATE"), {"o": held})
         wait_stale(db.url, held, 1.5)
         worker = stack.start_worker({**env, "ORDER_STALE_AFTER_S": "1"}, name="starter")
-        wait_workers(redis_url, redis_namespace, [worker], timeout_s=15)
+        wait_workers(redis_url, redis_namespace, [worker])
     fresh = api.accepted(db.keys["demo"], {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "100"})
     assert api.wait_final(db.keys["demo"], fresh)["status"] == "confirmed"
     assert api.wait_final(db.keys["demo"], held)["status"] == "confirmed"
@@ -410,7 +408,6 @@ def test_a_lock_timeout_is_retried_with_backoff_until_the_order_confirms(
                 or statuses(o).count("quoting") >= 2
             ),
             "a second attempt",
-            20,
         )
     order = api.wait_final(db.keys["demo"], order_id)
 
@@ -472,7 +469,7 @@ def test_an_order_whose_balance_was_drained_before_execution_fails_at_once_witho
     assert execute(db.url, drained, a=db.ids["demo"]) == 1
     stack.start_worker({**env, "ORDER_MAX_ATTEMPTS": "8"})
 
-    order = api.wait_final(db.keys["demo"], order_id, timeout_s=15)
+    order = api.wait_final(db.keys["demo"], order_id)
     assert (order["status"], order["error"]["code"]) == ("failed", "insufficient_balance"), order
     assert order["attempts"] == 1
     assert timeline_problems(statuses(order), attempts=1, final="failed") == []
