@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,8 +187,24 @@ class BatchRun:
         return self.worker_name.rsplit("-", 2)[0]
 
 
-def batch_runs(redis_url: str, namespace: str) -> dict[str, BatchRun]:
-    """Order id → the finished batch job that executed it, read from RQ's finished-job registry."""
+def batch_runs(redis_url: str, namespace: str, order_ids: Iterable[str] = ()) -> dict[str, BatchRun]:
+    """Order id → the finished batch job that executed it, read from RQ's finished-job registry;
+    with ``order_ids``, once each of them is there: a job publishes its orders' updates before RQ
+    records it as finished, so a test that has seen them final waits for the record too."""
+    wanted = set(order_ids)
+    if not wanted:
+        return _finished_batch_runs(redis_url, namespace)
+
+    def recorded() -> dict[str, BatchRun] | None:
+        runs = _finished_batch_runs(redis_url, namespace)
+        return runs if wanted <= runs.keys() else None
+
+    return wait_until(
+        recorded, f"RQ to record the jobs of {len(wanted)} order(s) as finished", interval_s=0.1
+    )
+
+
+def _finished_batch_runs(redis_url: str, namespace: str) -> dict[str, BatchRun]:
     from redis import Redis
     from rq import Queue
     from rq.job import Job

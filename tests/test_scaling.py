@@ -67,7 +67,7 @@ class Cluster:
 
     def run(self, order_id: str) -> BatchRun:
         """The RQ batch job that executed ``order_id`` (its first attempt), as RQ recorded it."""
-        return batch_runs(self.redis_url, self.namespace)[order_id]
+        return batch_runs(self.redis_url, self.namespace, [order_id])[order_id]
 
 
 def submit(url: str, key: str, order: dict[str, str]) -> str:
@@ -177,7 +177,7 @@ def test_orders_sent_to_both_servers_all_confirm_and_both_workers_share_them(clu
             "a trade_executed on server B for every order",
         )
 
-        runs = batch_runs(cluster.redis_url, cluster.namespace)
+        runs = batch_runs(cluster.redis_url, cluster.namespace, order_ids)
         assert {runs[order_id].outcome for order_id in order_ids} == {"confirmed"}
         jobs_by: dict[str, set[str]] = {}
         for order_id in order_ids:
