@@ -23,7 +23,6 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 
 import payloads
 from models import Order, OrderEvent, db
-from payloads import order_payload
 from services import get_services
 from trade_logger import SettledBatch, StoredEvent
 from venue_state import account_for_api_key
@@ -173,7 +172,7 @@ class Outbox:
     ) -> None:
         # Built only if sent: a worker drops the updates of orders nobody follows (most of them).
         self.messages.append(
-            ("order_update", lambda: order_payload(order, event, fills=fills), f"order:{order.id}")
+            ("order_update", lambda: payloads.order_payload(order, event, fills=fills), f"order:{order.id}")
         )
 
     def trade_executed(self, data: Mapping[str, Any]) -> None:
@@ -320,7 +319,7 @@ def register_handlers(sio: SocketIO) -> None:
             seq = db.session.execute(
                 sa.select(sa.func.max(OrderEvent.id)).where(OrderEvent.order_id == order_id)
             ).scalar()
-            emit("order_update", order_payload(order, seq=seq))
+            emit("order_update", payloads.order_payload(order, seq=seq))
             return {"ok": True, "orderId": order_id, "status": order.status}
         finally:
             db.session.remove()

@@ -53,7 +53,6 @@ from payloads.events import (
     order_payload,
     pool_update_json,
     price_update_json,
-    prices_json,
     trade_executed_json,
 )
 from payloads.market import (
@@ -130,7 +129,6 @@ __all__ = [
     "order_payload",
     "pool_update_json",
     "price_update_json",
-    "prices_json",
     "spot_price_str",
     "trade_executed_json",
 ]

@@ -200,13 +200,6 @@ def desk_update_json(desk: otc_engine.Desk) -> dict[str, Any]:
     return DeskUpdate.of(desk).to_json()
 
 
-def prices_json(
-    quotes: Mapping[str, PriceQuote], statuses: Sequence[SourceStatus], now: float
-) -> dict[str, Any]:
-    """``GET /api/prices``'s body: each token's USD price and source, and every source's health."""
-    return PricesResponse.of(quotes, statuses, now).to_json()
-
-
 def price_update_json(
     quotes: Mapping[str, PriceQuote], statuses: Sequence[SourceStatus], now: float
 ) -> dict[str, Any]:
