@@ -249,7 +249,8 @@ class Summary:
 
     @property
     def success_rate(self) -> float | None:
-        """Confirmed over final orders; None before any order is final."""
+        """Confirmed over executed-or-failed orders (cancelled and expired are the trader's doing, not
+        the router's); None before any order is."""
         final = self.orders_final
         return self.orders_by_status[OrderStatus.CONFIRMED] / final if final else None
 

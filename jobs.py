@@ -26,7 +26,7 @@ from errors import TransientError
 from execution import Attempt, Deferred, Venues, decide
 from execution_plan import ExecutionPlan
 from executor import job_app
-from models import FINAL_STATUSES, Order, OrderStatus, db
+from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, Order, OrderStatus, db
 from services import get_services
 from trade_logger import (
     Refusal,
@@ -125,6 +125,8 @@ def _execute(app: Flask, attempt: Attempt) -> str:
     order = db.session.get(Order, attempt.order_id)
     if order is None or order.status in FINAL_STATUSES:
         return "final"  # gone, or a duplicate or recovered job with nothing left to do
+    if order.status in RESTING_STATUSES:
+        return "resting"  # waits for its price or its slices: not for the market path
     decision = _decide(app, order, attempt, _venues_now(app), app.config["VENUE_RATE_LIMIT_WAIT_S"])
     if isinstance(decision, Refusal):
         _fail(attempt, decision.code, decision.message)
@@ -166,8 +168,8 @@ def execute_orders(order_ids: list[str]) -> dict[str, str]:
         get_services(app).executor.orders_started(len(order_ids))
         wanted = list(dict.fromkeys(order_ids))
         found = {o.id: o for o in db.session.execute(sa.select(Order).where(Order.id.in_(wanted))).scalars()}
-        orders = [found[i] for i in wanted if i in found and found[i].status not in FINAL_STATUSES]
-        outcome = {i: "final" for i in wanted}  # gone or already final: nothing to do
+        orders = [found[i] for i in wanted if i in found and found[i].status not in NOT_EXECUTABLE]
+        outcome = {i: "final" for i in wanted}  # gone, final or resting: nothing to do
         if not orders:
             return outcome
         attempts = {o.id: Attempt(o.id, o.attempts + 1) for o in orders}

@@ -35,6 +35,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 __all__ = [
     "FINAL_STATUSES",
+    "NOT_EXECUTABLE",
+    "RESTING_STATUSES",
     "Account",
     "AccountKind",
     "AmmPool",
@@ -46,6 +48,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderStatus",
+    "OrderType",
     "Token",
     "Trade",
     "db",
@@ -124,9 +127,27 @@ class OrderStatus(enum.StrEnum):
     SUBMITTED = "submitted"
     CONFIRMED = "confirmed"
     FAILED = "failed"
+    OPEN = "open"  # a limit, stop-loss or take-profit order resting until its price comes (input held)
+    WORKING = "working"  # a TWAP parent whose slices run as child market orders
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
-FINAL_STATUSES = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED})
+FINAL_STATUSES = frozenset(
+    {OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
+)
+# Not final, but not for the market path either: resting orders wait for a price, a TWAP parent for
+# its slices. Execution jobs and stale-order recovery leave them alone.
+RESTING_STATUSES = frozenset({OrderStatus.OPEN, OrderStatus.WORKING})
+NOT_EXECUTABLE = FINAL_STATUSES | RESTING_STATUSES  # what the market path skips
+
+
+class OrderType(enum.StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    TWAP = "twap"
 
 
 class AccountKind(enum.StrEnum):
@@ -236,6 +257,8 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
         UniqueConstraint("account_id", "idempotency_key", name="uq_orders_account_idempotency_key"),
         Index("ix_orders_account_created", "account_id", "created_at"),
         Index("ix_orders_status_updated", "status", "updated_at"),
+        Index("ix_orders_parent_id", "parent_id"),
+        Index("ix_orders_oco_group", "oco_group"),
         CheckConstraint("amount_in > 0", name="positive_amount_in"),
     )
 
@@ -266,6 +289,31 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Orders beyond market (see README "Order types"). ``exact_side`` "out": the trader wants
+    # ``amount_out_wanted`` of token_out and ``amount_in`` is the most they pay (maxAmountIn, held).
+    exact_side: Mapped[str] = mapped_column(String(3), default="in", server_default="in")
+    amount_out_wanted: Mapped[int | None] = mapped_column(BigInteger)
+    # limit: the least token_out per one token_in (human units); stop/take-profit: the trigger.
+    limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    trigger_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # One-cancels-other: the orders of a group share one hold; the first to trigger cancels the rest.
+    oco_group: Mapped[str | None] = mapped_column(String(64))
+    # TWAP: the parent holds the whole input; each child (a market order of one slice) takes its
+    # slice's share of that hold. ``slices_sent`` children exist; the next is due at next_run_at.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"))
+    slices: Mapped[int | None] = mapped_column(Integer)
+    interval_s: Mapped[float | None] = mapped_column(Float)
+    slice_index: Mapped[int | None] = mapped_column(Integer)
+    slices_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_child_failure: Mapped[str | None] = mapped_column(String(8))
+    # What actually traded: a TWAP's children summed; an exact-out order's input spent.
+    filled_amount_in: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    filled_amount_out: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     events: Mapped[list[OrderEvent]] = relationship(
         back_populates="order", order_by="OrderEvent.id", lazy="select"
@@ -275,6 +323,10 @@ class Order(db.Model):  # type: ignore[name-defined,misc]
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def is_resting(self) -> bool:
+        return self.status in RESTING_STATUSES
 
 
 class OrderEvent(db.Model):  # type: ignore[name-defined,misc]

@@ -41,6 +41,7 @@ from errors import (
 from execution_plan import ExecutedLeg, ExecutionPlan, price_of, settle_plan
 from models import (
     FINAL_STATUSES,
+    NOT_EXECUTABLE,
     Account,
     AccountKind,
     AmmPool,
@@ -83,6 +84,8 @@ PHASE_COLUMNS = {
     OrderStatus.SUBMITTED: "submitted_at",
     OrderStatus.CONFIRMED: "confirmed_at",
     OrderStatus.FAILED: "failed_at",
+    OrderStatus.CANCELLED: "cancelled_at",
+    OrderStatus.EXPIRED: "expired_at",
 }
 
 
@@ -180,6 +183,26 @@ _HOLD = (
 )
 
 
+# The columns of orders beyond market, with their value for a plain market order.
+_ORDER_TYPE_DEFAULTS: dict[str, Any] = {
+    "exact_side": "in",
+    "amount_out_wanted": None,
+    "limit_price": None,
+    "trigger_price": None,
+    "expires_at": None,
+    "oco_group": None,
+    "parent_id": None,
+    "slices": None,
+    "interval_s": None,
+    "slice_index": None,
+    "slices_sent": 0,
+    "next_run_at": None,
+    "on_child_failure": None,
+    "filled_amount_in": 0,
+    "filled_amount_out": 0,
+}
+_ORDER_TYPE_COLUMNS = tuple(_ORDER_TYPE_DEFAULTS)
+
 _ORDER_COLUMNS = (
     "id",
     "account_id",
@@ -198,6 +221,7 @@ _ORDER_COLUMNS = (
     "route",
     "created_at",
     "updated_at",
+    *_ORDER_TYPE_COLUMNS,
 )
 
 
@@ -259,6 +283,9 @@ def _create_on_postgres(session: DbSession, bind: sa.Engine | sa.Connection, par
     params["order_status"] = OrderStatus(params["order_status"]).value
     if params["order_route"] is not None:
         params["order_route"] = json.dumps(params["order_route"])
+    for name in ("order_limit_price", "order_trigger_price"):  # ExactDecimal's text
+        if params[name] is not None:
+            params[name] = str(params[name])
     sql = _create_sql(bind.dialect)
     if _in_transaction(session) or not isinstance(bind, sa.Engine):  # after the key lookup, say
         return len(session.connection().exec_driver_sql(sql, params).all())
@@ -287,12 +314,22 @@ def create_order(
     route: Mapping[str, Any] | None,
     idempotency_key: str | None,
     request_digest: str,
+    order_type: str = "market",
+    status: OrderStatus = OrderStatus.PENDING,
+    message: str = "order received",
+    columns: Mapping[str, Any] | None = None,
 ) -> tuple[Order, bool]:
-    """Insert a pending order and hold its input on the balance; returns (order, created).
+    """Insert an order and hold its input on the balance; returns (order, created).
 
-    With an Idempotency-Key already used by this account, returns the earlier order instead
-    (``created`` False), or raises OrderConflictError if that order was a different request.
+    A market order starts ``pending``; a resting one (limit, stop, take-profit) ``open`` and a
+    TWAP parent ``working``, with the columns of its type in ``columns`` (see
+    ``_ORDER_TYPE_DEFAULTS``). With an Idempotency-Key already used by this account, returns the
+    earlier order instead (``created`` False), or raises OrderConflictError if that order was a
+    different request.
     """
+    unknown = set(columns or {}) - set(_ORDER_TYPE_COLUMNS)
+    if unknown:
+        raise ValueError(f"create_order: not an order-type column: {sorted(unknown)}")
     if idempotency_key is not None:
         existing = replayed_order(session, account_id, idempotency_key, request_digest)
         if existing is not None:
@@ -305,21 +342,22 @@ def create_order(
             token_in=token_in,
             token_out=token_out,
             amount_in=amount_in,
-            order_type="market",
+            order_type=order_type,
             strategy=strategy,
             slippage_bps=slippage_bps,
             quoted_amount_out=quoted_amount_out,
             min_amount_out=min_amount_out,
-            status=OrderStatus.PENDING,
+            status=status,
             idempotency_key=idempotency_key,
             request_hash=request_digest,
             attempts=0,
             route=dict(route) if route is not None else None,
             created_at=now,
             updated_at=now,
+            **(_ORDER_TYPE_DEFAULTS | dict(columns or {})),
         )
         order = Order(**values)  # the caller's copy of what is written (not in the session)
-        event = _event(order, OrderStatus.PENDING, "order received", now)
+        event = _event(order, status, message, now)
         hold = {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now}
         # A guarded UPDATE holds the input: atomic under concurrency on both databases. Core, not
         # the ORM's bulk-DML path, which costs more than the statements (on PostgreSQL, the
@@ -376,10 +414,10 @@ def advance(
     attempt: int | None = None,
     route: Mapping[str, Any] | None = None,
 ) -> tuple[Order, list[StoredEvent]] | None:
-    """Record lifecycle steps of a live order in one commit; None if the order is final or gone."""
+    """Record lifecycle steps of a live order in one commit; None if it is final, resting or gone."""
     try:
         order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
-        if order is None or order.status in FINAL_STATUSES:
+        if order is None or order.status in NOT_EXECUTABLE:
             session.rollback()
             return None
         events = _record_steps(order, steps, attempt, route)
@@ -441,15 +479,19 @@ def claim_stale_orders(
 ) -> list[ClaimedOrder]:
     """Take over orders left unfinished longer than ``stale_after_s``, oldest first, one commit each.
 
-    An order waiting for its OTC settlement is not stuck, and a row another transaction holds is
-    being worked on: both are skipped, never waited for. Each claim is a compare-and-set on
+    An order waiting for its OTC settlement is not stuck, a resting order (open, or a working TWAP
+    parent) waits by design, and a row another transaction holds is being worked on: all are
+    skipped, never waited for. Each claim is a compare-and-set on
     ``updated_at`` that also counts an attempt, so two recoverers never both take an order and an
     order that kills every worker runs out of attempts.
     """
     cutoff = utcnow() - timedelta(seconds=stale_after_s)
     rows = session.execute(
         sa.select(Order.id, Order.status, Order.attempts, Order.route)
-        .where(Order.status.not_in([s.value for s in FINAL_STATUSES]), Order.updated_at < cutoff)
+        .where(
+            Order.status.not_in([s.value for s in NOT_EXECUTABLE]),
+            Order.updated_at < cutoff,
+        )
         .order_by(Order.created_at)
         .limit(limit)
     ).all()
@@ -573,7 +615,8 @@ def _settle(
 ) -> SettledBatch:
     order_ids = sorted({s.order_id for s in settlements} | {r.order_id for r in refusals})
     orders: dict[str, Order] = _locked_by_id(session, Order, order_ids)
-    live = {oid: o for oid, o in orders.items() if o.status not in FINAL_STATUSES}
+    # A resting order is not for the market path: left as it is, like a final one.
+    live = {oid: o for oid, o in orders.items() if o.status not in NOT_EXECUTABLE}
     todo = [s for s in settlements if s.order_id in live]
     for s in todo:
         if sum(leg.amount_in for leg in s.plan.legs if leg.hop == 0) != live[s.order_id].amount_in:

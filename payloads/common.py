@@ -140,8 +140,20 @@ Timestamp = Annotated[
     ),
 ]
 Kind = Literal["amm", "otc", "aggregator"]
-OrderStatusName = Literal["pending", "quoting", "routing", "building", "submitted", "confirmed", "failed"]
-PHASES = ("quoting", "routing", "building", "submitted", "confirmed", "failed")
+OrderStatusName = Literal[
+    "pending",
+    "quoting",
+    "routing",
+    "building",
+    "submitted",
+    "confirmed",
+    "failed",
+    "open",
+    "working",
+    "cancelled",
+    "expired",
+]
+PHASES = ("quoting", "routing", "building", "submitted", "confirmed", "failed", "cancelled", "expired")
 
 
 class Window(_Out):

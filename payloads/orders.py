@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field
 
+from execution_plan import price_of
 from payloads.common import (
     PHASES,
     Amount,
@@ -129,6 +130,8 @@ class OrderPhases(_Out):
     submitted: Timestamp | None
     confirmed: Timestamp | None
     failed: Timestamp | None
+    cancelled: Timestamp | None
+    expired: Timestamp | None
 
 
 def _summary_fields(order: Order) -> dict[str, Any]:
@@ -153,6 +156,27 @@ def _summary_fields(order: Order) -> dict[str, Any]:
         "updatedAt": iso(order.updated_at),
         "phases": OrderPhases.make(**{p: iso(getattr(order, f"{p}_at")) for p in PHASES}),
         "paper": True,
+        "exactSide": order.exact_side,
+        "amountOutWanted": amount_str(order.token_out, order.amount_out_wanted),
+        "limitPrice": decimal_str(order.limit_price),
+        "triggerPrice": decimal_str(order.trigger_price),
+        "expiresAt": iso(order.expires_at),
+        "triggeredAt": iso(order.triggered_at),
+        "ocoGroup": order.oco_group,
+        "parentId": order.parent_id,
+        "slices": order.slices,
+        "intervalS": order.interval_s,
+        "sliceIndex": order.slice_index,
+        "slicesSent": order.slices_sent or 0,
+        "nextSliceAt": iso(order.next_run_at) if order.order_type == "twap" else None,
+        "onChildFailure": order.on_child_failure,
+        "filledAmountIn": amount_str(order.token_in, order.filled_amount_in or 0),
+        "filledAmountOut": amount_str(order.token_out, order.filled_amount_out or 0),
+        "averagePrice": None
+        if not order.filled_amount_in or not order.filled_amount_out
+        else decimal_str(
+            price_of(order.token_in, order.token_out, order.filled_amount_in, order.filled_amount_out)
+        ),
     }
 
 
@@ -174,6 +198,25 @@ class OrderSummary(_Out):
     updatedAt: Timestamp
     phases: OrderPhases
     paper: bool
+    exactSide: Literal["in", "out"] = Field(
+        description="Which amount is exact: amountIn (in) or amountOut (out)"
+    )
+    amountOutWanted: Amount | None = Field(description="exact out: the tokenOut the trader wants")
+    limitPrice: DecimalText | None = Field(description="limit: least tokenOut per one tokenIn")
+    triggerPrice: DecimalText | None = Field(description="stop_loss / take_profit: trigger price")
+    expiresAt: Timestamp | None
+    triggeredAt: Timestamp | None = Field(description="When a resting order's price came")
+    ocoGroup: str | None
+    parentId: str | None = Field(description="A TWAP slice's parent order")
+    slices: int | None
+    intervalS: float | None
+    sliceIndex: int | None = Field(description="A TWAP slice's index (0-based)")
+    slicesSent: int = Field(description="TWAP: slices started so far")
+    nextSliceAt: Timestamp | None
+    onChildFailure: str | None
+    filledAmountIn: Amount = Field(description="tokenIn actually spent (TWAP: over its slices)")
+    filledAmountOut: Amount = Field(description="tokenOut actually received (TWAP: over its slices)")
+    averagePrice: DecimalText | None = Field(description="filledAmountOut per filledAmountIn, token units")
 
     @classmethod
     def of(cls, order: Order) -> Self:

@@ -690,7 +690,20 @@ def test_analytics_start_empty(client: Any) -> None:
     assert body["orders"] == {
         "total": 0,
         "byStatus": dict.fromkeys(
-            ("pending", "quoting", "routing", "building", "submitted", "confirmed", "failed"), 0
+            (
+                "pending",
+                "quoting",
+                "routing",
+                "building",
+                "submitted",
+                "confirmed",
+                "failed",
+                "open",
+                "working",
+                "cancelled",
+                "expired",
+            ),
+            0,
         ),
         "final": 0,
         "successRate": None,

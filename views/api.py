@@ -556,8 +556,46 @@ def _refuse_when_backlogged() -> None:
 def execute_order(
     account_id: int, body: ExecuteOrderRequest
 ) -> tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]:
-    """Accept a market order (202) or replay the one with this Idempotency-Key (200)."""
+    """Accept an order (202) or replay the one with this Idempotency-Key (200)."""
     token_in, token_out = _pair(body.tokenIn, body.tokenOut)
+    if body.orderType in ("limit", "stop_loss", "take_profit"):
+        return _accept_resting(account_id, body, token_in, token_out)
+    if body.orderType == "twap":
+        return _accept_twap(account_id, body, token_in, token_out)
+    if body.amountOut is not None:
+        return _accept_exact_out(account_id, body, token_in, token_out)
+    if body.quoteId is not None:
+        return _accept_firm_quote(account_id, body, token_in, token_out)
+    return _accept_market(account_id, body, token_in, token_out)
+
+
+Accepted = tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]
+
+
+def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
+    """A limit, stop-loss or take-profit order: it rests ``open`` (input held) until its price comes."""
+    raise ValidationError(f"orderType {body.orderType!r} is not supported yet", field="orderType")
+
+
+def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
+    """A TWAP parent (``working``, input held) whose slices run as child market orders."""
+    raise ValidationError("orderType 'twap' is not supported yet", field="orderType")
+
+
+def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
+    """A market order for an exact amount of tokenOut, holding maxAmountIn."""
+    raise ValidationError("amountOut is not supported yet", field="amountOut")
+
+
+def _accept_firm_quote(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
+    """A market order executing the route of a firm quote from ``GET /api/quote``."""
+    raise ValidationError("quoteId is not supported yet", field="quoteId")
+
+
+def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
+    """A market order: fill-or-kill against minAmountOut, executed in the background."""
+    if body.amountIn is None:
+        raise ValidationError("amountIn or amountOut is required", field="amountIn")
     amount_in = _units(token_in, body.amountIn, "amountIn")
     strategy = parse_strategy(body.routingStrategy)
     min_out = None if body.minAmountOut is None else _units(token_out, body.minAmountOut, "minAmountOut")

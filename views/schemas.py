@@ -37,6 +37,7 @@ __all__ = [
     "LiquidityCurvesQuery",
     "ListQuery",
     "NoQuery",
+    "OrderTypeName",
     "OrdersQuery",
     "PoolsQuery",
     "QuoteQuery",
@@ -123,15 +124,44 @@ class QuoteQuery(BaseModel):
     slippageBps: SlippageBps = 50
 
 
+OrderTypeName = Literal["market", "limit", "stop_loss", "take_profit", "twap"]
+PriceInput = Annotated[
+    str | int | Decimal,
+    PlainValidator(_amount_input),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"},
+                {"type": "number"},
+            ],
+            "description": "A price in tokenOut per one tokenIn, token units: a decimal string or a JSON "
+            "number (read exactly)",
+            "examples": ["150.25"],
+        }
+    ),
+]
+
+
 class ExecuteOrderRequest(BaseModel):
-    """Body of ``POST /api/orders/execute``."""
+    """Body of ``POST /api/orders/execute``: one order of any type (``orderType``)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     tokenIn: Symbol
     tokenOut: Symbol
-    amountIn: AmountInput
-    orderType: Annotated[Literal["market"], Field(description="Only market orders")] = "market"
+    amountIn: AmountInput | None = Field(
+        default=None,
+        description="Amount of tokenIn to sell (exact in). Give amountIn or amountOut, not both.",
+    )
+    amountOut: AmountInput | None = Field(
+        default=None,
+        description="Amount of tokenOut to buy (exact out): the router finds the least input, and the "
+        "order holds maxAmountIn (the quote's input plus slippageBps). Market orders only.",
+    )
+    orderType: Annotated[
+        OrderTypeName,
+        Field(description="market (default), limit, stop_loss, take_profit or twap"),
+    ] = "market"
     routingStrategy: StrategyName = "OPTIMAL_SPLIT"
     slippageBps: Annotated[
         StrictInt, Field(ge=0, le=5000, description="Slippage tolerance in basis points (0-5000)")
@@ -141,6 +171,48 @@ class ExecuteOrderRequest(BaseModel):
         description="Refuse to fill below this many token units of tokenOut. Default: the quote at "
         "submission less slippageBps.",
     )
+    quoteId: Annotated[
+        StrictStr | None,
+        Field(
+            max_length=4096,
+            description="Execute a firm quote from GET /api/quote: its route, if the venues still pay at "
+            "least its minAmountOut before its expiresAt",
+        ),
+    ] = None
+    limitPrice: PriceInput | None = Field(
+        default=None, description="limit: the least tokenOut per one tokenIn accepted (token units)"
+    )
+    triggerPrice: PriceInput | None = Field(
+        default=None,
+        description="stop_loss / take_profit: the reference price (tokenOut per tokenIn) at which the "
+        "order runs as a market order",
+    )
+    expiresAt: UtcDateTime | None = Field(
+        default=None, description="limit/stop/take-profit: expire unfilled at this time"
+    )
+    expiresInS: Annotated[
+        StrictInt | None, Field(ge=1, le=365 * 86_400, description="Or expire this many seconds from now")
+    ] = None
+    ocoGroup: Annotated[
+        StrictStr | None,
+        Field(
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+            description="One-cancels-other: stop/take-profit/limit orders of the account with the same "
+            "group and tokenIn share one hold; the first to trigger cancels the others",
+        ),
+    ] = None
+    slices: Annotated[
+        StrictInt | None, Field(ge=2, le=1000, description="twap: number of slices (2-1000)")
+    ] = None
+    intervalS: Annotated[
+        StrictInt | float | None,
+        Field(gt=0, le=86_400, description="twap: seconds between slices"),
+    ] = None
+    onChildFailure: Annotated[
+        Literal["stop", "continue"],
+        Field(description="twap: when a slice fails, stop the parent (failed) or go on"),
+    ] = "stop"
 
 
 class NoQuery(BaseModel):
