@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from sqlalchemy.orm import scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 import otc_engine
+import twap
 from amm import Pool
 from errors import (
     InsufficientBalanceError,
@@ -62,6 +63,7 @@ from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_f
 __all__ = [
     "ClaimedOrder",
     "FailedOrder",
+    "ParentChange",
     "RecordedTrade",
     "Refusal",
     "SettledBatch",
@@ -75,6 +77,8 @@ __all__ = [
     "replayed_order",
     "request_hash",
     "settle_orders",
+    "start_twap_slice",
+    "twap_slices_due",
 ]
 
 PHASE_COLUMNS = {
@@ -437,10 +441,16 @@ def fail_order(
     *,
     steps: Sequence[Step] = (),
     attempt: int | None = None,
+    parent_changes: list[ParentChange] | None = None,
 ) -> tuple[Order, list[StoredEvent]] | None:
-    """Mark a live order failed (after ``steps``) and release its held input; None if already final."""
+    """Mark a live order failed (after ``steps``) and release its held input; None if already final.
+
+    A TWAP slice's parent is updated in the same transaction (see ``_twap_progress``); what it
+    stored is appended to ``parent_changes`` when given, for the caller to publish.
+    """
     try:
-        order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+        locked = _locked_orders(session, [order_id])  # with a slice's parent, in id order
+        order = locked.get(order_id)
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
@@ -452,13 +462,28 @@ def fail_order(
             .execution_options(populate_existing=True)
         ).scalar_one()
         # Never below zero: a hold written off meanwhile (an adjusted balance) has nothing to release.
-        balance.reserved -= min(balance.reserved, order.amount_in)
+        # A TWAP parent holds only what no slice has taken yet; each slice releases its own.
+        held = (
+            twap.unsent_amount(order.amount_in, order.slices or 1, order.slices_sent)
+            if order.order_type == "twap"
+            else order.amount_in
+        )
+        balance.reserved -= min(balance.reserved, held)
         balance.updated_at = utcnow()
         order.error_code = code
         order.error_message = message
-        events.append(_event(order, OrderStatus.FAILED, message, utcnow()))
-        stored = _insert_events(session, events)
+        stamp = utcnow()
+        events.append(_event(order, OrderStatus.FAILED, message, stamp))
+        parent = locked.get(order.parent_id) if order.parent_id else None
+        parent_rows: list[dict[str, Any]] = []
+        if parent is not None:
+            parent_rows, release = _twap_progress(session, parent, [order], stamp)
+            balance.reserved -= min(balance.reserved, release)
+        stored = _insert_events(session, [*events, *parent_rows])
         session.commit()
+        if parent is not None and parent_changes is not None:
+            parent_changes.append(ParentChange(parent, tuple(stored[len(events) :])))
+        stored = stored[: len(events)]
     except BaseException:
         session.rollback()
         raise
@@ -518,6 +543,269 @@ def claim_stale_orders(
         if count:
             claimed.append(ClaimedOrder(order_id, status, attempts))
     return claimed
+
+
+# --- TWAP: a parent order and its slices -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParentChange:
+    """A TWAP parent as one of its slices moved it on, with the events it stored: for publishing."""
+
+    order: Order
+    events: tuple[StoredEvent, ...]
+
+
+def _locked_orders(session: DbSession, order_ids: Sequence[str]) -> dict[str, Order]:
+    """These orders and the TWAP parents of those that are slices, locked in id order (the global
+    order of order locks) by one statement."""
+    if not order_ids:
+        return {}
+    query = sa.select(Order).order_by(Order.id).with_for_update().execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        # parent_id never changes once written, so reading it unlocked in the same statement is safe;
+        # ``= ANY(array)`` keeps the primary-key index (an IN over a subquery would scan the table).
+        wanted = sa.text(
+            "orders.id = ANY(CAST(:locked_ids AS VARCHAR[]) || ARRAY(SELECT p.parent_id FROM orders p"
+            " WHERE p.id = ANY(CAST(:locked_ids AS VARCHAR[])) AND p.parent_id IS NOT NULL))"
+        ).bindparams(locked_ids=list(order_ids))
+        return {o.id: o for o in session.execute(query.where(wanted)).scalars()}
+    # SQLite: each transaction holds the database's write lock from its start (BEGIN IMMEDIATE).
+    parents = session.execute(
+        sa.select(Order.parent_id).where(Order.id.in_(order_ids), Order.parent_id.is_not(None))
+    ).scalars()
+    ids = set(order_ids) | {p for p in parents if p is not None}
+    return {o.id: o for o in session.execute(query.where(Order.id.in_(sorted(ids)))).scalars()}
+
+
+def _note(order: Order, message: str, at: datetime) -> dict[str, Any]:
+    """An event row for ``order`` that records progress without changing its status."""
+    order.updated_at = at
+    return {
+        "order_id": order.id,
+        "status": OrderStatus(order.status).value,
+        "message": message,
+        "created_at": at,
+    }
+
+
+def _slice_name(parent: Order, child: Order) -> str:
+    return f"slice {(child.slice_index or 0) + 1}/{parent.slices}"
+
+
+def _twap_progress(
+    session: DbSession, parent: Order, ended: Sequence[Order], stamp: datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """Move a TWAP parent (locked) on by slices that end in the caller's transaction: their fills
+    add to its filled amounts; a failed slice stops it (``onChildFailure`` stop: it fails, no more
+    slices) or is passed over (continue); once every slice has ended it is ``confirmed`` (something
+    filled) or ``failed``. Returns the parent's event rows and the units of its own hold to release
+    (the input no slice has taken: only when it stops early)."""
+    rows: list[dict[str, Any]] = []
+    for child in sorted(ended, key=lambda c: c.slice_index or 0):
+        name = _slice_name(parent, child)
+        if child.status == OrderStatus.CONFIRMED:
+            parent.filled_amount_in += child.amount_in
+            parent.filled_amount_out += child.amount_out or 0
+            rows.append(
+                _note(
+                    parent,
+                    f"{name} filled: {format_amount(child.token_in, child.amount_in)} {child.token_in} for "
+                    f"{format_amount(child.token_out, child.amount_out or 0)} {child.token_out} "
+                    f"(order {child.id})",
+                    stamp,
+                )
+            )
+        else:
+            rows.append(
+                _note(parent, f"{name} {child.status} ({child.error_code}): {child.error_message}", stamp)
+            )
+    if parent.status != OrderStatus.WORKING:  # cancelled or stopped: late slices only add their fills
+        return rows, 0
+    slices = parent.slices or 0
+    failed_now = [c for c in ended if c.status != OrderStatus.CONFIRMED]
+    if failed_now and parent.on_child_failure != "continue":
+        release = twap.unsent_amount(parent.amount_in, slices, parent.slices_sent)
+        first = min(failed_now, key=lambda c: c.slice_index or 0)
+        message = (
+            f"{_slice_name(parent, first)} failed ({first.error_code}) and onChildFailure is stop: no more "
+            f"slices; filled {_filled(parent)}; released {format_amount(parent.token_in, release)} "
+            f"{parent.token_in} never sent"
+        )
+        parent.error_code, parent.error_message, parent.next_run_at = "slice_failed", message, None
+        parent.amount_out = parent.filled_amount_out
+        rows.append(_event(parent, OrderStatus.FAILED, message, stamp))
+        return rows, release
+    if parent.slices_sent < slices:
+        return rows, 0
+    mine = {c.id: c for c in ended}
+    with session.no_autoflush:  # the slices' outcomes are written after this, in one statement
+        children = session.execute(
+            sa.select(Order.id, Order.slice_index, Order.status).where(Order.parent_id == parent.id)
+        ).all()
+    states = {
+        int(index or 0): (mine[cid].status if cid in mine else status) for cid, index, status in children
+    }
+    if len(states) < slices or any(s not in FINAL_STATUSES for s in states.values()):
+        return rows, 0
+    missed = sorted(i + 1 for i, s in states.items() if s != OrderStatus.CONFIRMED)
+    parent.next_run_at = None
+    parent.amount_out = parent.filled_amount_out
+    if parent.filled_amount_in == 0:
+        message = f"every one of the {slices} slices failed; nothing was traded"
+        parent.error_code, parent.error_message = "slices_failed", message
+        rows.append(_event(parent, OrderStatus.FAILED, message, stamp))
+        return rows, 0
+    message = f"all {slices} slices done: filled {_filled(parent)}"
+    if missed:
+        message += (
+            f"; slice(s) {', '.join(map(str, missed))} failed and were passed over (onChildFailure continue)"
+        )
+    rows.append(_event(parent, OrderStatus.CONFIRMED, message, stamp))
+    return rows, 0
+
+
+def _filled(parent: Order) -> str:
+    """What a TWAP parent traded so far, in token units, with its average price."""
+    sold, got = parent.filled_amount_in, parent.filled_amount_out
+    text = (
+        f"{format_amount(parent.token_in, sold)} of {format_amount(parent.token_in, parent.amount_in)} "
+        f"{parent.token_in} for {format_amount(parent.token_out, got)} {parent.token_out}"
+    )
+    if sold and got:
+        with localcontext() as ctx:
+            ctx.prec = 10  # significant digits, enough for a message
+            average = +price_of(parent.token_in, parent.token_out, sold, got)
+        text += f" (average {average.normalize():f} {parent.token_out} per {parent.token_in})"
+    return text
+
+
+@dataclass(frozen=True)
+class SliceStarted:
+    """What ``start_twap_slice`` committed: the parent and the slice's child order, with their events."""
+
+    parent: ParentChange
+    child: Order
+    child_events: tuple[StoredEvent, ...]
+
+    @property
+    def is_pending(self) -> bool:
+        """True if the child waits for the market path (False: it failed at its quote)."""
+        return self.child.status == OrderStatus.PENDING
+
+
+def start_twap_slice(
+    session: DbSession,
+    parent_id: str,
+    index: int,
+    *,
+    quoted_amount_out: int,
+    min_amount_out: int,
+    refusal: tuple[str, str] | None = None,
+) -> SliceStarted | None:
+    """Send slice ``index`` of a working TWAP parent as a child market order, in one transaction.
+
+    Under the parent's row lock: nothing happens (None) unless the parent is still ``working``
+    and exactly ``index`` slices went out before (a duplicate, late or cancelled slice job does
+    nothing). The child is a ``pending`` market order of the slice's amount with the parent's
+    strategy and slippage, and no hold of its own: the parent's hold carries it (the parent then
+    holds ``twap.unsent_amount``). ``refusal`` (code, message): the slice could not even be quoted;
+    the child is stored ``failed`` at once, its share released, and the parent moves on as for any
+    failed slice. The parent counts the slice sent and notes when the next one is due.
+    """
+    try:
+        parent = session.get(Order, parent_id, with_for_update=True, populate_existing=True)
+        if parent is None or parent.status != OrderStatus.WORKING or parent.slices_sent != index:
+            session.rollback()
+            return None
+        slices, interval_s = parent.slices or 0, parent.interval_s or 0.0
+        amount = twap.slice_amount(parent.amount_in, slices, index)
+        now = utcnow()
+        values: dict[str, Any] = dict(
+            id=uuid.uuid4().hex,
+            account_id=parent.account_id,
+            token_in=parent.token_in,
+            token_out=parent.token_out,
+            amount_in=amount,
+            order_type="market",
+            strategy=parent.strategy,
+            slippage_bps=parent.slippage_bps,
+            quoted_amount_out=quoted_amount_out,
+            min_amount_out=min_amount_out,
+            status=OrderStatus.PENDING,
+            idempotency_key=None,
+            request_hash=request_hash({"twapParent": parent_id, "slice": index}),
+            attempts=0,
+            route=None,
+            created_at=now,
+            updated_at=now,
+            **(_ORDER_TYPE_DEFAULTS | {"parent_id": parent_id, "slice_index": index}),
+        )
+        child = Order(**values)
+        name = _slice_name(parent, child)
+        child_rows = [_event(child, OrderStatus.PENDING, f"{name} of TWAP order {parent_id}", now)]
+        release = 0
+        if refusal is not None:
+            child.error_code, child.error_message = refusal
+            values.update(error_code=refusal[0], error_message=refusal[1])
+            child_rows.append(_event(child, OrderStatus.FAILED, refusal[1], now))
+            release = amount
+        values.update(status=child.status, failed_at=child.failed_at, updated_at=now)
+        session.connection().execute(_ORDERS.insert(), values)
+        parent.slices_sent = index + 1
+        parent.next_run_at = (
+            twap.slice_due(parent.created_at, interval_s, index + 1) if index + 1 < slices else None
+        )
+        parent_rows = [
+            _note(
+                parent,
+                f"{name} sent: order {child.id} sells "
+                f"{format_amount(parent.token_in, amount)} {parent.token_in}",
+                now,
+            )
+        ]
+        if refusal is not None:
+            more, release_parent = _twap_progress(session, parent, [child], now)
+            parent_rows += more
+            release += release_parent
+        if release:
+            balance = session.execute(
+                sa.select(Balance)
+                .where(Balance.account_id == parent.account_id, Balance.token == parent.token_in)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).scalar_one()
+            balance.reserved -= min(balance.reserved, release)
+            balance.updated_at = now
+        stored = _insert_events(session, [*child_rows, *parent_rows])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return SliceStarted(
+        ParentChange(parent, tuple(stored[len(child_rows) :])), child, tuple(stored[: len(child_rows)])
+    )
+
+
+def twap_slices_due(session: DbSession, *, before: datetime, limit: int = 500) -> list[tuple[str, int]]:
+    """Working TWAP parents whose next slice was due before ``before``: (parent id, slice index).
+
+    What recovery re-queues when a restart lost the scheduled job: the slice job's compare-and-set
+    on ``slices_sent`` makes a duplicate of a job that still exists harmless.
+    """
+    rows = session.execute(
+        sa.select(Order.id, Order.slices_sent)
+        .where(
+            Order.status == OrderStatus.WORKING.value,
+            Order.order_type == "twap",
+            Order.next_run_at < before,
+            Order.slices_sent < Order.slices,
+        )
+        .order_by(Order.next_run_at)
+        .limit(limit)
+    ).all()
+    session.rollback()
+    return [(str(oid), int(sent)) for oid, sent in rows]
 
 
 # --- executing a trade --------------------------------------------------------------------------
@@ -584,6 +872,7 @@ class SettledBatch:
     already_final: tuple[str, ...] = ()  # orders some earlier job finished: nothing done
     pools: tuple[Pool, ...] = ()  # every pool the batch moved, as it is now
     desks: tuple[otc_engine.Desk, ...] = ()  # every desk it traded with, as it is now
+    parents: tuple[ParentChange, ...] = ()  # TWAP parents whose slices ended here
 
 
 def settle_orders(
@@ -614,7 +903,8 @@ def _settle(
     session: DbSession, settlements: Sequence[Settlement], refusals: Sequence[Refusal], now: float
 ) -> SettledBatch:
     order_ids = sorted({s.order_id for s in settlements} | {r.order_id for r in refusals})
-    orders: dict[str, Order] = _locked_by_id(session, Order, order_ids)
+    locked = _locked_orders(session, order_ids)  # TWAP slices' parents too, all in id order
+    orders: dict[str, Order] = {oid: locked[oid] for oid in order_ids if oid in locked}
     # A resting order is not for the market path: left as it is, like a final one.
     live = {oid: o for oid, o in orders.items() if o.status not in NOT_EXECUTABLE}
     todo = [s for s in settlements if s.order_id in live]
@@ -629,6 +919,7 @@ def _settle(
     for r in refusals:
         if r.order_id in live:
             batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
+    batch.progress_parents(locked)
     return batch.write(already_final=tuple(oid for oid in order_ids if oid not in live))
 
 
@@ -689,6 +980,23 @@ class _Batch:
         self.changed: set[tuple[int, str]] = set()  # balances to write back
         self.created: set[tuple[int, str]] = set()  # balances to insert
         self.refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it
+        self.parent_rows: list[tuple[Order, list[dict[str, Any]]]] = []  # TWAP parents' events
+
+    def progress_parents(self, locked: Mapping[str, Order]) -> None:
+        """Move each TWAP parent on by its slices that ended in this batch (locked with them)."""
+        ended: dict[str, list[Order]] = defaultdict(list)
+        for outcome in (*self.trades, *self.failures):
+            if outcome.order.parent_id is not None and outcome.order.parent_id in locked:
+                ended[outcome.order.parent_id].append(outcome.order)
+        for parent_id in sorted(ended):
+            parent = locked[parent_id]
+            rows, release = _twap_progress(self.session, parent, ended[parent_id], self.stamp)
+            balance = self.balances.get((parent.account_id, parent.token_in))
+            if release and balance is not None:
+                balance.reserved -= min(balance.reserved, release)
+                balance.updated_at = self.stamp
+                self.changed.add((parent.account_id, parent.token_in))
+            self.parent_rows.append((parent, rows))
 
     def fail(self, order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
         """Fail ``order`` after ``steps``, releasing its held input."""
@@ -785,7 +1093,16 @@ class _Batch:
         if entries:
             session.connection().execute(LedgerEntry.__table__.insert(), entries)
         outcomes = self.trades + self.failures
-        stored = _insert_events(session, [row for o in outcomes for row in o.events])
+        parent_events = [row for _, rows in self.parent_rows for row in rows]
+        stored = _insert_events(session, [row for o in outcomes for row in o.events] + parent_events)
+        parents_stored, stored = (
+            stored[len(stored) - len(parent_events) :],
+            stored[: len(stored) - len(parent_events)],
+        )
+        parent_changes = []
+        for parent, rows in self.parent_rows:
+            parent_changes.append(ParentChange(parent, tuple(parents_stored[: len(rows)])))
+            parents_stored = parents_stored[len(rows) :]
 
         moved_pools = sorted(
             {e.planned.venue_id for t in self.trades for e in t.executed if e.planned.kind == "amm"}
@@ -830,6 +1147,7 @@ class _Batch:
             already_final=already_final,
             pools=tuple(self.pools[pid] for pid in moved_pools),
             desks=tuple(self.desks[did] for did in traded_desks),
+            parents=tuple(parent_changes),
         )
 
 
