@@ -62,8 +62,11 @@ def maintain(app: Flask) -> dict[str, int] | None:
         return None
     with app.app_context():
         result = jobs.recover_orders()
+        slices = jobs.recover_twap_slices()  # TWAP slices whose scheduled job a restart lost
     if any(result.values()):
         log.warning("recovery: %s", result)
+    if slices:
+        log.warning("recovery: re-queued %d overdue TWAP slice(s)", slices)
     return result
 
 

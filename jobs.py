@@ -15,20 +15,24 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import Flask
 
 import live_updates
+import twap
 from database import fault_name, is_transient_error
-from errors import TransientError
+from errors import InsufficientLiquidityError, NoRouteError, TransientError
 from execution import Attempt, Deferred, Venues, decide
 from execution_plan import ExecutionPlan
 from executor import job_app
-from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, Order, OrderStatus, db
+from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, Order, OrderStatus, db, utcnow
+from routing_engine import RouteResult, find_route
 from services import get_services
 from trade_logger import (
+    ParentChange,
     Refusal,
     Settlement,
     Step,
@@ -36,9 +40,18 @@ from trade_logger import (
     claim_stale_orders,
     fail_order,
     settle_orders,
+    start_twap_slice,
+    twap_slices_due,
 )
 
-__all__ = ["execute_order", "execute_orders", "recover_orders", "settle_order"]
+__all__ = [
+    "execute_order",
+    "execute_orders",
+    "recover_orders",
+    "recover_twap_slices",
+    "run_twap_slice",
+    "settle_order",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +77,18 @@ def _retry_or_fail(app: Flask, attempt: Attempt, why: str) -> None:
 
 
 def _fail(attempt: Attempt, code: str, message: str) -> None:
+    parents: list[ParentChange] = []  # a TWAP slice's parent, moved on in the same transaction
     stored = fail_order(
-        db.session, attempt.order_id, code, message, steps=attempt.steps, attempt=attempt.number
+        db.session,
+        attempt.order_id,
+        code,
+        message,
+        steps=attempt.steps,
+        attempt=attempt.number,
+        parent_changes=parents,
     )
     live_updates.publish_events(stored)
+    live_updates.publish_parents(parents)
 
 
 def _guarded(app: Flask, attempt: Attempt, run: Callable[[], str]) -> str:
@@ -281,3 +302,113 @@ def recover_orders(stale_after_s: float | None = None) -> dict[str, int]:
             )
             requeued += 1
         return {"requeued": requeued, "failed": failed}
+
+
+# --- TWAP: each slice a child market order, at its time ------------------------------------------
+
+# A slice due longer ago than this with no child yet lost its job (a restart): recovery re-queues it.
+# Shorter would race the scheduler that is about to run it (harmless, but a wasted job).
+TWAP_RECOVERY_GRACE_S = 2.0
+
+
+def _twap_job_id(parent_id: str, index: int) -> str:
+    return f"twap-{parent_id}-{index}"
+
+
+def _slice_quote(app: Flask, parent: Order, amount_in: int) -> RouteResult | Refusal:
+    """A fresh quote for one slice on the venues as the database has them now; a Refusal if none."""
+    svc = get_services(app)
+    venues = _venues_now(app)
+    aggregator = svc.quotes.aggregator_quote(
+        parent.token_in, parent.token_out, amount_in, parent.slippage_bps
+    )
+    market = svc.quotes.market_of(
+        tuple(venues.pools.values()), tuple(venues.desks.values()), venues.usd_prices, aggregator
+    )
+    try:
+        return find_route(
+            market,
+            parent.token_in,
+            parent.token_out,
+            amount_in,
+            parent.strategy,
+            parent.slippage_bps,
+            svc.quotes.router_config,
+        )
+    except (NoRouteError, InsufficientLiquidityError) as exc:
+        return Refusal(parent.id, exc.code, f"no route for this slice: {exc}")
+
+
+def run_twap_slice(parent_id: str, index: int) -> str:
+    """Send slice ``index`` of a TWAP parent as a child market order, then schedule the next slice.
+
+    ``trade_logger.start_twap_slice`` does it under the parent's row lock only if the parent is
+    still ``working`` and ``index`` slices went out before, so a duplicate or late job (a
+    recovered one, a cancelled parent) does nothing. The child's minimum is a fresh quote less the
+    parent's slippage; it goes to the market path like any new order (``jobs.execute_orders``).
+    """
+    with job_app() as app:
+        parent = db.session.get(Order, parent_id)
+        if parent is None or parent.status != OrderStatus.WORKING or parent.slices_sent != index:
+            return "skipped"
+        slices, interval_s, start = parent.slices or 0, parent.interval_s or 0.0, parent.created_at
+        executor = get_services(app).executor
+        early_s = (twap.slice_due(start, interval_s, index) - utcnow()).total_seconds()
+        if early_s > 0.05:  # never expected (timers and RQ's scheduler are not early): wait for it
+            executor.enqueue(
+                "jobs.run_twap_slice",
+                parent_id,
+                index,
+                delay_s=early_s,
+                job_id=f"{_twap_job_id(parent_id, index)}-due",
+            )
+            return "early"
+        quoted = _slice_quote(app, parent, twap.slice_amount(parent.amount_in, slices, index))
+        db.session.rollback()  # end the read: the slice is written under the parent's lock
+        if isinstance(quoted, Refusal):
+            started = start_twap_slice(
+                db.session,
+                parent_id,
+                index,
+                quoted_amount_out=0,
+                min_amount_out=0,
+                refusal=(quoted.code, quoted.message),
+            )
+        else:
+            started = start_twap_slice(
+                db.session,
+                parent_id,
+                index,
+                quoted_amount_out=quoted.route.amount_out,
+                min_amount_out=quoted.route.min_amount_out,
+            )
+        if started is None:
+            return "skipped"
+        live_updates.publish_events((started.child, list(started.child_events)))
+        live_updates.publish_parents([started.parent])
+        if started.is_pending:
+            executor.enqueue_orders([started.child.id])  # the market path, as a new order
+        if index + 1 < slices:
+            # Scheduled even when this slice failed: the next job finds the parent stopped, or not.
+            due = twap.slice_due(start, interval_s, index + 1)
+            executor.enqueue(
+                "jobs.run_twap_slice",
+                parent_id,
+                index + 1,
+                delay_s=max(0.0, (due - utcnow()).total_seconds()),
+                job_id=_twap_job_id(parent_id, index + 1),
+            )
+        return started.child.status
+
+
+def recover_twap_slices(grace_s: float = TWAP_RECOVERY_GRACE_S) -> int:
+    """Re-queue the next slice of working TWAP parents whose slice is overdue (a restart lost its
+    job); the number re-queued. A job that still exists and runs too finds the slice sent: no-op."""
+    with job_app() as app:
+        due = twap_slices_due(db.session, before=utcnow() - timedelta(seconds=grace_s))
+        for parent_id, index in due:
+            log.warning("recovering slice %d of TWAP order %s", index, parent_id)
+            get_services(app).executor.enqueue(
+                "jobs.run_twap_slice", parent_id, index, job_id=_twap_job_id(parent_id, index)
+            )
+        return len(due)

@@ -24,7 +24,7 @@ from flask_socketio import SocketIO, emit, join_room, leave_room
 import payloads
 from models import Order, OrderEvent, db
 from services import get_services
-from trade_logger import SettledBatch, StoredEvent
+from trade_logger import ParentChange, SettledBatch, StoredEvent
 from venue_state import account_for_api_key
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "publish_batch",
     "publish_events",
     "publish_many",
+    "publish_parents",
     "publish_price_update",
     "publishing",
     "register_handlers",
@@ -200,6 +201,14 @@ def publish_events(stored: tuple[Order, Sequence[StoredEvent]] | None) -> None:
             out.order_update(order, event)
 
 
+def publish_parents(changes: Sequence[ParentChange]) -> None:
+    """One ``order_update`` per committed step of each TWAP parent (a parent has no fills of its own)."""
+    with publishing() as out:
+        for change in changes:
+            for event in change.events:
+                out.order_update(change.order, event, fills=())
+
+
 def publish_batch(batch: SettledBatch) -> None:
     """Every committed step, trade and venue change of a settled batch, in one go."""
     with publishing() as out:
@@ -210,6 +219,9 @@ def publish_batch(batch: SettledBatch) -> None:
         for failed in batch.failed:
             for event in failed.events:
                 out.order_update(failed.order, event)
+        for change in batch.parents:  # TWAP parents that slices of this batch moved on
+            for event in change.events:
+                out.order_update(change.order, event, fills=())
         for pool in batch.pools:
             out.pool_update(payloads.pool_update_json(pool))
         for desk in batch.desks:

@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     with app.app_context():
         # On start: whatever a dead worker left is ours to finish (stale ones only).
         log.info("startup recovery: %s", jobs.recover_orders())
+        log.info("startup recovery: %d overdue TWAP slice(s) re-queued", jobs.recover_twap_slices())
     background.run_maintenance(app)
     queue = Queue(app.config["REDIS_NAMESPACE"], connection=redis)
     worker = SimpleWorker([queue], connection=redis, name=args.name)
