@@ -291,6 +291,37 @@ class OrderTradeOut(_Out):
         )
 
 
+class TwapChildOut(_Out):
+    """One slice of a TWAP order: its child market order."""
+
+    orderId: str
+    sliceIndex: int = Field(description="0-based")
+    status: OrderStatusName
+    amountIn: Amount
+    amountOut: Amount | None = Field(description="tokenOut received, once confirmed")
+    price: DecimalText | None = Field(description="tokenOut per tokenIn, token units, once confirmed")
+    executedAt: Timestamp | None
+    error: OrderError | None
+
+    @classmethod
+    def of(cls, child: Order) -> Self:
+        filled = child.status == "confirmed" and child.amount_out is not None
+        return cls.make(
+            orderId=child.id,
+            sliceIndex=child.slice_index or 0,
+            status=child.status,
+            amountIn=amount_str(child.token_in, child.amount_in),
+            amountOut=amount_str(child.token_out, child.amount_out),
+            price=decimal_str(price_of(child.token_in, child.token_out, child.amount_in, child.amount_out))
+            if filled and child.amount_out is not None
+            else None,
+            executedAt=iso(child.confirmed_at) if filled else None,
+            error=None
+            if child.error_code is None
+            else OrderError.make(code=child.error_code, message=child.error_message),
+        )
+
+
 class OrderDetail(OrderSummary):
     """``GET /api/orders/{orderId}``: the order, its legs, its events and the route's certificate."""
 
@@ -298,9 +329,12 @@ class OrderDetail(OrderSummary):
     events: list[OrderEventOut]
     route: OrderRouteOut | None
     trade: OrderTradeOut | None
+    children: list[TwapChildOut] = Field(
+        description="TWAP: its slices sent so far, by sliceIndex (empty for other orders)"
+    )
 
     @classmethod
-    def of_order(cls, order: Order, trade: Trade | None) -> Self:
+    def of_order(cls, order: Order, trade: Trade | None, children: Sequence[Order] = ()) -> Self:
         plan = (order.route or {}).get("plan") or {}
         return cls.make(
             **_summary_fields(order),
@@ -308,6 +342,7 @@ class OrderDetail(OrderSummary):
             events=[OrderEventOut.of(e) for e in order.events],
             route=OrderRouteOut.of(plan, order.token_out) if plan else None,
             trade=None if trade is None else OrderTradeOut.of(trade),
+            children=[TwapChildOut.of(c) for c in children],
         )
 
 

@@ -10,6 +10,7 @@ An account (``X-API-Key`` header, or the web session) is needed for orders and t
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from decimal import Decimal
@@ -20,6 +21,7 @@ from flask import Blueprint, current_app, request
 
 import analytics
 import otc_engine
+import twap
 from errors import (
     InsufficientLiquidityError,
     NoRouteError,
@@ -27,7 +29,7 @@ from errors import (
     SolrouteError,
     ValidationError,
 )
-from models import Account, Order, Trade, db, utcnow
+from models import Account, Order, OrderStatus, Trade, db, utcnow
 from payloads import (
     AccountResponse,
     AnalyticsSummary,
@@ -81,6 +83,8 @@ from views.schemas import (
 )
 
 __all__ = ["api", "current_account", "openapi_document", "operations", "symbol"]
+
+log = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__, url_prefix="/api")
 operations = Operations(api, tags=("market", "orders", "accounts", "analytics", "system"))
@@ -577,9 +581,100 @@ def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, t
     raise ValidationError(f"orderType {body.orderType!r} is not supported yet", field="orderType")
 
 
+# Fields that mean nothing for a TWAP order: refused rather than ignored.
+_NOT_FOR_TWAP = (
+    ("amountOut", "a TWAP sells an exact amountIn"),
+    ("limitPrice", "each slice is a market order"),
+    ("triggerPrice", "a TWAP starts at once"),
+    ("quoteId", "each slice is quoted when it is due"),
+    ("minAmountOut", "each slice's minimum is its own fresh quote less slippageBps"),
+    ("expiresAt", "a TWAP ends with its last slice"),
+    ("expiresInS", "a TWAP ends with its last slice"),
+    ("ocoGroup", "a TWAP cannot be one-cancels-other"),
+)
+
+
+def _twap_error(message: str, field: str) -> ApiError:
+    return ApiError(422, "invalid_input", message, field)
+
+
 def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
     """A TWAP parent (``working``, input held) whose slices run as child market orders."""
-    raise ValidationError("orderType 'twap' is not supported yet", field="orderType")
+    for name, why in _NOT_FOR_TWAP:
+        if getattr(body, name) is not None:
+            raise _twap_error(f"{name} does not apply to a twap order: {why}", name)
+    if body.amountIn is None:
+        raise _twap_error("amountIn is required for a twap order", "amountIn")
+    if body.slices is None:
+        raise _twap_error(
+            f"slices ({twap.MIN_SLICES}-{twap.MAX_SLICES}) is required for a twap order", "slices"
+        )
+    if body.intervalS is None:
+        raise _twap_error("intervalS (seconds between slices, > 0) is required for a twap order", "intervalS")
+    amount_in = _units(token_in, body.amountIn, "amountIn")
+    interval_s = float(body.intervalS)
+    try:
+        twap.check_schedule(amount_in, body.slices, interval_s)
+    except ValidationError as exc:
+        raise _twap_error(exc.message, exc.field or "slices") from exc
+    strategy = parse_strategy(body.routingStrategy)
+    key = _idempotency_key()
+    digest = request_hash(
+        {
+            "orderType": "twap",
+            "tokenIn": token_in,
+            "tokenOut": token_out,
+            "amountIn": amount_in,
+            "strategy": strategy.value,
+            "slippageBps": body.slippageBps,
+            "slices": body.slices,
+            "intervalS": interval_s,
+            "onChildFailure": body.onChildFailure,
+        }
+    )
+    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
+    if existing is not None:
+        return _replay(existing)
+    _refuse_when_backlogged()
+    # Every slice must route now (the remainder makes the last one larger): what the slices would
+    # pay at today's prices is the parent's quote, and their minimums its minimum.
+    quoted = min_out = 0
+    for index in sorted({0, body.slices - 1}):
+        size = twap.slice_amount(amount_in, body.slices, index)
+        count = 1 if index == body.slices - 1 else body.slices - 1
+        route = _quote(token_in, token_out, size, strategy, body.slippageBps).result.route
+        quoted, min_out = quoted + count * route.amount_out, min_out + count * route.min_amount_out
+    order, created = create_order(
+        db.session,
+        account_id,
+        token_in=token_in,
+        token_out=token_out,
+        amount_in=amount_in,
+        strategy=strategy.value,
+        slippage_bps=body.slippageBps,
+        quoted_amount_out=quoted,
+        min_amount_out=min_out,
+        route=None,
+        idempotency_key=key,
+        request_digest=digest,
+        order_type="twap",
+        status=OrderStatus.WORKING,
+        message=f"TWAP of {body.slices} slices, one every {interval_s:g} s (onChildFailure "
+        f"{body.onChildFailure})",
+        columns={
+            "slices": body.slices,
+            "interval_s": interval_s,
+            "on_child_failure": body.onChildFailure,
+            "next_run_at": utcnow(),
+        },
+    )
+    if not created:
+        return _replay(order)
+    try:  # the first slice now; each slice job schedules the next
+        get_services().executor.enqueue("jobs.run_twap_slice", order.id, 0, job_id=f"twap-{order.id}-0")
+    except Exception:  # stored and held: recovery sends the overdue slice
+        log.exception("could not enqueue the first slice of TWAP order %s; recovery will", order.id)
+    return OrderAccepted.of(order), 202
 
 
 def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
@@ -678,7 +773,14 @@ def get_order(account: Account, order_id: str) -> OrderDetail:
     if order is None or order.account_id != account.id:
         raise ApiError(404, "not_found", f"no order {order_id[:64]!r} for this account", "orderId")
     trade = db.session.execute(sa.select(Trade).where(Trade.order_id == order.id)).scalar_one_or_none()
-    return OrderDetail.of_order(order, trade)
+    children: list[Order] = []
+    if order.order_type == "twap":
+        children = list(
+            db.session.execute(
+                sa.select(Order).where(Order.parent_id == order.id).order_by(Order.slice_index)
+            ).scalars()
+        )
+    return OrderDetail.of_order(order, trade, children)
 
 
 @operations.get(
