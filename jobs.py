@@ -6,6 +6,9 @@ quoting → routing → building (``execution.decide``) → submitted → confir
 the desk's settlement delay, by a delayed ``settle_order`` job, so no worker sleeps. Transient
 faults (a Jupiter timeout, a lock timeout) retry with exponential backoff; business rejections
 fail the order at once with the reason. ``recover_orders`` re-queues what a dead worker left.
+
+A TWAP parent's slices: ``run_twap_slice`` sends each as a child market order when it is due and
+schedules the next; ``recover_twap_slices`` re-queues a slice whose job a restart lost.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ its hold released) and then writes reserves, inventories, balances, ledger entri
 their fills and the orders' final states together. Anything else that goes wrong raises and the
 transaction rolls back: nothing is half-written.
 
-The lifecycle writes (``create_order``, ``advance``, ``fail_order``) are here too, so every
-change of an order's state goes through this module.
+The lifecycle writes (``create_order``, ``advance``, ``fail_order``, and a TWAP's
+``start_twap_slice``) are here too, so every change of an order's state goes through this module;
+a TWAP slice that settles or fails moves its parent on in the same transaction.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import jobs
 import twap
 from app import create_app
 from errors import ValidationError
+from live_updates import socketio
 from models import Balance, Order, OrderStatus, db, utcnow
 from services import get_services
 from tests.conftest import base_overrides
@@ -256,6 +257,31 @@ def test_a_three_slice_twap_completes_with_its_fills_the_sum_of_its_slices_and_b
     after = balances(app, account_id)
     assert after["SOL"] == (before["SOL"][0] - (3 * SOL + 1), before["SOL"][1])
     assert after["USDC"] == (before["USDC"][0] + out, before["USDC"][1])
+
+
+def test_the_parent_publishes_each_slice_and_its_end_to_its_order_room(
+    client: Any, api_key: str, app: Flask
+) -> None:
+    r = submit(client, api_key, intervalS=0.5)
+    order_id = r.get_json()["orderId"]
+    live = socketio.test_client(app, auth={"apiKey": api_key})
+    try:
+        assert live.emit("subscribe_order", {"orderId": order_id}, callback=True)["ok"] is True
+        seen: list[dict[str, Any]] = []
+
+        def ended() -> bool:
+            seen.extend(e["args"][0] for e in live.get_received() if e["name"] == "order_update")
+            return any(u["status"] == "confirmed" and u["orderId"] == order_id for u in seen)
+
+        wait_until(ended, "the parent's confirmed order_update")
+    finally:
+        live.disconnect()
+    mine = [u for u in seen if u["orderId"] == order_id]
+    messages = [u["message"] for u in mine]
+    # The snapshot on joining may already include the first slices; the rest arrive as updates.
+    assert any("slice 3/3 filled" in m for m in messages), messages
+    assert mine[-1]["status"] == "confirmed" and mine[-1]["filledAmountIn"] == "3.000000001"
+    assert [u["seq"] for u in mine] == sorted(u["seq"] for u in mine)
 
 
 # --- cancel --------------------------------------------------------------------------------------------
