@@ -478,7 +478,10 @@ def test_a_restart_between_slices_loses_no_slice_and_runs_none_twice(
 ) -> None:
     r = submit(client, api_key, intervalS=2.0)
     order_id = r.get_json()["orderId"]
-    wait_until(lambda: detail(client, api_key, order_id)["slicesSent"] >= 1, "the first slice")
+    wait_until(
+        lambda: [c["status"] for c in detail(client, api_key, order_id)["children"]][:1] == ["confirmed"],
+        "the first slice to fill",
+    )
     get_services(app).shutdown()  # the process stops: its scheduled slice (a timer) is lost
 
     restarted = create_app(base_overrides(database_url))
