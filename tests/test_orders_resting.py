@@ -191,6 +191,7 @@ def test_a_limit_order_whose_price_is_there_executes_at_least_at_its_limit(
     assert dec(order["amountOut"]) >= 2 * limit
     assert order["triggeredAt"] is not None
     assert [e["status"] for e in order["events"]][:2] == ["open", "pending"]
+    assert order["currentPrice"] is None and order["distanceBps"] is None  # not resting any more
     assert messages(order)[1].startswith("limit reached: best route pays ")
     assert amount(client, api_key, "SOL") == sol - 2
     assert amount(client, api_key, "USDC") == usdc + dec(order["amountOut"])
@@ -221,8 +222,14 @@ def test_stops_and_take_profits_fire_on_the_reference_price(
     order_id = place(client, api_key, body)["orderId"]
     assert tick(app)["triggered"] == int(fires)
     if not fires:
-        assert detail(client, api_key, order_id)["status"] == "open"
+        waiting = detail(client, api_key, order_id)
+        assert waiting["status"] == "open"
         assert reserved(client, api_key, "SOL") == 1
+        # What its page shows: the reference now, and how far the trigger is from it (signed, bps).
+        assert abs(dec(waiting["currentPrice"]) - reference(client)) < Decimal("1e-9")
+        expected = (trigger - dec(waiting["currentPrice"])) / dec(waiting["currentPrice"]) * 10_000
+        assert abs(dec(waiting["distanceBps"]) - expected) <= Decimal("0.01")
+        assert (dec(waiting["distanceBps"]) < 0) == (kind == "stop_loss")
         return
     order = wait_status(client, api_key, order_id, "confirmed", "failed")
     assert order["status"] == "confirmed", messages(order)

@@ -30,6 +30,7 @@ from errors import (
     SolrouteError,
     ValidationError,
 )
+from execution_plan import price_of
 from models import Account, Order, OrderStatus, Trade, db, utcnow
 from order_book import limit_min_amount_out
 from payloads import (
@@ -798,7 +799,25 @@ def get_order(account: Account, order_id: str) -> OrderDetail:
     if order is None or order.account_id != account.id:
         raise ApiError(404, "not_found", f"no order {order_id[:64]!r} for this account", "orderId")
     trade = db.session.execute(sa.select(Trade).where(Trade.order_id == order.id)).scalar_one_or_none()
-    return OrderDetail.of_order(order, trade)
+    return OrderDetail.of_order(order, trade, _watched_price(order))
+
+
+def _watched_price(order: Order) -> Decimal | None:
+    """What an open resting order's trigger compares now (tokenOut per tokenIn), for its page."""
+    if order.status != OrderStatus.OPEN:
+        return None
+    quotes = get_services().quotes
+    try:
+        if order.order_type == "limit":
+            route = quotes.quote_units(
+                order.token_in, order.token_out, order.amount_in, order.strategy
+            ).result
+            return price_of(order.token_in, order.token_out, order.amount_in, route.route.amount_out)
+        prices = quotes.usd_prices((order.token_in, order.token_out), load_pools(db.session))
+    except SolrouteError:
+        return None
+    sell, buy = prices.get(order.token_in), prices.get(order.token_out)
+    return sell / buy if sell and buy else None
 
 
 @operations.post(
