@@ -517,3 +517,36 @@ def test_limit_min_amount_out_matches_the_api(client: Any, api_key: str) -> None
     accepted = place(client, api_key, LIMIT | {"amountIn": "0.123456789", "limitPrice": "151.33"})
     units = limit_min_amount_out("SOL", "USDC", 123_456_789, Decimal("151.33"))
     assert dec(accepted["minAmountOut"]) * get_token("USDC").unit == units
+
+
+def test_a_triggered_limit_the_price_left_behind_goes_back_to_open_holding_its_input(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    import jobs
+    from trade_logger import TriggerRequest, trigger_orders
+
+    fund(app, api_key, {"JUP": "200000"})
+    limit_at = (route_pays(client, "100", "JUP") / 100 * Decimal("0.999")).quantize(Decimal("0.000001"))
+    sell = {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "100", "orderType": "limit"}
+    order_id = place(client, api_key, sell | {"limitPrice": str(limit_at)})["orderId"]
+    jup = amount(client, api_key, "JUP")
+
+    def trigger() -> None:  # as the watcher does, without dispatching it yet
+        with app.app_context():
+            assert trigger_orders(db.session, [TriggerRequest(order_id, "limit reached: test")]).triggered
+
+    # The price falls between the trigger and the execution: the batch path, then the single one.
+    for run in (lambda: jobs.execute_orders([order_id]), lambda: jobs.execute_order(order_id, 1)):
+        trigger()
+        execute(client, api_key, {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "20000"})
+        with app.app_context():
+            run()
+        order = detail(client, api_key, order_id)
+        assert order["status"] == "open", messages(order)
+        assert messages(order)[-1].startswith("price moved back (market moved: best route now pays ")
+        assert order["error"] is None
+        assert reserved(client, api_key, "JUP") == 100
+        assert amount(client, api_key, "JUP") == jup - 20000
+        jup -= 20000
+    assert trades_of(app, order_id) == 0
+    assert [e["status"] for e in detail(client, api_key, order_id)["events"]].count("open") == 3
