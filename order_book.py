@@ -306,4 +306,4 @@ def _memoised(quote: QuoteFn) -> _Memo:
 def _price_text(value: Decimal | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.6g}" if value.adjusted() < 6 else f"{value:.6e}"
+    return f"{value:.8g}" if value.adjusted() < 8 else f"{value:.8e}"
