@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 
 from errors import ValidationError
-from models import AmmPool, DbSession, Fill, Order, OrderStatus, OTCPool, Trade
+from models import RESTING_STATUSES, AmmPool, DbSession, Fill, Order, OrderStatus, OTCPool, Trade
 from stats import percentile
 
 __all__ = [
@@ -118,21 +118,25 @@ def orders_page(
     strategy: str | None = None,
     token_in: str | None = None,
     token_out: str | None = None,
+    order_type: str | None = None,
     window: Window = ALL_TIME,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[Order]:
-    """An account's orders, newest first, filtered by each given value."""
+    """An account's orders, open and working ones first, then newest first, filtered by each value."""
     where: list[Any] = [Order.account_id == account_id, *window.clauses(Order.created_at)]
     for column, value in (
         (Order.status, status),
         (Order.strategy, strategy),
         (Order.token_in, token_in),
         (Order.token_out, token_out),
+        (Order.order_type, order_type),
     ):
         if value is not None:
             where.append(column == value)
-    return _page(session, Order, where, (Order.created_at.desc(), Order.id.desc()), limit, offset)
+    resting_first = sa.case((Order.status.in_([s.value for s in RESTING_STATUSES]), 0), else_=1)
+    order_by = (resting_first, Order.created_at.desc(), Order.id.desc())
+    return _page(session, Order, where, order_by, limit, offset)
 
 
 def fills_page(

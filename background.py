@@ -1,10 +1,11 @@
-"""Background loops: prices (``price_update``), Jupiter curves, and maintenance (order recovery).
+"""Background loops: prices (``price_update``), Jupiter curves, maintenance (order recovery) and
+the resting-order watcher (limit, stop-loss, take-profit, expiry; every RESTING_ORDERS_TICK_S).
 
 Each loop runs on a daemon thread and sleeps on the services' stop event, so shutdown is prompt.
 A web process publishes prices and refreshes its Jupiter curves (with several web processes only
 one publishes prices per interval, under a Redis lock; the curve refreshes share Jupiter's one rate
 limit through the Redis rate limiter). Maintenance runs in RQ workers (one worker per interval,
-under a Redis lock) or, with no Redis, in the web process that runs the jobs.
+under a Redis lock) or, with no Redis, in the web process that runs the jobs; so does the watcher.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from payloads import price_update_json
 from services import Services, get_services
 from venue_state import load_pools
 
-__all__ = ["price_snapshot", "publish_prices", "run_maintenance", "start", "start_loops"]
+__all__ = [
+    "price_snapshot",
+    "publish_prices",
+    "run_maintenance",
+    "start",
+    "start_loops",
+    "watch_resting",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +78,19 @@ def maintain(app: Flask) -> dict[str, int] | None:
     return result
 
 
+def watch_resting(app: Flask) -> dict[str, int] | None:
+    """One tick of the resting-order watcher (jobs.watch_resting_orders); None if another process
+    took this tick. Two watchers at once would still trigger each order once (compare-and-set)."""
+    tick = app.config["RESTING_ORDERS_TICK_S"]
+    if not _is_mine(get_services(app), f"{app.config['REDIS_NAMESPACE']}:resting-orders", tick * 0.9):
+        return None
+    with app.app_context():
+        result = jobs.watch_resting_orders()
+    if result["triggered"] or result["expired"]:
+        log.info("resting orders: %s", result)
+    return result
+
+
 def _loop(name: str, stop: threading.Event, interval_s: float, step: Callable[[], object]) -> None:
     while not stop.is_set():
         try:
@@ -106,8 +127,13 @@ def start_loops(app: Flask) -> list[threading.Thread]:
 
 
 def run_maintenance(app: Flask) -> threading.Thread:
-    """Start the maintenance loop (order recovery every RECOVERY_INTERVAL_S)."""
-    return _start("maintenance", get_services(app), app.config["RECOVERY_INTERVAL_S"], lambda: maintain(app))
+    """Start the maintenance loop (order recovery every RECOVERY_INTERVAL_S) and the resting-order
+    watcher (every RESTING_ORDERS_TICK_S); returns the maintenance thread."""
+    services = get_services(app)
+    tick = app.config["RESTING_ORDERS_TICK_S"]
+    if tick > 0:
+        _start("resting orders", services, tick, lambda: watch_resting(app))
+    return _start("maintenance", services, app.config["RECOVERY_INTERVAL_S"], lambda: maintain(app))
 
 
 def start(app: Flask) -> None:

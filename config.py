@@ -179,6 +179,9 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "ORDER_RETRY_BASE_S": float(_number(env, "ORDER_RETRY_BASE_S", "0.5")),
         "ORDER_STALE_AFTER_S": float(_number(env, "ORDER_STALE_AFTER_S", "120")),
         "RECOVERY_INTERVAL_S": float(_number(env, "RECOVERY_INTERVAL_S", "30")),
+        # How often resting orders (limit, stop, take-profit) are evaluated against the venues
+        # (background.watch_resting, one process per tick under a Redis lock); 0: never.
+        "RESTING_ORDERS_TICK_S": float(_number(env, "RESTING_ORDERS_TICK_S", "1")),
         "OTC_SETTLEMENT_SCALE": _number(env, "OTC_SETTLEMENT_SCALE", "1"),
         "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
         # New orders are refused (503, Retry-After) while this many wait to execute; 0: no limit.

@@ -25,13 +25,15 @@ import sqlalchemy as sa
 from flask import Flask
 
 import live_updates
+import order_book
 import twap
+from amm.constant_product import BPS
 from database import fault_name, is_transient_error
-from errors import InsufficientLiquidityError, NoRouteError, TransientError
+from errors import InsufficientLiquidityError, NoRouteError, SolrouteError, TransientError
 from execution import Attempt, Deferred, Venues, decide
 from execution_plan import ExecutionPlan
 from executor import job_app
-from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, Order, OrderStatus, db, utcnow
+from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, DbSession, Order, OrderStatus, db, utcnow
 from routing_engine import RouteResult, find_route
 from services import get_services
 from trade_logger import (
@@ -39,11 +41,13 @@ from trade_logger import (
     Refusal,
     Settlement,
     Step,
+    TriggerRequest,
     advance,
     claim_stale_orders,
     fail_order,
     settle_orders,
     start_twap_slice,
+    trigger_orders,
     twap_slices_due,
 )
 
@@ -54,6 +58,7 @@ __all__ = [
     "recover_twap_slices",
     "run_twap_slice",
     "settle_order",
+    "watch_resting_orders",
 ]
 
 log = logging.getLogger(__name__)
@@ -415,3 +420,107 @@ def recover_twap_slices(grace_s: float = TWAP_RECOVERY_GRACE_S) -> int:
                 "jobs.run_twap_slice", parent_id, index, job_id=_twap_job_id(parent_id, index)
             )
         return len(due)
+
+
+# --- resting orders --------------------------------------------------------------------------------
+
+_RESTING_COLUMNS = (
+    Order.id,
+    Order.account_id,
+    Order.token_in,
+    Order.token_out,
+    Order.order_type,
+    Order.amount_in,
+    Order.limit_price,
+    Order.trigger_price,
+    Order.min_amount_out,
+    Order.expires_at,
+    Order.oco_group,
+    Order.strategy,
+    Order.slippage_bps,
+)
+
+
+def open_order_book(session: DbSession) -> order_book.OrderBook:
+    """Every open order as the order book's plain values: ONE query, columns only (no ORM objects),
+    on the (status, updated_at) index."""
+    rows = session.execute(sa.select(*_RESTING_COLUMNS).where(Order.status == OrderStatus.OPEN.value)).all()
+    orders = []
+    for r in rows:
+        kind = order_book.RestingType(r.order_type)
+        price = r.limit_price if kind is order_book.RestingType.LIMIT else r.trigger_price
+        if price is None:
+            continue  # not a resting order's row (cannot happen through the API)
+        orders.append(
+            order_book.RestingOrder(
+                r.id,
+                r.account_id,
+                r.token_in,
+                r.token_out,
+                kind,
+                r.amount_in,
+                price,
+                r.min_amount_out,
+                None if r.expires_at is None else r.expires_at.timestamp(),
+                r.oco_group,
+                r.strategy,
+                r.slippage_bps,
+            )
+        )
+    return order_book.OrderBook.of(orders)
+
+
+def watch_resting_orders() -> dict[str, int]:
+    """One tick of the resting-order watcher: evaluate every open order against the venues as the
+    database has them now, then trigger and expire in one transaction, publish, and dispatch the
+    triggered orders to the market path. Returns counts (open, triggered, expired, cancelled)."""
+    with job_app() as app:
+        services = get_services(app)
+        book = open_order_book(db.session)
+        if not len(book):
+            db.session.rollback()
+            return {"open": 0, "triggered": 0, "expired": 0, "cancelled": 0}
+        venues = _venues_now(app)
+        # Our venues only: Jupiter is asked when an order executes, never per tick.
+        market = services.quotes.market_of(
+            tuple(venues.pools.values()),
+            tuple(venues.desks.values()),
+            venues.usd_prices,
+            (None, "not asked while watching resting orders"),
+        )
+        config = services.quotes.router_config
+
+        def route_out(token_in: str, token_out: str, amount_in: int, strategy: str) -> int | None:
+            try:
+                return find_route(
+                    market, token_in, token_out, amount_in, strategy, 0, config
+                ).route.amount_out
+            except SolrouteError:
+                return None
+
+        db.session.rollback()  # the reads are done: hold no snapshot while routing
+        found = order_book.evaluate(book, order_book.Snapshot(market, time.time(), route_out))
+        requests = []
+        for t in found.triggered:
+            o = t.order
+            if o.order_type is order_book.RestingType.LIMIT:
+                requests.append(TriggerRequest(o.order_id, t.message, None, t.amount_out))
+                continue
+            out = route_out(o.token_in, o.token_out, o.amount_in, o.strategy)
+            if out is None:
+                continue  # no route now: it stays open and is looked at again next tick
+            minimum = out * (BPS - o.slippage_bps) // BPS
+            requests.append(TriggerRequest(o.order_id, t.message, minimum, out))
+        if not requests and not found.expired:
+            return {"open": len(book), "triggered": 0, "expired": 0, "cancelled": 0}
+        changes = trigger_orders(db.session, requests, [o.order_id for o in found.expired])
+        for stored in changes.stored:
+            live_updates.publish_events(stored)
+        for order_id in changes.triggered:
+            services.dispatcher.submit(order_id)  # the market path from here on
+        return {
+            "open": len(book),
+            "triggered": len(changes.triggered),
+            "expired": len(changes.expired),
+            "cancelled": len(changes.cancelled),
+        }

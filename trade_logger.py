@@ -62,23 +62,29 @@ from tokens import format_amount, get_token
 from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_from_row
 
 __all__ = [
+    "CancelResult",
     "ClaimedOrder",
     "FailedOrder",
     "ParentChange",
     "RecordedTrade",
     "Refusal",
+    "RestingChanges",
     "SettledBatch",
     "Settlement",
     "Step",
     "StoredEvent",
+    "TriggerRequest",
     "advance",
+    "cancel_order",
     "claim_stale_orders",
     "create_order",
     "fail_order",
+    "oco_hold",
     "replayed_order",
     "request_hash",
     "settle_orders",
     "start_twap_slice",
+    "trigger_orders",
     "twap_slices_due",
 ]
 
@@ -323,6 +329,7 @@ def create_order(
     status: OrderStatus = OrderStatus.PENDING,
     message: str = "order received",
     columns: Mapping[str, Any] | None = None,
+    hold_units: int | None = None,
 ) -> tuple[Order, bool]:
     """Insert an order and hold its input on the balance; returns (order, created).
 
@@ -330,7 +337,8 @@ def create_order(
     TWAP parent ``working``, with the columns of its type in ``columns`` (see
     ``_ORDER_TYPE_DEFAULTS``). With an Idempotency-Key already used by this account, returns the
     earlier order instead (``created`` False), or raises OrderConflictError if that order was a
-    different request.
+    different request. ``hold_units`` (default ``amount_in``) is what is newly held: an order
+    joining an OCO group holds only what the group's hold lacks (``oco_hold``).
     """
     unknown = set(columns or {}) - set(_ORDER_TYPE_COLUMNS)
     if unknown:
@@ -363,7 +371,8 @@ def create_order(
         )
         order = Order(**values)  # the caller's copy of what is written (not in the session)
         event = _event(order, status, message, now)
-        hold = {"hold_account": account_id, "hold_token": token_in, "hold_units": amount_in, "hold_at": now}
+        held_units = amount_in if hold_units is None else hold_units
+        hold = {"hold_account": account_id, "hold_token": token_in, "hold_units": held_units, "hold_at": now}
         # A guarded UPDATE holds the input: atomic under concurrency on both databases. Core, not
         # the ORM's bulk-DML path, which costs more than the statements (on PostgreSQL, the
         # driver's SQL: see _create_on_postgres).
@@ -389,7 +398,7 @@ def create_order(
             )
             raise InsufficientBalanceError(
                 f"balance too small: {format_amount(token_in, available)} {token_in} available, "
-                f"order needs {format_amount(token_in, amount_in)}",
+                f"order needs {format_amount(token_in, held_units)}",
                 field="amountIn",
             )
         if _in_transaction(session):
@@ -448,6 +457,9 @@ def fail_order(
 
     A TWAP slice's parent is updated in the same transaction (see ``_twap_progress``); what it
     stored is appended to ``parent_changes`` when given, for the caller to publish.
+
+    A triggered limit order refused because the price moved back (``slippage_exceeded``) is not
+    failed: it goes back to ``open`` with its input still held, and waits for its limit again.
     """
     try:
         locked = _locked_orders(session, [order_id])  # with a slice's parent, in id order
@@ -456,6 +468,11 @@ def fail_order(
             session.rollback()
             return None
         events = _record_steps(order, steps, attempt, None)
+        if _reopens(order, code):
+            events.append(_event(order, OrderStatus.OPEN, _reopened_message(message), utcnow()))
+            stored = _insert_events(session, events)
+            session.commit()
+            return order, stored
         balance = session.execute(
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
@@ -1000,8 +1017,13 @@ class _Batch:
             self.parent_rows.append((parent, rows))
 
     def fail(self, order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
-        """Fail ``order`` after ``steps``, releasing its held input."""
+        """Fail ``order`` after ``steps``, releasing its held input (a triggered limit order the
+        price left behind goes back to ``open`` instead, its input still held)."""
         events = _record_steps(order, steps, attempt, None)
+        if _reopens(order, code):
+            events.append(_event(order, OrderStatus.OPEN, _reopened_message(message), self.stamp))
+            self.failures.append(_Outcome(order, events, code, message))
+            return
         balance = self.balances.get((order.account_id, order.token_in))
         if balance is not None:  # never below zero: a hold written off meanwhile has nothing to release
             balance.reserved -= min(balance.reserved, order.amount_in)
@@ -1402,3 +1424,291 @@ def _refill_rows(
             entries.append({"account_id": row.account_id, "amount": units, **common})
             entries.append({"account_id": counterparties.treasury(), "amount": -units, **common})
     return entries
+
+
+# --- resting orders: trigger, expire, cancel -------------------------------------------------------
+#
+# An OCO group (one account, one ``oco_group``, one token_in) holds the largest amount of its open
+# orders once, not their sum: every write below computes, per hold, what its orders held before
+# and after the change (``_holds``) and releases the difference. An order outside a group is a
+# group of one. A triggered order (now ``pending``) holds its own amount, like a market order.
+
+
+def _reopens(order: Order, code: str) -> bool:
+    """A triggered limit order refused for the price goes back to ``open`` rather than failing."""
+    return (
+        order.order_type == "limit" and order.triggered_at is not None and code == SlippageExceededError.code
+    )
+
+
+def _reopened_message(message: str) -> str:
+    return f"price moved back ({message}); open again, input still held, waiting for the limit"
+
+
+def _hold_key(order: Order) -> tuple[Any, ...]:
+    if order.oco_group is None:
+        return ("order", order.id)
+    return ("oco", order.account_id, order.token_in, order.oco_group)
+
+
+def _holds(orders: Sequence[Order]) -> dict[tuple[Any, ...], tuple[int, str, int]]:
+    """What each hold of ``orders`` holds now: (account, token, units); open orders of a group
+    share the largest amount, a live triggered or market order holds its own."""
+    held: dict[tuple[Any, ...], tuple[int, str, int]] = {}
+    for o in orders:
+        key = _hold_key(o)
+        account, token, units = held.get(key, (o.account_id, o.token_in, 0))
+        if o.status == OrderStatus.OPEN:
+            held[key] = (account, token, max(units, o.amount_in))
+        elif o.status not in NOT_EXECUTABLE:
+            held[key] = (account, token, units + o.amount_in)
+        else:
+            held[key] = (account, token, units)
+    return held
+
+
+def _release(
+    session: DbSession, before: Mapping[tuple[Any, ...], tuple[int, str, int]], orders: Sequence[Order]
+) -> None:
+    """Release what the holds of ``orders`` no longer need (balances locked after the orders)."""
+    after = _holds(orders)
+    freed: dict[tuple[int, str], int] = defaultdict(int)
+    for key, (account, token, units) in before.items():
+        freed[(account, token)] += units - after.get(key, (account, token, 0))[2]
+    wanted = {k for k, units in freed.items() if units}
+    balances = _locked_balances(session, wanted)
+    stamp = utcnow()
+    for k in sorted(wanted):
+        balance = balances.get(k)
+        if balance is None:
+            continue
+        # Never below zero: a hold written off meanwhile (an adjusted balance) has nothing to release.
+        balance.reserved -= max(0, min(balance.reserved, freed[k]))
+        balance.updated_at = stamp
+
+
+def _locked_with_groups(session: DbSession, order_ids: Sequence[str]) -> dict[str, Order]:
+    """These orders, the open orders of their OCO groups and a TWAP parent's children, locked in
+    id order (one global order: orders before balances, each by id)."""
+    rows = session.execute(
+        sa.select(Order.id, Order.account_id, Order.oco_group).where(Order.id.in_(list(order_ids)))
+    ).all()
+    ids = {r.id for r in rows}
+    groups = {(r.account_id, r.oco_group) for r in rows if r.oco_group is not None}
+    if groups:
+        ids |= set(
+            session.execute(
+                sa.select(Order.id).where(
+                    sa.tuple_(Order.account_id, Order.oco_group).in_(sorted(groups)),
+                    Order.status == OrderStatus.OPEN.value,
+                )
+            ).scalars()
+        )
+    children = session.execute(sa.select(Order.id).where(Order.parent_id.in_(list(order_ids)))).scalars()
+    ids |= set(children)
+    return _locked_by_id(session, Order, sorted(ids))
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    """An open order whose price came (order_book.Trigger), as the watcher saw it."""
+
+    order_id: str
+    message: str
+    min_amount_out: int | None = None  # stop / take profit: the route now less slippageBps
+    quoted_amount_out: int | None = None
+
+
+@dataclass(frozen=True)
+class RestingChanges:
+    """What one trigger-and-expire transaction committed: orders to dispatch, updates to publish."""
+
+    triggered: tuple[str, ...] = ()
+    expired: tuple[str, ...] = ()
+    cancelled: tuple[str, ...] = ()  # OCO siblings of triggered orders
+    stored: tuple[tuple[Order, list[StoredEvent]], ...] = ()
+
+
+def trigger_orders(
+    session: DbSession, triggers: Sequence[TriggerRequest], expired_ids: Sequence[str] = ()
+) -> RestingChanges:
+    """Trigger and expire resting orders in one transaction.
+
+    Each trigger is a compare-and-set under the order's row lock: ``open`` → ``pending`` with
+    ``triggered_at`` and its event, or nothing if the order is no longer open (another watcher
+    took it, or it was cancelled): two watchers never both trigger an order. The open siblings
+    of a triggered OCO order are cancelled in the same transaction. An expired order (open, past
+    ``expires_at``) becomes ``expired``. Holds no longer needed are released.
+    """
+    try:
+        now = utcnow()
+        wanted = [t.order_id for t in triggers] + [i for i in expired_ids]
+        orders = _locked_with_groups(session, wanted)
+        rows = list(orders.values())
+        before = _holds(rows)
+        events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        triggered: list[str] = []
+        cancelled: list[str] = []
+        expired: list[str] = []
+        for order_id in expired_ids:
+            order = orders.get(order_id)
+            if order is None or order.status != OrderStatus.OPEN or order.expires_at is None:
+                continue
+            if order.expires_at > now:
+                continue
+            message = f"expired at {order.expires_at.isoformat()}; input released"
+            events[order.id].append(_event(order, OrderStatus.EXPIRED, message, now))
+            expired.append(order.id)
+        for t in triggers:
+            order = orders.get(t.order_id)
+            if order is None or order.status != OrderStatus.OPEN:
+                continue  # the compare-and-set: somebody else moved it first
+            order.triggered_at = now
+            if t.min_amount_out is not None:
+                order.min_amount_out = t.min_amount_out
+            if t.quoted_amount_out is not None:
+                order.quoted_amount_out = t.quoted_amount_out
+            events[order.id].append(_event(order, OrderStatus.PENDING, t.message, now))
+            triggered.append(order.id)
+            if order.oco_group is None:
+                continue
+            for sibling in rows:
+                if (
+                    sibling.id != order.id
+                    and sibling.status == OrderStatus.OPEN
+                    and sibling.account_id == order.account_id
+                    and sibling.oco_group == order.oco_group
+                ):
+                    note = f"cancelled: one-cancels-other, {order.id} of group {order.oco_group!r} triggered"
+                    events[sibling.id].append(_event(sibling, OrderStatus.CANCELLED, note, now))
+                    cancelled.append(sibling.id)
+        _release(session, before, rows)
+        changed = [orders[i] for i in events]
+        stored = _insert_events(session, [row for o in changed for row in events[o.id]])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    by_order: dict[str, list[StoredEvent]] = defaultdict(list)
+    flat = [(o, row) for o in changed for row in events[o.id]]
+    for (o, _), event in zip(flat, stored, strict=True):
+        by_order[o.id].append(event)
+    return RestingChanges(
+        tuple(triggered), tuple(expired), tuple(cancelled), tuple((o, by_order[o.id]) for o in changed)
+    )
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """``outcome``: cancelled (now), already_cancelled, executing (409), final (409), missing."""
+
+    outcome: str
+    order: Order | None
+    stored: tuple[tuple[Order, list[StoredEvent]], ...] = ()
+
+
+_EXECUTING = frozenset(
+    {OrderStatus.QUOTING, OrderStatus.ROUTING, OrderStatus.BUILDING, OrderStatus.SUBMITTED}
+)
+
+
+def cancel_order(session: DbSession, order_id: str, account_id: int) -> CancelResult:
+    """Cancel one of the account's orders in one transaction, under its row lock.
+
+    ``open`` / ``working`` / ``pending`` (not yet taken by a worker) → ``cancelled`` at once, its
+    hold released; an OCO order cancels its whole group's open orders (the group shares one hold:
+    cancelling one is cancelling the position); a TWAP parent releases what its children did not
+    take (``amount_in`` minus theirs) and cancels its children still ``pending``. An order already
+    executing (quoting … submitted) or final otherwise is left as it is; a cancelled one is
+    answered as it is (cancel is idempotent). A worker that then settles the order finds it final
+    and trades nothing: settlement locks the orders first.
+    """
+    try:
+        orders = _locked_with_groups(session, [order_id])
+        order = orders.get(order_id)
+        if order is None or order.account_id != account_id:
+            session.rollback()
+            return CancelResult("missing", None)
+        if order.status == OrderStatus.CANCELLED:
+            session.rollback()
+            return CancelResult("already_cancelled", order)
+        if order.status in _EXECUTING:
+            session.rollback()
+            return CancelResult("executing", order)
+        if order.status in FINAL_STATUSES:
+            session.rollback()
+            return CancelResult("final", order)
+        rows = list(orders.values())
+        children = [o for o in rows if o.parent_id == order.id]
+        before = _holds([o for o in rows if o.parent_id != order.id])
+        now = utcnow()
+        events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        if order.status == OrderStatus.WORKING:
+            taken = sum(c.amount_in for c in children)
+            # A TWAP parent holds what its children have not taken yet.
+            before[_hold_key(order)] = (order.account_id, order.token_in, max(0, order.amount_in - taken))
+            message = f"cancelled by the trader; {len(children)} slice(s) sent keep their fills"
+        else:
+            message = "cancelled by the trader; input released"
+        events[order.id].append(_event(order, OrderStatus.CANCELLED, message, now))
+        for sibling in rows:
+            if (
+                sibling.id != order.id
+                and order.oco_group is not None
+                and sibling.oco_group == order.oco_group
+                and sibling.account_id == order.account_id
+                and sibling.status == OrderStatus.OPEN
+            ):
+                note = (
+                    f"cancelled: one-cancels-other, order {order.id} of group {order.oco_group!r} cancelled"
+                )
+                events[sibling.id].append(_event(sibling, OrderStatus.CANCELLED, note, now))
+        for child in children:
+            if child.status == OrderStatus.PENDING:
+                before[_hold_key(child)] = (child.account_id, child.token_in, child.amount_in)
+                note = f"cancelled with its parent {order.id}; input released"
+                events[child.id].append(_event(child, OrderStatus.CANCELLED, note, now))
+        _release(session, before, rows)
+        changed = [orders[i] for i in events]
+        stored = _insert_events(session, [row for o in changed for row in events[o.id]])
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    by_order: dict[str, list[StoredEvent]] = defaultdict(list)
+    flat = [(o, row) for o in changed for row in events[o.id]]
+    for (o, _), event in zip(flat, stored, strict=True):
+        by_order[o.id].append(event)
+    return CancelResult("cancelled", order, tuple((o, by_order[o.id]) for o in changed))
+
+
+def oco_hold(session: DbSession, account_id: int, token_in: str, oco_group: str, amount_in: int) -> int:
+    """What a new order of an OCO group must newly hold: what it needs beyond the group's hold.
+
+    Locks the group's open orders (so a concurrent trigger or cancel of the group waits, or is
+    seen). Raises ValidationError when the group already ended (an order of it triggered or was
+    cancelled) or sells another token. Call inside the transaction that creates the order.
+    """
+    members = (
+        session.execute(
+            sa.select(Order)
+            .where(Order.account_id == account_id, Order.oco_group == oco_group)
+            .order_by(Order.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .all()
+    )
+    if any(m.token_in != token_in for m in members):
+        raise ValidationError(
+            f"ocoGroup {oco_group!r} sells {members[0].token_in}: the orders of a group sell one token",
+            field="ocoGroup",
+        )
+    if any(m.status not in (OrderStatus.OPEN, OrderStatus.EXPIRED) for m in members):
+        raise ValidationError(
+            f"ocoGroup {oco_group!r} has ended (an order of it triggered or was cancelled): use a new group",
+            field="ocoGroup",
+        )
+    held = max((m.amount_in for m in members if m.status == OrderStatus.OPEN), default=0)
+    return max(0, amount_in - held)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import Field
@@ -332,10 +333,30 @@ class OrderDetail(OrderSummary):
     children: list[TwapChildOut] = Field(
         description="TWAP: its slices sent so far, by sliceIndex (empty for other orders)"
     )
+    currentPrice: DecimalText | None = Field(
+        default=None,
+        description="An open resting order: the price its trigger watches now, tokenOut per tokenIn "
+        "(limit: the best route's for the whole amount; stop / take profit: the reference mid)",
+    )
+    distanceBps: DecimalText | None = Field(
+        default=None,
+        description="An open resting order: (limitPrice or triggerPrice − currentPrice) / currentPrice in "
+        "bps; a limit or take-profit fills at ≤ 0, a stop-loss at ≥ 0",
+    )
 
     @classmethod
-    def of_order(cls, order: Order, trade: Trade | None, children: Sequence[Order] = ()) -> Self:
+    def of_order(
+        cls,
+        order: Order,
+        trade: Trade | None,
+        children: Sequence[Order] = (),
+        current_price: Decimal | None = None,
+    ) -> Self:
         plan = (order.route or {}).get("plan") or {}
+        watched = order.limit_price if order.order_type == "limit" else order.trigger_price
+        distance = None
+        if current_price is not None and current_price > 0 and watched is not None:
+            distance = (watched - current_price) / current_price * 10_000
         return cls.make(
             **_summary_fields(order),
             legs=_order_legs(order),
@@ -343,6 +364,8 @@ class OrderDetail(OrderSummary):
             route=OrderRouteOut.of(plan, order.token_out) if plan else None,
             trade=None if trade is None else OrderTradeOut.of(trade),
             children=[TwapChildOut.of(c) for c in children],
+            currentPrice=decimal_str(current_price, 12) if current_price is not None else None,
+            distanceBps=decimal_str(distance, 2),
         )
 
 

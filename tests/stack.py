@@ -313,7 +313,7 @@ class LiveClient:
 
 # --- helpers for tests that drive the real processes and then read the database ----------------
 
-FINAL_STATUSES = ("confirmed", "failed")
+FINAL_STATUSES = ("confirmed", "failed", "cancelled", "expired")  # models.FINAL_STATUSES
 
 
 def kill_process_group(proc: Proc) -> None:

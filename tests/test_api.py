@@ -152,7 +152,7 @@ BAD_ORDERS: list[tuple[str, dict[str, Any], int, str, str | None]] = [
     ("non-integer slippage", {**GOOD, "slippageBps": 1.5}, 400, "invalid_input", "slippageBps"),
     ("slippage as a string", {**GOOD, "slippageBps": "50"}, 400, "invalid_input", "slippageBps"),
     ("boolean slippage", {**GOOD, "slippageBps": True}, 400, "invalid_input", "slippageBps"),
-    ("limit order type", {**GOOD, "orderType": "limit"}, 400, "invalid_input", "orderType"),
+    ("limit without limitPrice", {**GOOD, "orderType": "limit"}, 422, "invalid_order", "limitPrice"),
     ("unknown extra field", {**GOOD, "amountOut": "1"}, 400, "invalid_input", "amountOut"),
     ("missing tokenIn", {"tokenOut": "USDC", "amountIn": "1"}, 400, "invalid_input", "tokenIn"),
     ("missing amountIn", {"tokenIn": "SOL", "tokenOut": "USDC"}, 400, "invalid_input", "amountIn"),

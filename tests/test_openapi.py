@@ -155,6 +155,7 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
         ("post", "/api/orders/execute"),
         ("get", "/api/orders"),
         ("get", "/api/orders/{orderId}"),
+        ("post", "/api/orders/{orderId}/cancel"),
         ("get", "/api/accounts/me"),
     }
     for path, item in document["paths"].items():
@@ -237,6 +238,17 @@ def test_real_responses_of_every_endpoint_match_the_document(
     get("/api/orders/" + "0" * 32, 404, key)
     get("/api/accounts/me", 200, key)
     get("/api/accounts/me", 401, {"X-API-Key": "nope"})
+
+    def cancel(order_id: str, status: int) -> Any:
+        r = client.post(f"/api/orders/{order_id}/cancel", headers=key)
+        assert r.status_code == status, r.get_json()
+        return doc.check("post", f"/api/orders/{order_id}/cancel", r)
+
+    cancel(accepted["orderId"], 409)  # confirmed: order_final
+    resting = post({**order, "amountIn": "1", "orderType": "limit", "limitPrice": "1000"}, 202)
+    post({**order, "orderType": "limit"}, 422)  # no limitPrice
+    cancel(resting["orderId"], 200)
+    cancel("0" * 32, 404)
 
     operations = {op.operation_id for op in OPERATIONS}
     assert {op for _, op, _ in doc.seen} == operations

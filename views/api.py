@@ -11,8 +11,10 @@ An account (``X-API-Key`` header, or the web session) is needed for orders and t
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, request
 
 import analytics
+import live_updates
 import otc_engine
 import twap
 from errors import (
@@ -29,7 +32,9 @@ from errors import (
     SolrouteError,
     ValidationError,
 )
+from execution_plan import price_of
 from models import Account, Order, OrderStatus, Trade, db, utcnow
+from order_book import limit_min_amount_out
 from payloads import (
     AccountResponse,
     AnalyticsSummary,
@@ -62,8 +67,8 @@ from payloads import (
 from quoting import Quote
 from routing_engine import parse_strategy
 from services import get_services
-from tokens import TOKENS, get_token, to_base_units
-from trade_logger import create_order, replayed_order, request_hash
+from tokens import TOKENS, format_amount, get_token, to_base_units
+from trade_logger import cancel_order, create_order, oco_hold, replayed_order, request_hash
 from venue_state import account_for_api_key, desk_from_row, hash_api_key, load_pools
 from views.auth import api_session_account
 from views.errors import ApiError
@@ -576,9 +581,124 @@ def execute_order(
 Accepted = tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]
 
 
+_PRICE_TEXT = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")  # ASCII only: Decimal takes "0_1", "١" too
+MAX_PRICE = Decimal(10) ** 20
+
+
+def _refuse(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid_order", message, field)
+
+
+def _price(value: object, field: str) -> Decimal:
+    """A limit or trigger price: a positive decimal (tokenOut per tokenIn, token units)."""
+    text = format(value, "f") if isinstance(value, Decimal | int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not _PRICE_TEXT.fullmatch(text.strip()):
+        raise _refuse(field, f'{field} must be a positive decimal such as "152.5", got {value!r}')
+    price = Decimal(text.strip())
+    if not 0 < price < MAX_PRICE:
+        raise _refuse(field, f"{field} must be greater than 0 and below 1e20, got {text.strip()}")
+    return price
+
+
+def _expiry(body: ExecuteOrderRequest) -> datetime | None:
+    """expiresAt or expiresInS (not both), in the future; None: good until cancelled."""
+    if body.expiresAt is not None and body.expiresInS is not None:
+        raise _refuse("expiresInS", "give expiresAt or expiresInS, not both")
+    now = utcnow()
+    if body.expiresInS is not None:
+        return now + timedelta(seconds=body.expiresInS)
+    if body.expiresAt is not None and body.expiresAt <= now:
+        raise _refuse("expiresAt", f"expiresAt {iso(body.expiresAt)} is not in the future")
+    return body.expiresAt
+
+
 def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
-    """A limit, stop-loss or take-profit order: it rests ``open`` (input held) until its price comes."""
-    raise ValidationError(f"orderType {body.orderType!r} is not supported yet", field="orderType")
+    """A limit, stop-loss or take-profit order: it rests ``open`` (input held) until its price comes.
+
+    limit: ``limitPrice`` required, ``minAmountOut`` = ceil(amountIn × limitPrice); stop_loss and
+    take_profit: ``triggerPrice`` required (its minimum comes from the route when it triggers,
+    less ``slippageBps``). An order with an ``ocoGroup`` holds only what the group's hold lacks.
+    """
+    kind = body.orderType
+    price_field, other = ("limitPrice", "triggerPrice") if kind == "limit" else ("triggerPrice", "limitPrice")
+    for name in ("amountOut", "quoteId", "minAmountOut", other, "slices", "intervalS"):
+        if getattr(body, name) is not None:
+            raise _refuse(name, f"{name} does not apply to a {kind} order")
+    if body.amountIn is None:
+        raise _refuse("amountIn", f"amountIn is required for a {kind} order")
+    raw_price = getattr(body, price_field)
+    if raw_price is None:
+        raise _refuse(price_field, f"{price_field} is required for a {kind} order")
+    price = _price(raw_price, price_field)
+    amount_in = _units(token_in, body.amountIn, "amountIn")
+    strategy = parse_strategy(body.routingStrategy)
+    expires_at = _expiry(body)
+    key = _idempotency_key()
+    digest = request_hash(
+        {
+            "orderType": kind,
+            "tokenIn": token_in,
+            "tokenOut": token_out,
+            "amountIn": amount_in,
+            "strategy": strategy.value,
+            "slippageBps": body.slippageBps,
+            price_field: str(price),
+            # expiresInS is relative: a replay's own clock would differ, so the request's field is hashed
+            "expiresAt": None if body.expiresAt is None else iso(body.expiresAt),
+            "expiresInS": body.expiresInS,
+            "ocoGroup": body.ocoGroup,
+        }
+    )
+    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
+    if existing is not None:
+        return _replay(existing)
+    route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route  # the pair routes
+    if kind == "limit":
+        minimum = limit_min_amount_out(token_in, token_out, amount_in, price)
+        if minimum > MAX_DB_AMOUNT:
+            raise _refuse("limitPrice", f"limitPrice {price} asks for more {token_out} than any supply")
+        least = format_amount(token_out, minimum)
+        message = f"open: waiting until the best route pays at least {least} {token_out}"
+    else:
+        minimum = route.min_amount_out  # replaced by the route's at the trigger
+        sign = "<=" if kind == "stop_loss" else ">="
+        message = f"open: waiting until the reference price {sign} {price} {token_out} per {token_in}"
+    columns = {
+        "limit_price" if kind == "limit" else "trigger_price": price,
+        "expires_at": expires_at,
+        "oco_group": body.ocoGroup,
+    }
+    hold_units = None
+    if body.ocoGroup is not None:
+        try:
+            hold_units = oco_hold(
+                db.session, account_id, token_in, body.ocoGroup, amount_in
+            )  # locks the group
+        except ValidationError as exc:
+            db.session.rollback()
+            raise _refuse("ocoGroup", exc.message) from exc
+    order, created = create_order(
+        db.session,
+        account_id,
+        token_in=token_in,
+        token_out=token_out,
+        amount_in=amount_in,
+        strategy=strategy.value,
+        slippage_bps=body.slippageBps,
+        quoted_amount_out=route.amount_out,
+        min_amount_out=minimum,
+        route=None,
+        idempotency_key=key,
+        request_digest=digest,
+        order_type=kind,
+        status=OrderStatus.OPEN,
+        message=message,
+        columns=columns,
+        hold_units=hold_units,
+    )
+    if not created:
+        return _replay(order)
+    return OrderAccepted.of(order), 202
 
 
 # Fields that mean nothing for a TWAP order: refused rather than ignored.
@@ -733,7 +853,7 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
 @operations.get(
     "/orders",
     operation_id="listOrders",
-    summary="The account's orders, newest first",
+    summary="The account's orders: open and working ones first, then newest first",
     tag="orders",
     auth=_account,
     query=OrdersQuery,
@@ -741,7 +861,7 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
     errors=(400, 401),
 )
 def list_orders(account: Account, q: OrdersQuery) -> OrdersPage:
-    """The account's orders, newest first, with the total matching the filters."""
+    """The account's orders (resting ones first, then newest first), with the total matching the filters."""
     page = analytics.orders_page(
         db.session,
         account.id,
@@ -749,6 +869,7 @@ def list_orders(account: Account, q: OrdersQuery) -> OrdersPage:
         strategy=None if q.routingStrategy is None else parse_strategy(q.routingStrategy).value,
         token_in=_optional_symbol(q.tokenIn, "tokenIn"),
         token_out=_optional_symbol(q.tokenOut, "tokenOut"),
+        order_type=q.orderType,
         window=_window(q),
         limit=q.limit,
         offset=q.offset,
@@ -780,7 +901,60 @@ def get_order(account: Account, order_id: str) -> OrderDetail:
                 sa.select(Order).where(Order.parent_id == order.id).order_by(Order.slice_index)
             ).scalars()
         )
-    return OrderDetail.of_order(order, trade, children)
+    return OrderDetail.of_order(order, trade, children, _watched_price(order))
+
+
+def _watched_price(order: Order) -> Decimal | None:
+    """What an open resting order's trigger compares now (tokenOut per tokenIn), for its page."""
+    if order.status != OrderStatus.OPEN:
+        return None
+    quotes = get_services().quotes
+    try:
+        if order.order_type == "limit":
+            route = quotes.quote_units(
+                order.token_in, order.token_out, order.amount_in, order.strategy
+            ).result
+            return price_of(order.token_in, order.token_out, order.amount_in, route.route.amount_out)
+        prices = quotes.usd_prices((order.token_in, order.token_out), load_pools(db.session))
+    except SolrouteError:
+        return None
+    sell, buy = prices.get(order.token_in), prices.get(order.token_out)
+    return sell / buy if sell and buy else None
+
+
+@operations.post(
+    "/orders/<order_id>/cancel",
+    operation_id="cancelOrder",
+    summary="Cancel an open, working or not yet executing order; its held input is released",
+    tag="orders",
+    auth=_account,
+    response=OrderSummary,
+    errors=(400, 401, 404, 409),
+    path_params=(ORDER_ID_PARAM,),
+)
+def cancel(account: Account, order_id: str) -> OrderSummary:
+    """Cancel one of the account's orders (idempotent: a cancelled order is answered as it is).
+
+    open / working / pending (no worker has it yet) → cancelled, held input released; an OCO
+    order cancels its group; executing → 409 ``order_executing``; ended otherwise → 409 ``order_final``.
+    """
+    if not ORDER_ID.fullmatch(order_id):
+        raise ApiError(404, "not_found", f"no order {order_id[:64]!r} for this account", "orderId")
+    result = cancel_order(db.session, order_id, account.id)
+    if result.order is None:
+        raise ApiError(404, "not_found", f"no order {order_id[:64]!r} for this account", "orderId")
+    if result.outcome == "executing":
+        raise ApiError(
+            409,
+            "order_executing",
+            f"order {order_id} is executing (status {result.order.status}): it can no longer be cancelled",
+            "orderId",
+        )
+    if result.outcome == "final":
+        raise ApiError(409, "order_final", f"order {order_id} already ended {result.order.status}", "orderId")
+    for stored in result.stored:
+        live_updates.publish_events(stored)
+    return OrderSummary.of(result.order)
 
 
 @operations.get(

@@ -187,8 +187,9 @@ class ExecuteOrderRequest(BaseModel):
         description="stop_loss / take_profit: the reference price (tokenOut per tokenIn) at which the "
         "order runs as a market order",
     )
+    # Not strict: a JSON body carries a timestamp as a string (strict mode takes datetime objects only).
     expiresAt: UtcDateTime | None = Field(
-        default=None, description="limit/stop/take-profit: expire unfilled at this time"
+        default=None, strict=False, description="limit/stop/take-profit: expire unfilled at this time"
     )
     expiresInS: Annotated[
         StrictInt | None, Field(ge=1, le=365 * 86_400, description="Or expire this many seconds from now")
@@ -231,7 +232,7 @@ class ListQuery(BaseModel):
 
 
 class OrdersQuery(ListQuery):
-    """Filters of ``GET /api/orders`` (newest first)."""
+    """Filters of ``GET /api/orders`` (open and working orders first, then newest first)."""
 
     status: Annotated[OrderStatusName | None, Field(description="Only orders in this state")] = None
     routingStrategy: Annotated[
@@ -239,6 +240,7 @@ class OrdersQuery(ListQuery):
     ] = None
     tokenIn: Annotated[Symbol | None, Field(description="Only orders selling this token")] = None
     tokenOut: Annotated[Symbol | None, Field(description="Only orders buying this token")] = None
+    orderType: Annotated[OrderTypeName | None, Field(description="Only orders of this type")] = None
     from_: Annotated[
         UtcDateTime | None, Field(alias="from", description="Created at or after (ISO 8601, inclusive)")
     ] = None
