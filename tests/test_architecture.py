@@ -31,7 +31,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE_PACKAGES = ("amm", "routing_engine")
-PURE_MODULES = ("otc_engine", "execution_plan", "tokens", "errors", "stats")
+PURE_MODULES = ("otc_engine", "execution_plan", "firm_quotes", "tokens", "errors", "stats")
 PURE_TOP_LEVEL = frozenset(PURE_PACKAGES + PURE_MODULES)
 
 # Standard-library modules that talk to the network or a database: as out of place in the pure
@@ -301,7 +301,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {"price_feeds", "jupiter_api", "http_session", "rate_limits", "models", "database", "config"}
         ),
     ),
-    ("pure core", frozenset({"routing_engine", "otc_engine", "execution_plan", "backtesting"})),
+    (
+        "pure core",
+        frozenset({"routing_engine", "otc_engine", "execution_plan", "firm_quotes", "backtesting"}),
+    ),
     ("pure base", frozenset({"amm", "tokens", "errors", "stats"})),
 )
 LAYER_OF = {name: depth for depth, (_, names) in enumerate(LAYERS) for name in names}
