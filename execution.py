@@ -149,10 +149,11 @@ def decide(
     exact-out order (``exact_side`` "out") routes the least input for its wanted amount; a firm
     quote's order (route ``firm_quote``) executes the quoted legs (``_decide_firm``).
     """
-    attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
     firm = (order.route or {}).get("firm_quote")
     if firm is not None:
+        attempt.step(OrderStatus.QUOTING, f"pricing the firm quote's legs now (attempt {attempt.number})")
         return _decide_firm(svc, order, attempt, venues, firm, is_last_attempt, rate_limit_wait_s)
+    attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
     aggregator = _aggregator_at_execution(svc, order, is_last_attempt, rate_limit_wait_s)
     market = svc.quotes.market_of(
         tuple(venues.pools.values()), tuple(venues.desks.values()), venues.usd_prices, aggregator

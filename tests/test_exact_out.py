@@ -17,6 +17,7 @@ from amm.pools import default_pools
 from errors import InsufficientLiquidityError, ValidationError
 from routing_engine import Market, Strategy, find_route
 from routing_engine.exact_out import find_route_exact_out, max_amount_in_for
+from tests.direct_orders import write_and_dispatch
 from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
 from tests.waiting import wait_final
 from tokens import format_amount, get_token, to_base_units
@@ -238,36 +239,12 @@ def test_an_exact_out_order_more_than_the_balance_holds_is_refused(client: Any, 
     assert r.get_json()["error"]["field"] == "amountOut"
 
 
-def _direct_order(app: Any, **values: Any) -> str:
-    """An order written through the one write path as if accepted earlier (the market has moved since),
-    handed to the dispatcher like any other."""
-    import sqlalchemy as sa
-
-    from models import Account, db
-    from services import get_services
-    from trade_logger import create_order
-
-    with app.app_context():
-        account_id = db.session.execute(sa.select(Account.id).where(Account.name == "demo")).scalar_one()
-        order, _ = create_order(
-            db.session,
-            account_id,
-            route=None,
-            idempotency_key=None,
-            request_digest="test",
-            strategy="OPTIMAL_SPLIT",
-            **values,
-        )
-        get_services(app).dispatcher.submit(order.id)
-        return order.id
-
-
 def test_an_exact_out_order_fails_when_the_least_input_now_exceeds_its_hold(
     app: Any, client: Any, api_key: str
 ) -> None:
     least = units("SOL", quote(client, amountOut="3000").get_json()["amountIn"])
     before = balances(client, api_key)
-    order_id = _direct_order(
+    order_id = write_and_dispatch(
         app,
         token_in="SOL",
         token_out="USDC",
@@ -319,7 +296,7 @@ def test_the_execution_time_shortfall_names_where_the_minimum_came_from(
     best = units("USDC", quote(client, amountIn="2").get_json()["route"]["amountOut"])
     quoted = best * 2  # a quote from a market that has moved a lot since
     minimum = best + 1 if own_minimum else quoted * (10_000 - 50) // 10_000
-    order_id = _direct_order(
+    order_id = write_and_dispatch(
         app,
         token_in="SOL",
         token_out="USDC",
