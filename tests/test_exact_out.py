@@ -19,6 +19,7 @@ from routing_engine import Market, Strategy, find_route
 from routing_engine.exact_out import find_route_exact_out, max_amount_in_for
 from tests.direct_orders import write_and_dispatch
 from tests.reference_solver import NOW, PRICES, random_market, reference_optimum
+from tests.stack import book_problems, venue_seed
 from tests.waiting import wait_final
 from tokens import format_amount, get_token, to_base_units
 
@@ -182,8 +183,9 @@ def submit(client: Any, key: str, body: dict[str, Any]) -> Any:
 
 
 def test_an_exact_out_order_buys_at_least_the_amount_and_releases_the_unspent_hold(
-    app: Any, client: Any, api_key: str
+    app: Any, client: Any, api_key: str, database_url: str
 ) -> None:
+    seed = venue_seed(database_url)
     before = balances(client, api_key)
     r = submit(
         client, api_key, {"tokenIn": "SOL", "tokenOut": "USDC", "amountOut": "3000", "slippageBps": 100}
@@ -217,6 +219,7 @@ def test_an_exact_out_order_buys_at_least_the_amount_and_releases_the_unspent_ho
             if e.memo == "sold":
                 sold = e.amount
         assert sold == -spent and all(v == 0 for v in by_token.values()), by_token
+    assert book_problems(database_url, seed) == []  # balances, ledger, pools and fills reconcile
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from execution_plan import PlannedLeg
 from firm_quotes import FirmQuote, quote_key, sign_quote, verify_quote
+from tests.stack import Stack, book_problems, kill_process_group, running_stack, stack_env
 from tests.test_exact_out import balances, units
-from tests.waiting import wait_final
-from tokens import format_amount
+from tests.waiting import WAIT_S, wait_final
 
 SOL_USDC = {"tokenIn": "SOL", "tokenOut": "USDC"}
 
@@ -214,20 +216,86 @@ def test_fields_that_agree_with_the_quote_are_accepted(client: Any, api_key: str
 
 
 def test_a_firm_quote_fails_with_price_moved_when_the_pools_moved(client: Any, api_key: str) -> None:
-    # No slippage: the quote's minimum is its output, so any trade in the same direction moves it.
+    # No slippage: the quote's minimum is its output. Executing the quote once trades against exactly
+    # its pools, so a second execution of the same quote finds them moved (a quote is not
+    # single-use: the price check at execution is what protects the trader).
     quoted = get_quote(client, amountIn="10", slippageBps=0)
-    mover = submit(client, api_key, {**SOL_USDC, "amountIn": "300"})  # sells SOL into the same pools
-    assert wait_final(client, mover.get_json()["orderId"], api_key)["status"] == "confirmed"
+    body = {**SOL_USDC, "quoteId": quoted["quoteId"]}
+    first = wait_final(client, submit(client, api_key, body).get_json()["orderId"], api_key)
+    assert first["status"] == "confirmed" and first["amountOut"] == quoted["route"]["amountOut"], first
     before = balances(client, api_key)
-    r = submit(client, api_key, {**SOL_USDC, "quoteId": quoted["quoteId"]})
+    r = submit(client, api_key, body)
     assert r.status_code == 202, r.get_json()
     order = wait_final(client, r.get_json()["orderId"], api_key)
     assert order["status"] == "failed" and order["error"]["code"] == "price_moved", order
     message = order["error"]["message"]
-    assert f"quoted {quoted['route']['amountOut']} USDC" in message
-    assert f"minAmountOut of {quoted['route']['minAmountOut']} USDC" in message
-    now_pays = units("USDC", get_quote(client, amountIn="10")["route"]["amountOut"])
-    assert now_pays < units("USDC", quoted["route"]["minAmountOut"])
-    assert "nothing was traded" in message
-    assert balances(client, api_key) == before  # the hold released
-    assert format_amount("USDC", units("USDC", quoted["route"]["amountOut"])) in message
+    assert f"quoted {quoted['route']['amountOut']} USDC" in message, message
+    assert f"minAmountOut of {quoted['route']['minAmountOut']} USDC" in message, message
+    assert "bps below the quote at submission" in message and "nothing was traded" in message, message
+    assert balances(client, api_key) == before  # the hold released, nothing traded
+
+
+# --- with RQ workers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Stack]:
+    """The processes of one test (gunicorn and an RQ worker); their logs are printed if it fails."""
+    runner = running_stack(request, tmp_path / "logs")
+    started = next(runner)
+    try:
+        yield started
+    finally:
+        next(runner, None)
+        for proc in started.procs:
+            if proc.popen.poll() is not None:
+                kill_process_group(proc)
+
+
+def test_exact_out_and_firm_quote_orders_execute_on_rq_workers_and_the_books_reconcile(
+    stack: Stack, pg_database: str, redis_url: str, redis_namespace: str
+) -> None:
+    from tests.test_workers import seed_database
+
+    db = seed_database(pg_database, {})
+    env = stack_env(db.url, redis_url, redis_namespace)
+    base = stack.start_server(env)
+    stack.start_worker(env)
+    headers = {"X-API-Key": db.keys["demo"]}
+
+    def post(body: dict[str, Any]) -> str:
+        r = requests.post(
+            f"{base}/api/orders/execute", json={**SOL_USDC, **body}, headers=headers, timeout=WAIT_S
+        )
+        assert r.status_code == 202, r.text
+        return str(r.json()["orderId"])
+
+    def quoted(**params: Any) -> dict[str, Any]:
+        r = requests.get(f"{base}/api/quote", params={**SOL_USDC, **params}, timeout=WAIT_S)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    exact = wait_final(base, post({"amountOut": "2500", "slippageBps": 100}), headers)
+    assert exact["status"] == "confirmed", exact
+    assert units("USDC", exact["amountOut"]) >= units("USDC", "2500")
+    assert units("SOL", exact["filledAmountIn"]) < units("SOL", exact["amountIn"])
+
+    firm = wait_final(base, post({"quoteId": quoted(amountIn="12")["quoteId"]}), headers)
+    assert firm["status"] == "confirmed" and firm["amountIn"] == "12", firm
+
+    # No slippage: the first execution of the quote moves exactly its pools, so the second, of the
+    # same quote, no longer gets its minimum (a quote is not single-use; the price check protects).
+    stale = quoted(amountIn="5", slippageBps=0)
+    assert wait_final(base, post({"quoteId": stale["quoteId"]}), headers)["status"] == "confirmed"
+    moved = wait_final(base, post({"quoteId": stale["quoteId"]}), headers)
+    assert moved["status"] == "failed" and moved["error"]["code"] == "price_moved", moved
+
+    refused = requests.post(
+        f"{base}/api/orders/execute",
+        json={**SOL_USDC, "amountIn": "1", "minAmountOut": "1000"},
+        headers=headers,
+        timeout=WAIT_S,
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "min_amount_out_unreachable"
+    assert book_problems(db.url, db.seed) == []
