@@ -181,6 +181,12 @@ class _Search:
         a = min(max(1, guess), self.max_amount_in)
         margin = 1e-4  # grows ×4 per step that does not close the bracket
         out = self.out(a)
+        if out == 0:  # too small to buy anything, or past every venue's limit: look below first
+            below = a // 16
+            while below >= 1 and self.out(below) == 0 and self.evaluations < _MAX_EVALUATIONS // 4:
+                below //= 16
+            if below >= 1 and self.outputs.get(below, 0) > 0:
+                a, out = below, self.outputs[below]
         if out >= target:  # step down until below
             hi = a
             while True:
@@ -207,10 +213,27 @@ class _Search:
             out = self.out(a)
             if out >= target:
                 return lo, a
+            if out == 0 and out_lo > 0:
+                return self._below_capacity(lo, a)  # past every venue's limit (desks, Jupiter's size)
             if out <= out_lo and out_lo > 0 and a > 2 * lo:
                 raise self._unreachable()  # growing the input no longer buys more: capacity reached
             lo = a
             margin *= 4
+
+    def _below_capacity(self, lo: int, too_big: int) -> tuple[int, int]:
+        """A bracket between ``lo`` (buys less than T) and an input no venue can take: bisect for an
+        input that buys T below the venues' limits, or find there is none."""
+        target = self.target
+        while too_big - lo > 1 and self.evaluations < _MAX_EVALUATIONS:
+            mid = (lo + too_big) // 2
+            out = self.out(mid)
+            if out >= target:
+                return lo, mid
+            if out == 0:
+                too_big = mid
+            else:
+                lo = mid
+        raise self._unreachable()
 
     def _narrow(self, lo: int, hi: int) -> int:
         """The least evaluated ``hi`` with F(hi) ≥ T once hi − lo ≤ 1 (or the evaluations run out)."""

@@ -313,3 +313,17 @@ def test_the_execution_time_shortfall_names_where_the_minimum_came_from(
     message = order["error"]["message"]
     assert says in message and format_units("USDC", minimum) in message, message
     assert "bps tolerance" not in message
+
+
+def test_an_amount_near_a_desks_limit_is_found_below_it() -> None:
+    """Only a desk trades the pair: above its maximum there is no route at all, so the search must
+    look below that limit rather than call the amount unreachable."""
+    desk = otc_engine.default_desks(PRICES, NOW)[0]
+    market = Market((), (desk,), PRICES, NOW)
+    token_in, token_out = desk.base, desk.quote
+    top = find_route(market, token_in, token_out, desk.max_size).route.amount_out
+    found = find_route_exact_out(market, token_in, token_out, top - 1)
+    assert found.amount_in <= desk.max_size
+    assert find_route(market, token_in, token_out, found.amount_in).route.amount_out >= top - 1
+    with pytest.raises(InsufficientLiquidityError):
+        find_route_exact_out(market, token_in, token_out, top * 2)
