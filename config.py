@@ -202,6 +202,8 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         # Web quotes reuse a snapshot of pools and desks this long (execution always reads afresh).
         "VENUE_CACHE_S": float(_number(env, "VENUE_CACHE_S", "0.1")),
         "JUPITER_CURVE_TTL_S": float(_number(env, "JUPITER_CURVE_TTL_S", "120")),
+        # A firm quote's quoteId is good for this long (s): executed within it, its route is kept.
+        "QUOTE_TTL_S": float(_number(env, "QUOTE_TTL_S", "15")),
         "DEMO_ACCOUNT": _text(env, "DEMO_ACCOUNT", "demo"),
         # Prefix of every Redis name we own: the RQ queue, the Socket.IO channel, rate-limit keys.
         "REDIS_NAMESPACE": _text(env, "REDIS_NAMESPACE", "solroute"),

@@ -6,16 +6,25 @@ so plain-Python callers can catch them idiomatically.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class SolrouteError(Exception):
-    """Root of every error Solroute raises on purpose."""
+    """Root of every error Solroute raises on purpose.
+
+    ``details``: the figures behind the message as strings (amounts in token units, times in ISO
+    8601), for clients to read without parsing the message; the API sends them as ``details``.
+    """
 
     code = "solroute_error"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        self.details = dict(details) if details else None
 
 
 class ValidationError(SolrouteError, ValueError):
@@ -76,6 +85,30 @@ class OrderConflictError(SolrouteError):
     """The Idempotency-Key was used before with a different request."""
 
     code = "idempotency_conflict"
+
+
+class MinAmountOutUnreachableError(SolrouteError):
+    """A minAmountOut that the best route now cannot pay: refused before anything is held."""
+
+    code = "min_amount_out_unreachable"
+
+
+class InvalidQuoteError(ValidationError):
+    """A quoteId that this server did not sign (tampered, truncated or from another secret)."""
+
+    code = "invalid_quote"
+
+
+class QuoteExpiredError(SolrouteError):
+    """A firm quote used after its expiresAt."""
+
+    code = "quote_expired"
+
+
+class PriceMovedError(SolrouteError):
+    """A firm quote's route no longer pays its minAmountOut on the venues now."""
+
+    code = "price_moved"
 
 
 class TransientError(SolrouteError):

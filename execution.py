@@ -9,7 +9,9 @@ out) raises ``TransientError`` for the job to retry.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,15 +20,24 @@ from amm import Pool
 from errors import (
     InsufficientLiquidityError,
     NoRouteError,
+    PriceMovedError,
     SlippageExceededError,
     SolrouteError,
     TransientError,
+    VenueUnavailableError,
 )
-from execution_plan import ExecutionPlan, plan_from_route, reprice_plan
+from execution_plan import (
+    ExecutionPlan,
+    PlannedLeg,
+    minimum_source,
+    plan_from_route,
+    reprice_plan,
+    settle_plan,
+)
 from jupiter_api import JupiterError
 from models import DbSession, Order, OrderStatus
 from otc_engine import Desk
-from routing_engine import AggregatorQuote, Market, RouteResult, find_route
+from routing_engine import AggregatorQuote, Market, RouteResult, find_route, find_route_exact_out
 from services import Services
 from tokens import format_amount
 from trade_logger import Refusal, Settlement, Step
@@ -134,15 +145,33 @@ def decide(
 ) -> Settlement | Refusal | Deferred:
     """Quote, route and build one order in memory: settle it now, refuse it, or defer it (OTC).
 
-    A venue whose rate limit has no slot within ``rate_limit_wait_s`` is routed around.
+    A venue whose rate limit has no slot within ``rate_limit_wait_s`` is routed around. An
+    exact-out order (``exact_side`` "out") routes the least input for its wanted amount; a firm
+    quote's order (route ``firm_quote``) executes the quoted legs (``_decide_firm``).
     """
+    firm = (order.route or {}).get("firm_quote")
+    if firm is not None:
+        attempt.step(OrderStatus.QUOTING, f"pricing the firm quote's legs now (attempt {attempt.number})")
+        return _decide_firm(svc, order, attempt, venues, firm, is_last_attempt, rate_limit_wait_s)
     attempt.step(OrderStatus.QUOTING, f"quoting every venue (attempt {attempt.number})")
     aggregator = _aggregator_at_execution(svc, order, is_last_attempt, rate_limit_wait_s)
     market = svc.quotes.market_of(
         tuple(venues.pools.values()), tuple(venues.desks.values()), venues.usd_prices, aggregator
     )
+    is_exact_out = order.exact_side == "out" and order.amount_out_wanted is not None
 
     def route_on(candidates: Market) -> RouteResult:
+        if is_exact_out:
+            assert order.amount_out_wanted is not None
+            return find_route_exact_out(
+                candidates,
+                order.token_in,
+                order.token_out,
+                order.amount_out_wanted,
+                order.strategy,
+                order.slippage_bps,
+                svc.quotes.router_config,
+            ).result
         return find_route(
             candidates,
             order.token_in,
@@ -165,13 +194,26 @@ def decide(
     names = ", ".join(sorted({leg.venue for leg in route.legs}))
     attempt.step(OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {names}")
     out, minimum = order.token_out, order.min_amount_out
+    if is_exact_out and result.amount_in > order.amount_in:
+        sell = order.token_in
+        return Refusal(
+            order.id,
+            SlippageExceededError.code,
+            f"market moved: buying {format_amount(out, minimum)} {out} now takes "
+            f"{format_amount(sell, result.amount_in)} {sell}, more than the order's maxAmountIn of "
+            f"{format_amount(sell, order.amount_in)} {sell} (the input quoted at submission plus "
+            f"slippageBps {order.slippage_bps}); nothing was traded",
+            attempt.steps,
+            attempt.number,
+        )
     if route.amount_out < minimum:
         return Refusal(
             order.id,
             SlippageExceededError.code,
             f"market moved: best route now pays {format_amount(out, route.amount_out)} {out}, "
             f"below the minimum of {format_amount(out, minimum)} {out} "
-            f"({order.slippage_bps} bps tolerance); nothing was traded",
+            f"({minimum_source(out, minimum, order.quoted_amount_out, order.slippage_bps)})"
+            f"{_moved_since_quote(order.quoted_amount_out, route.amount_out)}; nothing was traded",
             attempt.steps,
             attempt.number,
         )
@@ -185,6 +227,107 @@ def decide(
         f"plan pays {format_amount(out, route.amount_out)} {out}, minimum {format_amount(out, minimum)}",
     )
     stored_route = {"plan": plan.to_json(), "settle_at": time.time() + delay}
+    if delay > 0:
+        attempt.step(OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s")
+        return Deferred(stored_route, delay)
+    attempt.step(OrderStatus.SUBMITTED, "submitted")
+    return Settlement(order.id, plan, attempt.steps, attempt.number, stored_route)
+
+
+def _moved_since_quote(quoted: int | None, now: int) -> str:
+    """ ", N bps below the quote at submission" (nothing when there is no quote or it is not below)."""
+    if not quoted or now >= quoted:
+        return ""
+    return f", {Decimal((quoted - now) * 10_000) / quoted:.2f} bps below the quote at submission"
+
+
+def _planned_legs(rows: list[Mapping[str, Any]]) -> tuple[PlannedLeg, ...]:
+    return tuple(PlannedLeg(**(dict(row) | {"path": tuple(row["path"])})) for row in rows)
+
+
+def _decide_firm(
+    svc: Services,
+    order: Order,
+    attempt: Attempt,
+    venues: Venues,
+    firm: Mapping[str, Any],
+    is_last_attempt: bool,
+    wait_s: float,
+) -> Settlement | Refusal | Deferred:
+    """A firm quote's order: its quoted legs, if the venues now still pay the quote's minAmountOut.
+
+    A Jupiter leg is re-quoted for its size (Jupiter fills at its price now); the other legs are
+    priced exactly on the venues as they are. Short of the minimum: ``price_moved``, with the
+    figures; nothing is re-routed (that would not be the quoted route).
+    """
+    out, minimum = order.token_out, order.min_amount_out
+    legs = _planned_legs(list(firm["legs"]))
+    fresh_legs = []
+    for leg in legs:
+        if leg.kind == "aggregator":
+            try:
+                fresh, why = svc.quotes.ask_jupiter(
+                    leg.token_in,
+                    leg.token_out,
+                    leg.amount_in,
+                    order.slippage_bps,
+                    raise_transient=not is_last_attempt,
+                    max_wait_s=wait_s,
+                )
+            except JupiterError as exc:
+                raise TransientError(f"Jupiter: {exc}") from exc
+            if fresh is None:
+                return Refusal(
+                    order.id,
+                    VenueUnavailableError.code,
+                    f"the firm quote's Jupiter leg cannot be confirmed now ({why}); nothing was traded",
+                    attempt.steps,
+                    attempt.number,
+                )
+            leg = dataclasses.replace(leg, amount_out=fresh.out_amount * leg.amount_in // fresh.in_amount)
+        fresh_legs.append(leg)
+    names = ", ".join(sorted({leg.venue for leg in fresh_legs}))
+    attempt.step(OrderStatus.ROUTING, f"firm quote: its {len(fresh_legs)} quoted leg(s) via {names}")
+    plan = ExecutionPlan(
+        legs=tuple(fresh_legs),
+        amount_out=int(firm["amount_out"]),
+        min_amount_out=minimum,
+        usd_prices={s: str(p) for s, p in venues.usd_prices.items()},
+        extra={"firm_quote": True},
+    )
+    now = time.time()
+    quoted = format_amount(out, int(firm["amount_out"]))
+    try:
+        pays = settle_plan(plan, out, 0, order.slippage_bps, venues.pools, venues.desks, now).amount_out
+    except InsufficientLiquidityError as exc:
+        return Refusal(
+            order.id,
+            PriceMovedError.code,
+            f"price moved: the quoted route cannot be filled now ({exc.message}); quoted {quoted} {out}, "
+            "nothing was traded",
+            attempt.steps,
+            attempt.number,
+        )
+    if pays < minimum:
+        return Refusal(
+            order.id,
+            PriceMovedError.code,
+            f"price moved: the quoted route now pays {format_amount(out, pays)} {out}, below the quote's "
+            f"minAmountOut of {format_amount(out, minimum)} {out} (quoted {quoted} {out}"
+            f"{_moved_since_quote(int(firm['amount_out']), pays)}); nothing was traded",
+            attempt.steps,
+            attempt.number,
+        )
+    plan = dataclasses.replace(plan, amount_out=pays)
+    desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in venues.desks.values()}
+    delay = max((desk_delays.get(leg.venue_id, 0.0) for leg in plan.legs if leg.kind == "otc"), default=0.0)
+    plan = dataclasses.replace(plan, settlement_delay_s=delay)
+    attempt.step(
+        OrderStatus.BUILDING,
+        f"quoted route pays {format_amount(out, pays)} {out} now, minimum {format_amount(out, minimum)}",
+    )
+    # The quote stays in the route: a settlement that falls short later is price_moved too.
+    stored_route = {"plan": plan.to_json(), "settle_at": time.time() + delay, "firm_quote": dict(firm)}
     if delay > 0:
         attempt.step(OrderStatus.SUBMITTED, f"submitted; OTC settlement in {delay:g} s")
         return Deferred(stored_route, delay)

@@ -28,6 +28,7 @@ __all__ = [
     "ExecutionPlan",
     "PlannedLeg",
     "RepricedPlan",
+    "minimum_source",
     "plan_from_route",
     "price_of",
     "reprice_plan",
@@ -207,6 +208,33 @@ def reprice_plan(
     return executed
 
 
+def minimum_source(
+    token_out: str,
+    min_amount_out: int,
+    quoted_amount_out: int | None,
+    slippage_bps: int,
+    *,
+    exact_side: str = "in",
+    is_firm_quote: bool = False,
+) -> str:
+    """Where an order's minimum came from, in words, for the message of an order that falls short.
+
+    Exact out: the wanted amount; a firm quote: its minAmountOut; otherwise the quote at submission
+    less slippageBps when the minimum is exactly that, else the trader's own minAmountOut.
+    """
+    if exact_side == "out":
+        return "the exact amountOut the order buys"
+    if is_firm_quote:
+        return f"the firm quote's minAmountOut (its slippageBps {slippage_bps})"
+    if (
+        quoted_amount_out is not None
+        and min_amount_out == quoted_amount_out * (10_000 - slippage_bps) // 10_000
+    ):
+        quoted = format_amount(token_out, quoted_amount_out)
+        return f"the quote at submission, {quoted} {token_out}, less slippageBps {slippage_bps}"
+    return "the order's own minAmountOut"
+
+
 def settle_plan(
     plan: ExecutionPlan,
     token_out: str,
@@ -215,11 +243,14 @@ def settle_plan(
     pools: Mapping[str, Pool],
     desks: Mapping[str, otc_engine.Desk],
     now: float,
+    *,
+    tolerance: str | None = None,
 ) -> RepricedPlan:
     """Reprice ``plan`` on copies of ``pools`` and ``desks``; the venues are not changed.
 
     Raises InsufficientLiquidityError when a venue is gone or refuses its leg, and
-    SlippageExceededError when the legs now pay less than ``min_amount_out``.
+    SlippageExceededError when the legs now pay less than ``min_amount_out``; its message names
+    where the minimum came from (``tolerance``, see ``minimum_source``; default: slippageBps).
     """
     missing = sorted(
         leg.venue_id
@@ -237,7 +268,7 @@ def settle_plan(
             f"market moved: the route now pays {format_amount(token_out, total_out)} "
             f"{token_out}, below the minimum of "
             f"{format_amount(token_out, min_amount_out)} {token_out} "
-            f"({slippage_bps} bps slippage tolerance); nothing was traded",
+            f"({tolerance or f'{slippage_bps} bps slippage tolerance'}); nothing was traded",
             field="slippageBps",
         )
     return RepricedPlan(tuple(executed), total_out, after_pools, after_desks)

@@ -31,6 +31,7 @@ from rate_limits import RateLimiter
 from routing_engine import (
     DEFAULT_DECADES,
     AggregatorQuote,
+    ExactOutRoute,
     LatencyConfig,
     Market,
     RouterConfig,
@@ -38,6 +39,7 @@ from routing_engine import (
     VenueCurve,
     default_size_range,
     find_route,
+    find_route_exact_out,
     log_sizes,
     venue_curves,
 )
@@ -374,6 +376,41 @@ class QuoteService:
             market, sell.symbol, buy.symbol, amount_in, strategy, slippage_bps, self.router_config
         )
         return Quote(result, prices, self.jupiter.status() if self.jupiter else None)
+
+    def quote_units_exact_out(
+        self,
+        token_in: str,
+        token_out: str,
+        amount_out: int,
+        strategy: str = "OPTIMAL_SPLIT",
+        slippage_bps: int = 50,
+    ) -> tuple[Quote, ExactOutRoute]:
+        """Quote buying ``amount_out`` base units of token_out: the least input (routing_engine.exact_out).
+
+        Jupiter's curve is asked about the input the reference prices say the amount is worth.
+        """
+        sell, buy = get_token(token_in), get_token(token_out)
+        pools, desks = self.venues()
+        prices = self._prices_of(pools)
+        usd = {s: q.price_usd for s, q in prices.items()}
+        size = self._input_worth(usd, sell.symbol, buy.symbol, amount_out)
+        aggregator = self.aggregator_quote(sell.symbol, buy.symbol, size, slippage_bps)
+        market = self.market_of(pools, desks, usd, aggregator)
+        exact = find_route_exact_out(
+            market, sell.symbol, buy.symbol, amount_out, strategy, slippage_bps, self.router_config
+        )
+        return Quote(exact.result, prices, self.jupiter.status() if self.jupiter else None), exact
+
+    @staticmethod
+    def _input_worth(usd: Mapping[str, Decimal], token_in: str, token_out: str, amount_out: int) -> int:
+        """Base units of token_in worth ``amount_out`` base units of token_out at USD prices (one token
+        of token_in when a price is missing)."""
+        sell, buy = get_token(token_in), get_token(token_out)
+        p_in, p_out = usd.get(token_in), usd.get(token_out)
+        if not p_in or not p_out:
+            return sell.unit
+        worth = Decimal(amount_out) * p_out / p_in * Decimal(10) ** (sell.decimals - buy.decimals)
+        return max(1, int(worth))
 
     def cached_aggregator_quote(
         self, token_in: str, token_out: str

@@ -37,10 +37,11 @@ from errors import (
     InsufficientBalanceError,
     InsufficientLiquidityError,
     OrderConflictError,
+    PriceMovedError,
     SlippageExceededError,
     ValidationError,
 )
-from execution_plan import ExecutedLeg, ExecutionPlan, price_of, settle_plan
+from execution_plan import ExecutedLeg, ExecutionPlan, minimum_source, price_of, settle_plan
 from models import (
     FINAL_STATUSES,
     NOT_EXECUTABLE,
@@ -927,7 +928,7 @@ def _settle(
     live = {oid: o for oid, o in orders.items() if o.status not in NOT_EXECUTABLE}
     todo = [s for s in settlements if s.order_id in live]
     for s in todo:
-        if sum(leg.amount_in for leg in s.plan.legs if leg.hop == 0) != live[s.order_id].amount_in:
+        if not _spends_its_hold(live[s.order_id], s.plan):
             raise ValidationError(
                 f"order {s.order_id}: the plan's first-hop legs do not add up to its amount", field="legs"
             )
@@ -939,6 +940,22 @@ def _settle(
             batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
     batch.progress_parents(locked)
     return batch.write(already_final=tuple(oid for oid in order_ids if oid not in live))
+
+
+def _first_hop_input(plan: ExecutionPlan) -> int:
+    return sum(leg.amount_in for leg in plan.legs if leg.hop == 0)
+
+
+def _spends_its_hold(order: Order, plan: ExecutionPlan) -> bool:
+    """An exact-in order spends exactly its amount; an exact-out one at most its hold (maxAmountIn)."""
+    spent = _first_hop_input(plan)
+    if order.exact_side == "out":
+        return 0 < spent <= order.amount_in
+    return spent == order.amount_in
+
+
+def _is_firm_quote(order: Order) -> bool:
+    return isinstance(order.route, dict) and "firm_quote" in order.route
 
 
 @dataclass
@@ -1036,6 +1053,7 @@ class _Batch:
     def settle(self, s: Settlement) -> None:
         """Reprice ``s`` on the venues as the batch's earlier trades left them; trade it, or fail it."""
         order = self.live[s.order_id]
+        is_firm = _is_firm_quote(order)
         try:
             repriced = settle_plan(
                 s.plan,
@@ -1045,16 +1063,29 @@ class _Batch:
                 self.pools,
                 self.desks,
                 self.now,
+                tolerance=minimum_source(
+                    order.token_out,
+                    order.min_amount_out,
+                    order.quoted_amount_out,
+                    order.slippage_bps,
+                    exact_side=order.exact_side,
+                    is_firm_quote=is_firm,
+                ),
             )
             sell = self.balances.get((order.account_id, order.token_in))
             if sell is None or sell.reserved < order.amount_in or sell.amount < order.amount_in:
                 raise InsufficientBalanceError("the order's held balance is gone", field="amountIn")
         except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
-            self.fail(order, exc.code, exc.message, s.steps, s.attempt)
+            # A firm quote's route that no longer pays its minimum: the price moved since the quote.
+            code = PriceMovedError.code if is_firm and isinstance(exc, SlippageExceededError) else exc.code
+            self.fail(order, code, exc.message, s.steps, s.attempt)
             return
         self.pools, self.desks = repriced.pools, repriced.desks
         total_out = repriced.amount_out
-        sell.amount -= order.amount_in
+        # Exact in: the whole hold is spent. Exact out: the plan's input is spent and the rest of the
+        # hold (maxAmountIn) released, in this same transaction.
+        spent = _first_hop_input(s.plan)
+        sell.amount -= spent
         sell.reserved -= order.amount_in
         sell.updated_at = self.stamp
         buy_key = (order.account_id, order.token_out)
@@ -1069,14 +1100,20 @@ class _Batch:
         for e in repriced.legs:
             if e.planned.kind == "otc":
                 self.refilled_by.setdefault(e.planned.venue_id, order.id)
-        trade = _trade_row(order, s.plan, total_out, s.plan.decimal_prices(), self.stamp)
+        trade = _trade_row(order, s.plan, spent, total_out, s.plan.decimal_prices(), self.stamp)
         order.amount_out = total_out
+        order.filled_amount_in, order.filled_amount_out = spent, total_out
         venues = ", ".join(
             f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in repriced.legs
         )
         message = (
             f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
         )
+        if spent < order.amount_in:
+            message += (
+                f"; spent {format_amount(order.token_in, spent)} {order.token_in}, released "
+                f"{format_amount(order.token_in, order.amount_in - spent)} of the hold"
+            )
         events = _record_steps(order, s.steps, s.attempt, s.route)
         events.append(_event(order, OrderStatus.CONFIRMED, message, self.stamp))
         self.trades.append(_Outcome(order, events, message=message, trade=trade, executed=repriced.legs))
@@ -1186,6 +1223,8 @@ _WRITE_BACK: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "attempts",
             "route",
             "updated_at",
+            "filled_amount_in",
+            "filled_amount_out",
             *sorted(set(PHASE_COLUMNS.values())),
         ),
     ),
@@ -1247,7 +1286,12 @@ def _write_back(
 
 
 def _trade_row(
-    order: Order, plan: ExecutionPlan, total_out: int, prices: Mapping[str, Decimal], stamp: datetime
+    order: Order,
+    plan: ExecutionPlan,
+    spent: int,
+    total_out: int,
+    prices: Mapping[str, Decimal],
+    stamp: datetime,
 ) -> dict[str, Any]:
     price_in = float(prices.get(order.token_in, 0))
     price_out = float(prices.get(order.token_out, 0))
@@ -1259,16 +1303,16 @@ def _trade_row(
         token_in=order.token_in,
         token_out=order.token_out,
         strategy=order.strategy,
-        amount_in=order.amount_in,
+        amount_in=spent,
         amount_out=total_out,
         quoted_amount_out=order.quoted_amount_out,
-        price=price_of(order.token_in, order.token_out, order.amount_in, total_out),
+        price=price_of(order.token_in, order.token_out, spent, total_out),
         best_single_venue=plan.best_single_venue,
         best_single_amount_out=best_single,
         jupiter_amount_out=plan.jupiter_amount_out,
         price_impact_bps=None if plan.price_impact_bps is None else Decimal(plan.price_impact_bps),
         optimality_gap_bps=None if plan.optimality_gap_bps is None else Decimal(plan.optimality_gap_bps),
-        notional_usd=order.amount_in * 10 ** -get_token(order.token_in).decimals * price_in,
+        notional_usd=spent * 10 ** -get_token(order.token_in).decimals * price_in,
         savings_usd=0.0 if best_single is None else (total_out - best_single) * out_scale * price_out,
         latency_ms=(stamp - order.created_at).total_seconds() * 1000.0,
         executed_at=stamp,
@@ -1315,11 +1359,10 @@ def _ledger_rows(
     """The trade's double entry: the trader against each venue's account, per token summing to zero."""
     journal = f"trade-{order.id}"
     total_out = sum(e.amount_out for e in executed if e.planned.token_out == order.token_out)
+    spent = sum(e.amount_in for e in executed if e.planned.hop == 0)  # exact out: less than the hold
     common = {"trade_id": trade_id, "journal": journal, "created_at": stamp}
     entries = [
-        dict(
-            account_id=order.account_id, token=order.token_in, amount=-order.amount_in, memo="sold", **common
-        ),
+        dict(account_id=order.account_id, token=order.token_in, amount=-spent, memo="sold", **common),
         dict(account_id=order.account_id, token=order.token_out, amount=total_out, memo="bought", **common),
     ]
     for e in executed:

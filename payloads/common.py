@@ -172,6 +172,11 @@ class ErrorDetail(_Out):
     code: str = Field(description="Machine-readable reason, e.g. invalid_input, unknown_token, no_route")
     message: str = Field(description="What was wrong, with the offending value")
     field: str | None = Field(description="The request field, parameter or header at fault (null: none)")
+    details: dict[str, str] | None = Field(
+        default=None,
+        description="The figures behind the message, when it has some (amounts in token units, ISO 8601 "
+        "times): e.g. bestAmountOut of min_amount_out_unreachable, expiredAt and now of quote_expired",
+    )
 
 
 class ErrorResponse(_Out):

@@ -158,7 +158,7 @@ class TradeExecuted(_Out):
             tradeId=trade["id"],
             tokenIn=order.token_in,
             tokenOut=order.token_out,
-            amountIn=format_amount(order.token_in, order.amount_in),
+            amountIn=format_amount(order.token_in, int(trade["amount_in"])),  # spent: exact out holds more
             amountOut=format_amount(order.token_out, recorded.amount_out),
             routingStrategy=order.strategy,
             venues=sorted({leg.planned.venue for leg in recorded.legs}),

@@ -174,9 +174,32 @@ class QuoteResponse(_Out):
     jupiter: JupiterState | None
     paper: bool
     quotedAt: Timestamp
+    exactSide: Literal["in", "out"] = Field(
+        description="in: amountIn was given and the route pays route.amountOut; out: amountOutWanted was "
+        "given and amountIn is the least input that buys it"
+    )
+    amountOutWanted: Amount | None = Field(description="Exact out: the tokenOut asked for (else null)")
+    maxAmountIn: Amount | None = Field(
+        description="Exact out: amountIn plus slippageBps, rounded up: what an order holds (else null)"
+    )
+    quoteId: str | None = Field(
+        description="Firm quote: POST it to /api/orders/execute as quoteId before expiresAt to execute "
+        "this route if the venues still pay its minAmountOut (a signed token; nothing is stored)"
+    )
+    expiresAt: Timestamp | None = Field(description="When quoteId stops being accepted")
 
     @classmethod
-    def of(cls, quote: Quote, quoted_at: datetime) -> Self:
+    def of(
+        cls,
+        quote: Quote,
+        quoted_at: datetime,
+        *,
+        amount_out_wanted: int | None = None,
+        max_amount_in: int | None = None,
+        quote_id: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> Self:
+        """The quote's body; exact out when ``amount_out_wanted`` is given, firm with ``quote_id``."""
         r = quote.result
         status = quote.jupiter_status
         return cls.make(
@@ -200,6 +223,11 @@ class QuoteResponse(_Out):
             ),
             paper=True,
             quotedAt=iso(quoted_at),
+            exactSide="in" if amount_out_wanted is None else "out",
+            amountOutWanted=amount_str(r.token_out, amount_out_wanted),
+            maxAmountIn=amount_str(r.token_in, max_amount_in),
+            quoteId=quote_id,
+            expiresAt=iso(expires_at),
         )
 
 

@@ -1,9 +1,10 @@
-"""Pure routing: venues behind one interface, two-hop paths, the optimal split and strategies.
+"""Pure routing: venues behind one interface, two-hop paths, the optimal split, strategies and exact-out.
 
 Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``errors``.
 """
 
 from routing_engine.depth import DEFAULT_DECADES, VenueCurve, default_size_range, log_sizes, venue_curves
+from routing_engine.exact_out import ExactOutRoute, find_route_exact_out, max_amount_in_for
 from routing_engine.paths import LatencyConfig, Market, TwoHop, direct_venues, two_hop_paths
 from routing_engine.router import find_route, quote_venue
 from routing_engine.routes import Leg, Route, RouterConfig, RouteResult, SplitPlan, VenueQuote
@@ -14,6 +15,7 @@ from routing_engine.venues import AggregatorQuote, VenueKind
 __all__ = [
     "DEFAULT_DECADES",
     "AggregatorQuote",
+    "ExactOutRoute",
     "LatencyConfig",
     "Leg",
     "Market",
@@ -29,7 +31,9 @@ __all__ = [
     "default_size_range",
     "direct_venues",
     "find_route",
+    "find_route_exact_out",
     "log_sizes",
+    "max_amount_in_for",
     "optimal_split",
     "parse_strategy",
     "quote_venue",

@@ -477,8 +477,8 @@ def book_problems(database_url: str, seed: VenueSeed, *, strict_desks: bool = Fa
             orders = {
                 str(r[0]): r
                 for r in rows(
-                    "SELECT id, account_id, token_in, token_out, amount_in, amount_out, status, error_code"
-                    " FROM orders"
+                    "SELECT id, account_id, token_in, token_out, amount_in, amount_out, status, error_code,"
+                    " exact_side, filled_amount_in FROM orders"
                 )
             }
             for oid, o in orders.items():
@@ -630,14 +630,14 @@ def book_problems(database_url: str, seed: VenueSeed, *, strict_desks: bool = Fa
                         problems.append(f"confirmed order {oid} has {len(found)} trades")
                         continue
                     t = found[0]
-                    if (int(t.amount_in), int(t.amount_out)) != (int(o.amount_in), int(o.amount_out or -1)):
+                    # An exact-out order holds maxAmountIn (amount_in) and spends filled_amount_in.
+                    spent = int(o.filled_amount_in) if o.exact_side == "out" else int(o.amount_in)
+                    if (int(t.amount_in), int(t.amount_out)) != (spent, int(o.amount_out or -1)):
                         problems.append(
                             f"order {oid}: trade {t.amount_in}->{t.amount_out} differs from the order"
                         )
                     mine = sorted((tok, amt) for acc, tok, amt in entries.get(oid, []) if acc == o.account_id)
-                    expected_entries = sorted(
-                        [(o.token_in, -int(o.amount_in)), (o.token_out, int(o.amount_out))]
-                    )
+                    expected_entries = sorted([(o.token_in, -spent), (o.token_out, int(o.amount_out))])
                     if mine != expected_entries:
                         problems.append(
                             f"order {oid}: trader's ledger entries {mine}, expected {expected_entries}"
@@ -645,7 +645,7 @@ def book_problems(database_url: str, seed: VenueSeed, *, strict_desks: bool = Fa
                     legs = fills_by_order.get(oid, [])
                     first = sum(int(f.amount_in) for f in legs if f.token_in == o.token_in)
                     last = sum(int(f.amount_out) for f in legs if f.token_out == o.token_out)
-                    if (first, last) != (int(o.amount_in), int(o.amount_out)):
+                    if (first, last) != (spent, int(o.amount_out)):
                         problems.append(f"order {oid}: fills take {first} and pay {last}")
                 elif o.status == "failed":
                     if found or fills_by_order.get(oid) or entries.get(oid):

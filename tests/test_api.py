@@ -36,6 +36,7 @@ from payloads import (
 )
 from services import get_services
 from tests import waiting
+from tests.direct_orders import write_and_dispatch
 from tokens import TOKENS
 from venue_state import create_account
 
@@ -753,9 +754,14 @@ def test_analytics_add_up_to_the_trades(app: Flask, client: Any, api_key: str) -
             {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "2000", "routingStrategy": "BEST_PRICE"},
         ),
     ]
-    # An order whose minimum no route can pay fails at execution.
+    # An order whose minimum no route can pay fails at execution (accepted before the market moved:
+    # the API itself now refuses such a minimum at submission, min_amount_out_unreachable).
     failed = wait_final(
-        client, submit(client, api_key, {**GOOD, "minAmountOut": "1000000"})["orderId"], api_key
+        client,
+        write_and_dispatch(
+            app, token_in="SOL", token_out="USDC", amount_in=10**9, min_amount_out=1_000_000 * 10**6
+        ),
+        api_key,
     )
     assert failed["status"] == "failed" and failed["error"]["code"] == "slippage_exceeded"
 

@@ -31,7 +31,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PURE_PACKAGES = ("amm", "routing_engine")
-PURE_MODULES = ("otc_engine", "execution_plan", "twap", "order_book", "tokens", "errors", "stats")
+PURE_MODULES = (
+    "otc_engine",
+    "execution_plan",
+    "twap",
+    "order_book",
+    "firm_quotes",
+    "tokens",
+    "errors",
+    "stats",
+)
 PURE_TOP_LEVEL = frozenset(PURE_PACKAGES + PURE_MODULES)
 
 # Standard-library modules that talk to the network or a database: as out of place in the pure
@@ -303,7 +312,17 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     (
         "pure core",
-        frozenset({"routing_engine", "otc_engine", "execution_plan", "twap", "order_book", "backtesting"}),
+        frozenset(
+            {
+                "routing_engine",
+                "otc_engine",
+                "execution_plan",
+                "twap",
+                "order_book",
+                "firm_quotes",
+                "backtesting",
+            }
+        ),
     ),
     ("pure base", frozenset({"amm", "tokens", "errors", "stats"})),
 )

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.direct_orders import write_and_dispatch
 from tests.stack import (
     backends_waiting_on_locks,
     book_problems,
@@ -324,7 +325,9 @@ def test_many_random_orders_leave_the_books_balanced(app: Flask, api_key: str, d
         outcomes[order["status"] if order["error"] is None else order["error"]["code"]] += 1
 
     assert outcomes["confirmed"] >= 40, outcomes
-    assert outcomes["slippage_exceeded"] >= 5, outcomes
+    # A minimum no route can pay is refused at submission now (422 min_amount_out_unreachable); one
+    # that a concurrent order's trade made unreachable after acceptance fails slippage_exceeded.
+    assert outcomes["rejected min_amount_out_unreachable"] + outcomes["slippage_exceeded"] >= 5, outcomes
     assert outcomes["rejected insufficient_balance"] >= 1, outcomes
     assert sum(outcomes.values()) == 80, outcomes
     assert book_problems(database_url, seed) == []
@@ -380,10 +383,21 @@ def test_an_order_whose_minimum_no_route_pays_fails_with_slippage_exceeded_and_m
     pools, desks = reserves(database_url), inventories(database_url)
     body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "minAmountOut": "3000"}  # SOL is ~$150
 
+    # Through the API such a minimum is refused at once and nothing is held ...
     r = submit(client, api_key, body)
-    assert r.status_code == 202, r.get_json()
-    assert r.get_json()["minAmountOut"] == "3000"
-    order = wait_final(client, r.get_json()["orderId"], api_key)
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["error"]["code"] == "min_amount_out_unreachable"
+    assert balance(database_url, demo, "SOL") == (DEMO_SOL, 0)
+    # ... so it reaches execution only when accepted before the market moved: written as the API would.
+    order_id = write_and_dispatch(
+        client.application,
+        token_in="SOL",
+        token_out="USDC",
+        amount_in=10 * SOL,
+        min_amount_out=3000 * USDC,
+        quoted_amount_out=1500 * USDC,
+    )
+    order = wait_final(client, order_id, api_key)
 
     assert order["status"] == "failed"
     assert order["error"]["code"] == "slippage_exceeded"

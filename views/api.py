@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,13 +26,17 @@ import live_updates
 import otc_engine
 import twap
 from errors import (
+    InsufficientBalanceError,
     InsufficientLiquidityError,
+    MinAmountOutUnreachableError,
     NoRouteError,
     PriceUnavailableError,
+    QuoteExpiredError,
     SolrouteError,
     ValidationError,
 )
-from execution_plan import price_of
+from execution_plan import plan_from_route, price_of
+from firm_quotes import FirmQuote, quote_key, sign_quote, verify_quote
 from models import Account, Order, OrderStatus, Trade, db, utcnow
 from order_book import limit_min_amount_out
 from payloads import (
@@ -65,7 +69,7 @@ from payloads import (
     iso,
 )
 from quoting import Quote
-from routing_engine import parse_strategy
+from routing_engine import ExactOutRoute, parse_strategy
 from services import get_services
 from tokens import TOKENS, format_amount, get_token, to_base_units
 from trade_logger import cancel_order, create_order, oco_hold, replayed_order, request_hash
@@ -233,6 +237,54 @@ def _quote(token_in: str, token_out: str, amount_in: int, strategy: str, slippag
         raise type(exc)(exc.message, field=field) from exc
 
 
+def _quote_exact_out(
+    token_in: str, token_out: str, amount_out: int, strategy: str, slippage_bps: int
+) -> tuple[Quote, ExactOutRoute]:
+    """The least-input route buying ``amount_out``; "no route" names ``amountOut`` (or the pair)."""
+    try:
+        return get_services().quotes.quote_units_exact_out(
+            token_in, token_out, amount_out, strategy, slippage_bps
+        )
+    except (NoRouteError, InsufficientLiquidityError) as exc:
+        field = "amountOut" if _is_pair_served(token_in, token_out) else "tokenOut"
+        raise type(exc)(exc.message, field=field) from exc
+
+
+def _one_side(amount_in: object, amount_out: object) -> None:
+    """Exactly one of amountIn (exact in) and amountOut (exact out)."""
+    if amount_in is not None and amount_out is not None:
+        raise ValidationError("give amountIn or amountOut, not both", field="amountOut")
+    if amount_in is None and amount_out is None:
+        raise ValidationError("amountIn or amountOut is required", field="amountIn")
+
+
+def _quote_key() -> bytes:
+    return quote_key(current_app.config["SECRET_KEY"])
+
+
+def _firm_quote(quoted: Quote, exact: ExactOutRoute | None, now: datetime) -> tuple[str, datetime]:
+    """The signed quoteId of this quote (firm_quotes.py: stateless, nothing written) and its expiry."""
+    r = quoted.result
+    expires = now + timedelta(seconds=current_app.config["QUOTE_TTL_S"])
+    plan = plan_from_route(r, r.route.min_amount_out, {s: q.price_usd for s, q in quoted.prices.items()})
+    firm = FirmQuote(
+        token_in=r.token_in,
+        token_out=r.token_out,
+        exact_side="in" if exact is None else "out",
+        amount_in=r.amount_in,
+        amount_out=r.route.amount_out,
+        amount_out_wanted=None if exact is None else exact.amount_out_wanted,
+        min_amount_out=r.route.min_amount_out,
+        max_amount_in=None if exact is None else exact.max_amount_in,
+        strategy=r.route.strategy.value,
+        slippage_bps=r.slippage_bps,
+        legs=plan.legs,
+        quoted_at=now.timestamp(),
+        expires_at=expires.timestamp(),
+    )
+    return sign_quote(firm, _quote_key()), expires
+
+
 def _usd_prices() -> dict[str, Decimal] | None:
     """Current USD prices, pool-implied ones from the pools as stored now; None if unavailable."""
     try:
@@ -324,11 +376,30 @@ def tokens() -> TokensResponse:
     errors=(400, 422, 503),
 )
 def quote(q: QuoteQuery) -> QuoteResponse:
-    """Every venue's quote side by side and the chosen route."""
+    """Every venue's quote side by side and the chosen route, as a firm quote (quoteId, expiresAt).
+
+    With amountOut instead of amountIn: the least input that buys it, and maxAmountIn.
+    """
     token_in, token_out = _pair(q.tokenIn, q.tokenOut)
-    amount_in = _units(token_in, q.amountIn, "amountIn")
+    _one_side(q.amountIn, q.amountOut)
     strategy = parse_strategy(q.routingStrategy)
-    return QuoteResponse.of(_quote(token_in, token_out, amount_in, strategy, q.slippageBps), utcnow())
+    exact: ExactOutRoute | None = None
+    if q.amountOut is not None:
+        amount_out = _units(token_out, q.amountOut, "amountOut")
+        quoted, exact = _quote_exact_out(token_in, token_out, amount_out, strategy, q.slippageBps)
+    else:
+        amount_in = _units(token_in, q.amountIn, "amountIn")
+        quoted = _quote(token_in, token_out, amount_in, strategy, q.slippageBps)
+    now = utcnow()
+    quote_id, expires = _firm_quote(quoted, exact, now)
+    return QuoteResponse.of(
+        quoted,
+        now,
+        amount_out_wanted=None if exact is None else exact.amount_out_wanted,
+        max_amount_in=None if exact is None else exact.max_amount_in,
+        quote_id=quote_id,
+        expires_at=expires,
+    )
 
 
 @operations.get(
@@ -798,13 +869,160 @@ def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, toke
 
 
 def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
-    """A market order for an exact amount of tokenOut, holding maxAmountIn."""
-    raise ValidationError("amountOut is not supported yet", field="amountOut")
+    """A market order for an exact amount of tokenOut, holding maxAmountIn.
+
+    The order's amount_in is maxAmountIn (the least input now plus slippageBps, rounded up), its
+    minimum the wanted amount. At execution the router finds the least input on the venues then;
+    settlement spends that and releases the rest of the hold in the same transaction.
+    """
+    if body.quoteId is not None:
+        return _accept_firm_quote(account_id, body, token_in, token_out)
+    _one_side(body.amountIn, body.amountOut)
+    if body.minAmountOut is not None:
+        raise ValidationError(
+            "an exact-out order receives at least its amountOut: leave minAmountOut out", field="minAmountOut"
+        )
+    amount_out = _units(token_out, body.amountOut, "amountOut")
+    strategy = parse_strategy(body.routingStrategy)
+    key = _idempotency_key()
+    digest = request_hash(
+        {
+            "tokenIn": token_in,
+            "tokenOut": token_out,
+            "amountOut": amount_out,
+            "strategy": strategy.value,
+            "slippageBps": body.slippageBps,
+        }
+    )
+    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
+    if existing is not None:
+        return _replay(existing)
+    _refuse_when_backlogged()
+    _, exact = _quote_exact_out(token_in, token_out, amount_out, strategy, body.slippageBps)
+    max_in = exact.max_amount_in
+    if max_in > MAX_DB_AMOUNT:
+        raise ValidationError(f"amountOut needs more {token_in} than any supply", field="amountOut")
+    try:
+        order, created = create_order(
+            db.session,
+            account_id,
+            token_in=token_in,
+            token_out=token_out,
+            amount_in=max_in,
+            strategy=strategy.value,
+            slippage_bps=body.slippageBps,
+            quoted_amount_out=exact.result.route.amount_out,
+            min_amount_out=amount_out,
+            route=None,
+            idempotency_key=key,
+            request_digest=digest,
+            message=f"order received: buy {format_amount(token_out, amount_out)} {token_out} for at most "
+            f"{format_amount(token_in, max_in)} {token_in}",
+            columns={"exact_side": "out", "amount_out_wanted": amount_out},
+        )
+    except InsufficientBalanceError as exc:
+        raise InsufficientBalanceError(f"{exc.message} (maxAmountIn)", field="amountOut") from exc
+    if not created:
+        return _replay(order)
+    get_services().dispatcher.submit(order.id)
+    return OrderAccepted.of(order), 202
+
+
+def _contradiction(name: str, given: object, quoted: object) -> ApiError:
+    return ApiError(
+        422,
+        "quote_mismatch",
+        f"{name} {given} contradicts the quote's {quoted}: leave it out or re-quote",
+        name,
+    )
+
+
+def _check_body_matches(body: ExecuteOrderRequest, firm: FirmQuote, token_in: str, token_out: str) -> None:
+    """Fields given with a quoteId must say what the quote says (absent ones take the quote's)."""
+    given = body.model_fields_set
+    if (token_in, token_out) != (firm.token_in, firm.token_out):
+        raise _contradiction("tokenIn", f"{token_in}->{token_out}", f"{firm.token_in}->{firm.token_out}")
+    if body.amountIn is not None and _units(token_in, body.amountIn, "amountIn") != firm.amount_in:
+        raise _contradiction("amountIn", body.amountIn, format_amount(token_in, firm.amount_in))
+    if body.amountOut is not None and (
+        firm.amount_out_wanted is None
+        or _units(token_out, body.amountOut, "amountOut") != firm.amount_out_wanted
+    ):
+        wanted = (
+            "exact amountIn"
+            if firm.amount_out_wanted is None
+            else format_amount(token_out, firm.amount_out_wanted)
+        )
+        raise _contradiction("amountOut", body.amountOut, wanted)
+    if "routingStrategy" in given and parse_strategy(body.routingStrategy).value != firm.strategy:
+        raise _contradiction("routingStrategy", body.routingStrategy, firm.strategy)
+    if "slippageBps" in given and body.slippageBps != firm.slippage_bps:
+        raise _contradiction("slippageBps", body.slippageBps, firm.slippage_bps)
+    if body.minAmountOut is not None and (
+        _units(token_out, body.minAmountOut, "minAmountOut") != firm.min_amount_out
+    ):
+        raise _contradiction("minAmountOut", body.minAmountOut, format_amount(token_out, firm.min_amount_out))
 
 
 def _accept_firm_quote(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
-    """A market order executing the route of a firm quote from ``GET /api/quote``."""
-    raise ValidationError("quoteId is not supported yet", field="quoteId")
+    """A market order executing the route of a firm quote from ``GET /api/quote``.
+
+    The quoteId is verified (its HMAC), must not have expired, and fields given with it must agree;
+    the order holds the quote's amountIn and stores its legs (route ``firm_quote``). At execution
+    the quoted legs run if the venues still pay the quote's minAmountOut, else ``price_moved``.
+    """
+    assert body.quoteId is not None
+    firm = verify_quote(body.quoteId, _quote_key())
+    now = time.time()
+    if now > firm.expires_at:
+        expired_at = iso(datetime.fromtimestamp(firm.expires_at, UTC))
+        now_iso = iso(datetime.fromtimestamp(now, UTC))
+        raise QuoteExpiredError(
+            f"the quote expired at {expired_at}, {now - firm.expires_at:.1f} s before now ({now_iso}); "
+            "ask GET /api/quote for a new one",
+            field="quoteId",
+            details={"expiredAt": expired_at, "now": now_iso},
+        )
+    _check_body_matches(body, firm, token_in, token_out)
+    key = _idempotency_key()
+    digest = request_hash({"quoteId": body.quoteId, "tokenIn": token_in, "tokenOut": token_out})
+    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
+    if existing is not None:
+        return _replay(existing)
+    _refuse_when_backlogged()
+    stored = {
+        "firm_quote": {
+            "legs": [
+                {f: getattr(leg, f) for f in leg.__dataclass_fields__} | {"path": list(leg.path)}
+                for leg in firm.legs
+            ],
+            "amount_out": firm.amount_out,
+            "min_amount_out": firm.min_amount_out,
+            "quoted_at": firm.quoted_at,
+            "expires_at": firm.expires_at,
+        }
+    }
+    order, created = create_order(
+        db.session,
+        account_id,
+        token_in=token_in,
+        token_out=token_out,
+        amount_in=firm.amount_in,
+        strategy=firm.strategy,
+        slippage_bps=firm.slippage_bps,
+        quoted_amount_out=firm.amount_out,
+        min_amount_out=firm.min_amount_out,
+        route=stored,
+        idempotency_key=key,
+        request_digest=digest,
+        message=f"order received: firm quote for {format_amount(token_in, firm.amount_in)} {token_in}, "
+        f"at least {format_amount(token_out, firm.min_amount_out)} {token_out}",
+        columns={"exact_side": firm.exact_side, "amount_out_wanted": firm.amount_out_wanted},
+    )
+    if not created:
+        return _replay(order)
+    get_services().dispatcher.submit(order.id)
+    return OrderAccepted.of(order), 202
 
 
 def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
@@ -830,6 +1048,15 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
         return _replay(existing)
     _refuse_when_backlogged()
     route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
+    if min_out is not None and min_out > route.amount_out:
+        best = format_amount(token_out, route.amount_out)
+        raise MinAmountOutUnreachableError(
+            f"minAmountOut {format_amount(token_out, min_out)} {token_out} is more than the best route pays "
+            f"now: {best} {token_out} for {format_amount(token_in, amount_in)} {token_in} "
+            f"({strategy.value}); nothing was held",
+            field="minAmountOut",
+            details={"bestAmountOut": best, "minAmountOut": format_amount(token_out, min_out)},
+        )
     order, created = create_order(
         db.session,
         account_id,

@@ -14,9 +14,13 @@ from errors import (
     AmountPrecisionError,
     InsufficientBalanceError,
     InsufficientLiquidityError,
+    InvalidQuoteError,
+    MinAmountOutUnreachableError,
     NoRouteError,
     OrderConflictError,
+    PriceMovedError,
     PriceUnavailableError,
+    QuoteExpiredError,
     SlippageExceededError,
     SolrouteError,
     UnknownTokenError,
@@ -53,6 +57,10 @@ _STATUS: tuple[tuple[type[SolrouteError], int], ...] = (
     (SlippageExceededError, 422),
     (NoRouteError, 422),
     (InsufficientLiquidityError, 422),
+    (MinAmountOutUnreachableError, 422),
+    (InvalidQuoteError, 422),
+    (QuoteExpiredError, 422),
+    (PriceMovedError, 422),
     (PriceUnavailableError, 503),
     (VenueUnavailableError, 503),
     (AmountPrecisionError, 400),
@@ -70,8 +78,17 @@ def status_for(exc: SolrouteError) -> int:
     return 400
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> tuple[Response, int]:
-    return jsonify({"error": {"code": code, "message": message, "field": field}}), status
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    details: dict[str, str] | None = None,
+) -> tuple[Response, int]:
+    error: dict[str, Any] = {"code": code, "message": message, "field": field}
+    if details:
+        error["details"] = details
+    return jsonify({"error": error}), status
 
 
 def pydantic_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
@@ -91,7 +108,7 @@ def pydantic_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SolrouteError)
     def solroute_error(exc: SolrouteError) -> tuple[Response, int]:
-        response, status = error_response(status_for(exc), exc.code, exc.message, exc.field)
+        response, status = error_response(status_for(exc), exc.code, exc.message, exc.field, exc.details)
         retry_after = getattr(exc, "retry_after_s", None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)

@@ -119,7 +119,21 @@ class QuoteQuery(BaseModel):
 
     tokenIn: Symbol
     tokenOut: Symbol
-    amountIn: Annotated[StrictStr, Field(description="Amount of tokenIn in token units", examples=["10"])]
+    amountIn: Annotated[
+        StrictStr | None,
+        Field(
+            description="Amount of tokenIn to sell, in token units (exact in). Give amountIn or amountOut.",
+            examples=["10"],
+        ),
+    ] = None
+    amountOut: Annotated[
+        StrictStr | None,
+        Field(
+            description="Amount of tokenOut to buy, in token units (exact out): the quote finds the least "
+            "amountIn and adds maxAmountIn (amountIn plus slippageBps, rounded up)",
+            examples=["1500"],
+        ),
+    ] = None
     routingStrategy: StrategyName = "OPTIMAL_SPLIT"
     slippageBps: SlippageBps = 50
 
