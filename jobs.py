@@ -14,8 +14,9 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -63,9 +64,15 @@ def _retry_or_fail(app: Flask, attempt: Attempt, why: str) -> None:
     )
 
 
-def _fail(attempt: Attempt, code: str, message: str) -> None:
+def _fail(attempt: Attempt, code: str, message: str, route: Mapping[str, Any] | None = None) -> None:
     stored = fail_order(
-        db.session, attempt.order_id, code, message, steps=attempt.steps, attempt=attempt.number
+        db.session,
+        attempt.order_id,
+        code,
+        message,
+        steps=attempt.steps,
+        attempt=attempt.number,
+        route=route,
     )
     live_updates.publish_events(stored)
 
@@ -127,7 +134,7 @@ def _execute(app: Flask, attempt: Attempt) -> str:
         return "final"  # gone, or a duplicate or recovered job with nothing left to do
     decision = _decide(app, order, attempt, _venues_now(app), app.config["VENUE_RATE_LIMIT_WAIT_S"])
     if isinstance(decision, Refusal):
-        _fail(attempt, decision.code, decision.message)
+        _fail(attempt, decision.code, decision.message, decision.route)
         return OrderStatus.FAILED
     if isinstance(decision, Deferred):
         return _defer(app, attempt, decision)

@@ -399,14 +399,17 @@ def fail_order(
     *,
     steps: Sequence[Step] = (),
     attempt: int | None = None,
+    route: Mapping[str, Any] | None = None,
 ) -> tuple[Order, list[StoredEvent]] | None:
-    """Mark a live order failed (after ``steps``) and release its held input; None if already final."""
+    """Mark a live order failed (after ``steps``) and release its held input; None if already final.
+
+    ``route``, when given, is the route it attempted: kept on the order so its page can show it."""
     try:
         order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        events = _record_steps(order, steps, attempt, None)
+        events = _record_steps(order, steps, attempt, route)
         balance = session.execute(
             sa.select(Balance)
             .where(Balance.account_id == order.account_id, Balance.token == order.token_in)
@@ -501,6 +504,7 @@ class Refusal:
     message: str
     steps: Sequence[Step] = ()
     attempt: int | None = None
+    route: Mapping[str, Any] | None = None  # the route it attempted, when it got that far
 
 
 @dataclass(frozen=True)
@@ -585,7 +589,7 @@ def _settle(
         batch.settle(s)
     for r in refusals:
         if r.order_id in live:
-            batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
+            batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt, r.route)
     return batch.write(already_final=tuple(oid for oid in order_ids if oid not in live))
 
 
@@ -647,9 +651,17 @@ class _Batch:
         self.created: set[tuple[int, str]] = set()  # balances to insert
         self.refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it
 
-    def fail(self, order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
-        """Fail ``order`` after ``steps``, releasing its held input."""
-        events = _record_steps(order, steps, attempt, None)
+    def fail(
+        self,
+        order: Order,
+        code: str,
+        message: str,
+        steps: Sequence[Step],
+        attempt: int | None,
+        route: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Fail ``order`` after ``steps``, releasing its held input (``route``: the one it attempted)."""
+        events = _record_steps(order, steps, attempt, route)
         balance = self.balances.get((order.account_id, order.token_in))
         if balance is not None:  # never below zero: a hold written off meanwhile has nothing to release
             balance.reserved -= min(balance.reserved, order.amount_in)
@@ -676,7 +688,7 @@ class _Batch:
             if sell is None or sell.reserved < order.amount_in or sell.amount < order.amount_in:
                 raise InsufficientBalanceError("the order's held balance is gone", field="amountIn")
         except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
-            self.fail(order, exc.code, exc.message, s.steps, s.attempt)
+            self.fail(order, exc.code, exc.message, s.steps, s.attempt, s.route)
             return
         self.pools, self.desks = repriced.pools, repriced.desks
         total_out = repriced.amount_out
@@ -698,7 +710,8 @@ class _Batch:
         trade = _trade_row(order, s.plan, total_out, s.plan.decimal_prices(), self.stamp)
         order.amount_out = total_out
         venues = ", ".join(
-            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in repriced.legs
+            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)} {e.planned.token_in}"
+            for e in repriced.legs
         )
         message = (
             f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"
