@@ -529,8 +529,9 @@ export function amountNode(value, symbol, options) {
 const PRICE_FORMATS = new Map();
 
 /**
- * A price for people: at least `significant` (default 6) significant figures, so small prices keep
- * their digits ("0.0000212345"); from 100,000 up, two decimals. Display only (a float is fine).
+ * A price for people: five to `significant` (default 6) significant figures, so small prices keep
+ * their digits ("0.0000212345") and round ones show their precision ("149.60"); from 100,000 up,
+ * two decimals at most. Display only (a float is fine).
  */
 export function formatPrice(value, significant = 6) {
   if (value === null || value === undefined || value === "") return "–";
@@ -541,7 +542,9 @@ export function formatPrice(value, significant = 6) {
   if (!PRICE_FORMATS.has(key)) {
     PRICE_FORMATS.set(key, key === "big"
       ? new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 })
-      : new Intl.NumberFormat("en-US", { maximumSignificantDigits: significant }));
+      : new Intl.NumberFormat("en-US", {
+        minimumSignificantDigits: Math.min(5, significant), maximumSignificantDigits: significant,
+      }));
   }
   return PRICE_FORMATS.get(key).format(n);
 }
@@ -598,4 +601,9 @@ export function receivedText(order) {
   if (order.amountOut !== null && order.amountOut !== undefined) return formatTokenAmount(order.amountOut, order.tokenOut);
   if (order.status === "failed") return "not filled";
   return "not filled yet";
+}
+
+/** An order event's message for people: strategy enums by name ("OPTIMAL_SPLIT: …" → "Optimal split: …"). */
+export function eventText(message) {
+  return String(message ?? "").replace(/\b[A-Z]+(?:_[A-Z]+)+\b/g, (name) => strategyLabel(name));
 }

@@ -6,7 +6,7 @@
 import {
   FINAL_STATUSES, bpsToPercent, describeError, el, emitWithAck, fetchJSON, formatBps, formatDateTime,
   formatPrice, formatTime, formatTokenAmount, formatUnitPrice, getConnectionState, liveSocket, onConnectionChange,
-  receivedText, setStatusBadge, show, strategyLabel,
+  eventText, receivedText, setStatusBadge, show, strategyLabel,
 } from "./common.js";
 
 const root = document.getElementById("order-page");
@@ -130,11 +130,6 @@ function renderLegs(o) {
   document.getElementById("legs-heading").textContent = o.status === "failed" && o.legs.length ? "Legs attempted" : "Legs";
 }
 
-/** An event's message with strategy enums named for people ("OPTIMAL_SPLIT: …" → "Optimal split: …"). */
-function peopleWords(message) {
-  return String(message ?? "").replace(/\b[A-Z]+(?:_[A-Z]+)+\b/g, (name) => strategyLabel(name));
-}
-
 function renderTimeline(o) {
   const list = document.getElementById("order-timeline");
   const start = o.events.length ? Date.parse(o.events[0].timestamp) : null;
@@ -147,7 +142,7 @@ function renderTimeline(o) {
         el("span", {}, el("strong", { class: "text-capitalize" }, e.status)),
         el("time", { datetime: e.timestamp, title: `${formatDateTime(e.timestamp)} (${e.timestamp})`, class: "small text-body-secondary" },
           `${formatTime(e.timestamp)} ${offset}`)),
-      el("div", { class: "small" }, peopleWords(e.message)));
+      el("div", { class: "small" }, eventText(e.message)));
   }));
 }
 

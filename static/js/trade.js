@@ -8,7 +8,7 @@
 // (limit, stop, TWAP) adds its control to `controls` and its fields to readForm().
 import {
   ApiError, FINAL_STATUSES, LIFECYCLE, addDecimal, amountNode, bpsToPercent, clearFieldError, debounce, describeError, el,
-  emitWithAck, fetchJSON, formatAmount, formatBps, formatPrice, formatShare, formatTime, formatTokenAmount,
+  emitWithAck, eventText, fetchJSON, formatAmount, formatBps, formatPrice, formatShare, formatTime, formatTokenAmount,
   formatUnitPrice, formatUsd, fromUnits, getConnectionState, liveSocket, loadTokens, msBetween, newId,
   onConnectionChange, setFieldError, setStatusBadge, show, strategyLabel, subtractDecimal, toUnits, tokenIcon,
   tokenLabel,
@@ -553,7 +553,7 @@ function applyOrderUpdate(order) {
   current.status = order.status;
   setStatusBadge(document.getElementById("order-status"), order.status);
   renderLifecycle(order);
-  if (order.message) document.getElementById("order-message").textContent = order.message;
+  if (order.message) document.getElementById("order-message").textContent = eventText(order.message);
   if (FINAL_STATUSES.has(order.status)) finishOrder(order.orderId);
 }
 
