@@ -48,6 +48,7 @@ const state = {
   tokens: new Map(), // symbol → {symbol, decimals, name}
   balances: null, // symbol → {amount, reserved, available} (exact decimal strings), once loaded
   balanceSeq: 0,
+  countdownTimer: null, // the OTC settlement countdown of the order followed
 };
 
 // --- balances -----------------------------------------------------------------------------------
@@ -372,11 +373,12 @@ function renderRoute(route, q) {
       el("div", { class: "progress-stacked route-bar", role: "img", "aria-label": `${title}: ${summary}` }, ...segments));
   }));
 
+  const mixed = (step) => new Set(step.venues.map((v) => v.tokenOut)).size > 1; // the step buys two tokens
   legsList.replaceChildren(...steps.flatMap((step) => step.venues.map((v) => el("li", {
     class: "route-leg", dataset: { venueId: v.venueId, hop: String(step.hop) },
   },
   el("span", { class: `route-swatch route-color-${colourOf(v.venueId)}`, "aria-hidden": "true" }),
-  el("strong", {}, v.venue), " ",
+  el("strong", {}, v.venue, mixed(step) ? ` (${v.tokenIn}/${v.tokenOut})` : ""), " ",
   el("span", { class: "text-body-secondary" }, formatShare(v.share)),
   hops > 1 ? el("span", { class: "text-body-secondary" }, ` of hop ${step.hop + 1}`) : null, " · ",
   amountNode(v.amountIn, v.tokenIn), " → ", amountNode(v.amountOut, v.tokenOut),
@@ -554,13 +556,38 @@ function applyOrderUpdate(order) {
   setStatusBadge(document.getElementById("order-status"), order.status);
   renderLifecycle(order);
   if (order.message) document.getElementById("order-message").textContent = eventText(order.message);
+  const otc = order.status === "submitted" ? /OTC settlement in ([\d.]+) s/.exec(order.message || "") : null;
+  if (otc) startCountdown(Date.parse(order.timestamp || new Date().toISOString()) + Number(otc[1]) * 1000);
   if (FINAL_STATUSES.has(order.status)) finishOrder(order.orderId);
+}
+
+/** Seconds left before an OTC leg settles (from the submitted step's time and the desk's delay). */
+function startCountdown(settleAtMs) {
+  stopCountdown();
+  const node = document.getElementById("order-countdown");
+  if (!Number.isFinite(settleAtMs)) return;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((settleAtMs - Date.now()) / 1000));
+    node.dataset.secondsLeft = String(left);
+    node.textContent = left > 0 ? `OTC settlement in ${left} s` : "OTC settlement due: settling now…";
+    if (left === 0) clearInterval(state.countdownTimer);
+  };
+  tick();
+  state.countdownTimer = setInterval(tick, 1000);
+  show(node, true);
+}
+
+function stopCountdown() {
+  clearInterval(state.countdownTimer);
+  state.countdownTimer = null;
+  show(document.getElementById("order-countdown"), false);
 }
 
 async function finishOrder(orderId) {
   const current = state.order;
   current.final = true;
   stopPolling();
+  stopCountdown();
   try {
     const detail = await fetchJSON(`/api/orders/${encodeURIComponent(orderId)}`);
     if (state.order !== current) return;
@@ -640,6 +667,7 @@ async function subscribe() {
 
 function followOrder(accepted, params) {
   stopPolling();
+  stopCountdown();
   state.order = { id: accepted.orderId, lastSeq: null, status: accepted.status, pollTimer: null, final: false };
   const link = document.getElementById("order-link");
   link.href = `/orders/${encodeURIComponent(accepted.orderId)}`;
