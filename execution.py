@@ -194,6 +194,11 @@ def decide(
     names = ", ".join(sorted({leg.venue for leg in route.legs}))
     attempt.step(OrderStatus.ROUTING, f"{route.strategy.value}: {len(route.legs)} leg(s) via {names}")
     out, minimum = order.token_out, order.min_amount_out
+    desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in market.desks}
+    delay = max(
+        (desk_delays.get(leg.venue_id, 0.0) for leg in route.legs if leg.kind.value == "otc"), default=0.0
+    )
+    plan = plan_from_route(result, minimum, market.usd_prices, settlement_delay_s=delay)
     if is_exact_out and result.amount_in > order.amount_in:
         sell = order.token_in
         return Refusal(
@@ -205,6 +210,7 @@ def decide(
             f"slippageBps {order.slippage_bps}); nothing was traded",
             attempt.steps,
             attempt.number,
+            route={"plan": plan.to_json()},  # the route it attempted, for the order's page
         )
     if route.amount_out < minimum:
         return Refusal(
@@ -216,12 +222,8 @@ def decide(
             f"{_moved_since_quote(order.quoted_amount_out, route.amount_out)}; nothing was traded",
             attempt.steps,
             attempt.number,
+            route={"plan": plan.to_json()},  # the route it attempted, for the order's page
         )
-    desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in market.desks}
-    delay = max(
-        (desk_delays.get(leg.venue_id, 0.0) for leg in route.legs if leg.kind.value == "otc"), default=0.0
-    )
-    plan = plan_from_route(result, minimum, market.usd_prices, settlement_delay_s=delay)
     attempt.step(
         OrderStatus.BUILDING,
         f"plan pays {format_amount(out, route.amount_out)} {out}, minimum {format_amount(out, minimum)}",

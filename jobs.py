@@ -17,9 +17,10 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -84,7 +85,7 @@ def _retry_or_fail(app: Flask, attempt: Attempt, why: str) -> None:
     )
 
 
-def _fail(attempt: Attempt, code: str, message: str) -> None:
+def _fail(attempt: Attempt, code: str, message: str, route: Mapping[str, Any] | None = None) -> None:
     parents: list[ParentChange] = []  # a TWAP slice's parent, moved on in the same transaction
     stored = fail_order(
         db.session,
@@ -94,6 +95,7 @@ def _fail(attempt: Attempt, code: str, message: str) -> None:
         steps=attempt.steps,
         attempt=attempt.number,
         parent_changes=parents,
+        route=route,
     )
     live_updates.publish_events(stored)
     live_updates.publish_parents(parents)
@@ -158,7 +160,7 @@ def _execute(app: Flask, attempt: Attempt) -> str:
         return "resting"  # waits for its price or its slices: not for the market path
     decision = _decide(app, order, attempt, _venues_now(app), app.config["VENUE_RATE_LIMIT_WAIT_S"])
     if isinstance(decision, Refusal):
-        _fail(attempt, decision.code, decision.message)
+        _fail(attempt, decision.code, decision.message, decision.route)
         return OrderStatus.FAILED
     if isinstance(decision, Deferred):
         return _defer(app, attempt, decision)

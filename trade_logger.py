@@ -453,9 +453,11 @@ def fail_order(
     steps: Sequence[Step] = (),
     attempt: int | None = None,
     parent_changes: list[ParentChange] | None = None,
+    route: Mapping[str, Any] | None = None,
 ) -> tuple[Order, list[StoredEvent]] | None:
     """Mark a live order failed (after ``steps``) and release its held input; None if already final.
 
+    ``route``, when given, is the route it attempted: kept on the order so its page can show it.
     A TWAP slice's parent is updated in the same transaction (see ``_twap_progress``); what it
     stored is appended to ``parent_changes`` when given, for the caller to publish.
 
@@ -468,7 +470,7 @@ def fail_order(
         if order is None or order.status in FINAL_STATUSES:
             session.rollback()
             return None
-        events = _record_steps(order, steps, attempt, None)
+        events = _record_steps(order, steps, attempt, route)
         if _reopens(order, code):
             events.append(_event(order, OrderStatus.OPEN, _reopened_message(message), utcnow()))
             stored = _insert_events(session, events)
@@ -850,6 +852,7 @@ class Refusal:
     message: str
     steps: Sequence[Step] = ()
     attempt: int | None = None
+    route: Mapping[str, Any] | None = None  # the route it attempted, when it got that far
 
 
 @dataclass(frozen=True)
@@ -937,7 +940,7 @@ def _settle(
         batch.settle(s)
     for r in refusals:
         if r.order_id in live:
-            batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt)
+            batch.fail(live[r.order_id], r.code, r.message, r.steps, r.attempt, r.route)
     batch.progress_parents(locked)
     return batch.write(already_final=tuple(oid for oid in order_ids if oid not in live))
 
@@ -1033,10 +1036,19 @@ class _Batch:
                 self.changed.add((parent.account_id, parent.token_in))
             self.parent_rows.append((parent, rows))
 
-    def fail(self, order: Order, code: str, message: str, steps: Sequence[Step], attempt: int | None) -> None:
-        """Fail ``order`` after ``steps``, releasing its held input (a triggered limit order the
-        price left behind goes back to ``open`` instead, its input still held)."""
-        events = _record_steps(order, steps, attempt, None)
+    def fail(
+        self,
+        order: Order,
+        code: str,
+        message: str,
+        steps: Sequence[Step],
+        attempt: int | None,
+        route: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Fail ``order`` after ``steps``, releasing its held input (``route``: the one it attempted;
+        a triggered limit order the price left behind goes back to ``open`` instead, its input
+        still held)."""
+        events = _record_steps(order, steps, attempt, route)
         if _reopens(order, code):
             events.append(_event(order, OrderStatus.OPEN, _reopened_message(message), self.stamp))
             self.failures.append(_Outcome(order, events, code, message))
@@ -1078,7 +1090,7 @@ class _Batch:
         except (SlippageExceededError, InsufficientLiquidityError, InsufficientBalanceError) as exc:
             # A firm quote's route that no longer pays its minimum: the price moved since the quote.
             code = PriceMovedError.code if is_firm and isinstance(exc, SlippageExceededError) else exc.code
-            self.fail(order, code, exc.message, s.steps, s.attempt)
+            self.fail(order, code, exc.message, s.steps, s.attempt, s.route)
             return
         self.pools, self.desks = repriced.pools, repriced.desks
         total_out = repriced.amount_out
@@ -1104,7 +1116,8 @@ class _Batch:
         order.amount_out = total_out
         order.filled_amount_in, order.filled_amount_out = spent, total_out
         venues = ", ".join(
-            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)}" for e in repriced.legs
+            f"{e.planned.venue} {format_amount(e.planned.token_in, e.amount_in)} {e.planned.token_in}"
+            for e in repriced.legs
         )
         message = (
             f"filled {format_amount(order.token_out, total_out)} {order.token_out} via {venues} (paper fills)"

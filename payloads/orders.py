@@ -19,6 +19,7 @@ from payloads.common import (
     _Out,
     amount_str,
     decimal_str,
+    epoch_iso,
     iso,
 )
 
@@ -258,10 +259,13 @@ class OrderRouteOut(_Out):
     bestSingleVenue: str | None
     bestSingleAmountOut: Amount | None
     jupiterAmountOut: Amount | None
+    settleAt: Timestamp | None = Field(
+        default=None, description="When an OTC leg settles (the order waits until then); null without one"
+    )
 
     @classmethod
-    def of(cls, plan: Mapping[str, Any], token_out: str) -> Self:
-        """The certificate of the plan stored on an order."""
+    def of(cls, plan: Mapping[str, Any], token_out: str, settle_at: float | None = None) -> Self:
+        """The certificate of the plan stored on an order (``settle_at``: its OTC settlement, epoch s)."""
         return cls.make(
             optimalityGapBps=decimal_str(plan.get("optimality_gap_bps"), 6),
             priceImpactBps=decimal_str(plan.get("price_impact_bps"), 4),
@@ -269,6 +273,7 @@ class OrderRouteOut(_Out):
             bestSingleVenue=plan.get("best_single_venue"),
             bestSingleAmountOut=amount_str(token_out, plan.get("best_single_amount_out")),
             jupiterAmountOut=amount_str(token_out, plan.get("jupiter_amount_out")),
+            settleAt=epoch_iso(settle_at) if plan.get("settlement_delay_s") else None,
         )
 
 
@@ -361,7 +366,9 @@ class OrderDetail(OrderSummary):
             **_summary_fields(order),
             legs=_order_legs(order),
             events=[OrderEventOut.of(e) for e in order.events],
-            route=OrderRouteOut.of(plan, order.token_out) if plan else None,
+            route=OrderRouteOut.of(plan, order.token_out, (order.route or {}).get("settle_at"))
+            if plan
+            else None,
             trade=None if trade is None else OrderTradeOut.of(trade),
             children=[TwapChildOut.of(c) for c in children],
             currentPrice=decimal_str(current_price, 12) if current_price is not None else None,

@@ -28,6 +28,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DESKTOP = {"width": 1280, "height": 900}
+WIDE = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Generous: the suite must pass while other processes saturate every core (tests/waiting.py).
 ACTION_TIMEOUT_MS = 60_000  # clicks, fills, navigations
@@ -519,7 +522,36 @@ def horizontal_overflow(page: Page) -> list[str]:
     return result
 
 
-@pytest.mark.parametrize("name", ["dashboard", "trade"])
+def wrapped_numbers(page: Page) -> list[str]:
+    """Numbers (``.num``: amounts, prices) laid out on more than one line; none when none wraps."""
+    result: list[str] = page.evaluate(
+        """() => {
+          const out = [];
+          for (const node of document.querySelectorAll(".num")) {
+            if (!node.offsetParent || !node.textContent.trim()) continue;  // hidden or empty
+            const lines = new Set([...node.getClientRects()].map((r) => Math.round(r.top)));
+            const style = getComputedStyle(node);
+            const name = node.id || node.className;
+            if (lines.size > 1 || style.whiteSpace !== "nowrap") out.push(`${name}: ${node.textContent}`);
+          }
+          return out.slice(0, 10);
+        }"""
+    )
+    return result
+
+
+def failed_order(site: Site) -> dict[str, Any]:
+    """An order whose minimum no route pays (SOL is about $150): it fails at routing, after routing."""
+    order_id = site.submit({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "minAmountOut": "3000"})
+    order = wait_final(site.url, order_id, site.key)
+    assert order["status"] == "failed" and order["error"]["code"] == "slippage_exceeded", order
+    return order
+
+
+PHONE_PAGES = ["dashboard", "trade", "orders", "order", "order-failed"]
+
+
+@pytest.mark.parametrize("name", PHONE_PAGES)
 def test_at_phone_width_the_page_fits_without_horizontal_overflow(
     browser: Browser, site: Site, first_order: dict[str, Any], name: str
 ) -> None:
@@ -527,19 +559,47 @@ def test_at_phone_width_the_page_fits_without_horizontal_overflow(
     phone.set_default_timeout(ACTION_TIMEOUT_MS)
     try:
         tab = open_tab(phone, site)
+        path = "/" if name == "dashboard" else f"/{name}"
         if name == "trade":
             tab.goto("/trade")
             ready_trade(tab)
             tab.page.locator("#amount-in").fill("5")  # the quote table is the widest part
             expect(tab.page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
             expect(tab.page.locator("#quote-table tbody tr").first).to_be_visible()
+            # "You receive" is in the form, above the Swap button, so a phone sees it before submitting.
+            expect(tab.page.locator("#form-amount-out")).not_to_have_text("–")
+            received = tab.page.locator("#form-amount-out").bounding_box()
+            button = tab.page.locator("#submit-order").bounding_box()
+            assert received and button and received["y"] < button["y"], (received, button)
+        elif name == "orders":
+            failed_order(site)
+            tab.goto(path)
+            ready_orders(tab)
+            # Status stays on screen: the badge of every row is visible within the viewport's width.
+            for badge in tab.page.locator("#orders-table tbody tr[data-order-id] .badge[data-status]").all():
+                if badge.is_visible():
+                    box = badge.bounding_box()
+                    assert box and box["x"] + box["width"] <= PHONE["width"], box
+            rows = tab.page.locator("#orders-table tbody tr[data-order-id]")
+            visible = [r.locator(".badge[data-status]").filter(visible=True) for r in rows.all()]
+            assert all(v.count() == 1 for v in visible), "a row without a visible status"
+        elif name == "order":
+            path = f"/orders/{first_order['orderId']}"
+            tab.goto(path)
+            ready_order(tab)
+        elif name == "order-failed":
+            path = f"/orders/{failed_order(site)['orderId']}"
+            tab.goto(path)
+            expect(tab.page.locator("#order-page")).to_have_attribute("data-status", "failed")
         else:
             tab.goto("/")
             ready_dashboard(tab)
         tab.wait_connected()
         tab.screenshot(f"{name}-phone-390")
         overflow = horizontal_overflow(tab.page)
-        assert not overflow, f"/{'' if name == 'dashboard' else name} overflows 390px: " + "; ".join(overflow)
+        assert not overflow, f"{path} overflows 390px: " + "; ".join(overflow)
+        wrapped = wrapped_numbers(tab.page)
+        assert not wrapped, f"{path}: numbers wrap at 390px: " + "; ".join(wrapped)
         tab.watch.assert_clean()
         close_tab(tab)
     finally:
@@ -627,6 +687,202 @@ def test_the_trade_page_quotes_every_venue_and_follows_the_order_to_confirmed_ov
         expect(page.locator("#quote-panel")).to_have_attribute("data-state", "error")
         tab.screenshot("trade-invalid-amount")
         tab.watch.assert_clean()
+    close_tab(tab)
+
+
+def wide_context(browser: Browser) -> BrowserContext:
+    """A desktop context at 1400x900, the width the trader's pages are reviewed at (issue 18)."""
+    created = browser.new_context(
+        viewport=WIDE, reduced_motion="reduce", timezone_id="UTC", locale="en-GB", service_workers="block"
+    )
+    created.set_default_timeout(ACTION_TIMEOUT_MS)
+    return created
+
+
+def available(site: Site, token: str) -> str:
+    """The demo account's available balance of ``token`` as the API states it."""
+    balances = site.api("GET", "/api/accounts/me").json()["balances"]
+    return next((b["available"] for b in balances if b["token"] == token), "0")
+
+
+def test_the_trade_page_shows_balances_checks_them_before_submitting_and_updates_them_after_a_trade(
+    browser: Browser, site: Site
+) -> None:
+    wide = wide_context(browser)
+    try:
+        tab = open_tab(wide, site, "/trade")
+        page = tab.page
+        ready_trade(tab)
+        tab.wait_connected()
+        balance = page.locator("#balance-in-available")
+        expect(page.locator("#balance-in")).to_have_attribute("data-state", "ready")
+        expect(balance).to_have_attribute("data-value", available(site, "SOL"))
+        expect(balance).to_contain_text("SOL")
+        expect(page.locator("#balance-out-available")).to_contain_text("USDC")
+
+        # More than the balance: a message at the field, and no order is sent.
+        too_much = str(int(float(available(site, "SOL"))) + 1)
+        page.locator("#amount-in").fill(too_much)
+        expect(page.locator("#amount-in-feedback")).to_contain_text("Not enough SOL")
+        page.locator("#submit-order").click()
+        expect(page.locator("#amount-in-feedback")).to_be_visible()
+        assert tab.watch.count("POST", r"/api/orders/execute") == 0
+
+        # Max fills in the whole available balance.
+        page.locator("#max-button").click()
+        expect(page.locator("#amount-in")).to_have_value(available(site, "SOL"))
+        expect(page.locator("#amount-in-feedback")).to_have_text("")
+
+        # An order: You receive (and its USD value) in the form, then balances refetched once it is done.
+        sol_before, usdc_before = available(site, "SOL"), available(site, "USDC")
+        page.locator("#amount-in").fill("2")
+        expect(page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
+        quote = site.api("GET", "/api/quote", params={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"})
+        expect(page.locator("#form-amount-out")).not_to_have_attribute("data-value", "")
+        expect(page.locator("#form-amount-out-usd")).to_contain_text("$")
+        expect(page.locator("#form-rate")).to_contain_text("1 SOL ≈")
+        assert quote.status_code == 200
+        tab.screenshot("trade-balances-1400")
+        with page.expect_response(lambda r: r.url.endswith("/api/orders/execute")) as submitted:
+            page.locator("#submit-order").click()
+        order_id = str(submitted.value.json()["orderId"])
+        expect(page.locator("#order-status")).to_have_attribute(
+            "data-status", "confirmed", timeout=ORDER_TIMEOUT_MS
+        )
+        order = site.order(order_id)
+        assert Decimal(available(site, "SOL")) == Decimal(sol_before) - 2
+        assert Decimal(available(site, "USDC")) == Decimal(usdc_before) + Decimal(order["amountOut"])
+        expect(balance).to_have_attribute("data-value", available(site, "SOL"))
+        bought = page.locator("#balance-out-available")
+        expect(bought).to_have_attribute("data-value", available(site, "USDC"))
+        # The fill message names the token of every amount.
+        expect(page.locator("#order-message")).to_contain_text(re.compile(r"via .+ \d[\d.,]* SOL"))
+        tab.watch.assert_clean()
+        close_tab(tab)
+    finally:
+        with contextlib.suppress(Error):
+            wide.close()
+
+
+def test_the_route_is_drawn_once_per_venue_per_hop_and_a_venue_in_it_is_never_unavailable(
+    browser: Browser, site: Site
+) -> None:
+    wide = wide_context(browser)
+    try:
+        tab = open_tab(wide, site, "/trade")
+        page = tab.page
+        ready_trade(tab)
+        for sell, buy, amount in (("BONK", "USDC", "100000000"), ("SOL", "USDC", "400")):
+            page.locator("#token-in").select_option(sell)
+            page.locator("#token-out").select_option(buy)
+            page.locator("#amount-in").fill(amount)
+            params = {"tokenIn": sell, "tokenOut": buy, "amountIn": amount}
+            quote = site.api("GET", "/api/quote", params=params)
+            assert quote.status_code == 200, quote.text
+            route = quote.json()["route"]
+            expect(page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
+            expect(page.locator("#route-bar .route-hop").first).to_have_attribute("data-token-in", sell)
+            # One bar per hop and token sold; in each, every venue of the route once.
+            expected: dict[tuple[str, str], set[str]] = {}
+            for leg in route["legs"]:
+                expected.setdefault((str(leg["hop"]), leg["tokenIn"]), set()).add(leg["venueId"])
+            hops = page.locator("#route-bar .route-hop")
+            expect(hops).to_have_count(len(expected))
+            for hop in hops.all():
+                key = (str(hop.get_attribute("data-hop")), str(hop.get_attribute("data-token-in")))
+                segments = hop.locator(".progress[data-venue-id]").all()
+                drawn = [segment.get_attribute("data-venue-id") for segment in segments]
+                assert len(drawn) == len(set(drawn)), f"a venue drawn twice in hop {key}: {drawn}"
+                assert set(drawn) == expected[key], (key, drawn, expected)
+            listed = [
+                (li.get_attribute("data-hop"), li.get_attribute("data-venue-id"))
+                for li in page.locator("#route-legs li[data-venue-id]").all()
+            ]
+            assert len(listed) == len(set(listed)), f"a venue listed twice in one hop: {listed}"
+            # A venue in the route is marked so, and never "unavailable" at the same time.
+            rows = page.locator('#quote-table tbody tr[data-in-route="true"]')
+            assert rows.count() >= 1
+            for row in rows.all():
+                expect(row).to_contain_text("in route")
+                expect(row).not_to_contain_text("unavailable")
+            if len({leg["venueId"] for leg in route["legs"] if leg["hop"] == 0}) > 1:
+                expect(page.locator("#route-gain")).to_contain_text("bps")  # the split explains itself
+            # Prices with at least five significant figures ("1 BONK ≈ 0.0000198873 USDC").
+            rate = page.locator("#quote-rate").inner_text()
+            figures = re.search(rf"1 {sell} ≈ ([\d.,]+) {buy}", rate)
+            assert figures, rate
+            assert len(figures.group(1).replace(",", "").replace(".", "").lstrip("0")) >= 5, rate
+            expect(page.locator("#route-strategy")).to_have_text("(Optimal split)")
+            tab.screenshot(f"trade-route-{sell.lower()}-1400")
+        tab.watch.assert_clean()
+        close_tab(tab)
+    finally:
+        with contextlib.suppress(Error):
+            wide.close()
+
+
+def test_a_failed_order_reads_not_filled_and_its_page_shows_the_reason_and_the_route_it_attempted(
+    browser: Browser, site: Site
+) -> None:
+    order = failed_order(site)
+    assert order["legs"] and order["route"], order  # routed, then refused
+    wide = wide_context(browser)
+    try:
+        tab = open_tab(wide, site, "/orders?status=failed")
+        page = tab.page
+        ready_orders(tab)
+        row = page.locator(f'#orders-table tbody tr[data-order-id="{order["orderId"]}"]')
+        expect(row.locator(".order-received")).to_contain_text("not filled")
+        expect(row.locator(".order-received")).not_to_contain_text("≈")
+        expect(row.locator(".order-received")).not_to_contain_text("USDC")
+        tab.screenshot("orders-failed-1400")
+
+        tab.goto(f"/orders/{order['orderId']}")
+        expect(page.locator("#order-page")).to_have_attribute("data-status", "failed")
+        expect(page.locator("#order-amount-out")).to_have_text("not filled")
+        expect(page.locator("#order-error")).to_be_visible()
+        expect(page.locator("#order-error")).to_contain_text("Not filled")
+        expect(page.locator("#order-error")).to_contain_text(order["error"]["message"])
+        expect(page.locator("#route-details")).to_be_visible()
+        expect(page.locator("#route-heading")).to_contain_text("attempted")
+        expect(page.locator("#order-legs tbody tr")).to_have_count(len(order["legs"]))
+        expect(page.locator("#legs-empty")).to_be_hidden()
+        expect(page.locator("#otc-countdown")).to_be_hidden()
+        text = page.locator("#order-page").inner_text()
+        for stale in ("not filled yet", "No legs yet", "The route appears once", "OPTIMAL_SPLIT"):
+            assert stale not in text, f"a final failed order's page says {stale!r}"
+        tab.screenshot("order-failed-1400")
+        tab.watch.assert_clean()
+        close_tab(tab)
+    finally:
+        with contextlib.suppress(Error):
+            wide.close()
+
+
+def test_an_order_waiting_for_an_otc_settlement_counts_down_to_it(
+    context: BrowserContext, site: Site, first_order: dict[str, Any]
+) -> None:
+    """The stack settles OTC legs at once (OTC_SETTLEMENT_SCALE=0): the wait is played by the browser."""
+    waiting = {**site.order(first_order["orderId"]), "status": "submitted", "amountOut": None, "trade": None}
+    settle_at = datetime.now(UTC) + timedelta(seconds=40)
+    waiting["route"] = {**waiting["route"], "settleAt": settle_at.isoformat().replace("+00:00", "Z")}
+    waiting["events"] = [e for e in waiting["events"] if e["status"] != "confirmed"]
+    tab = open_tab(context, site)
+    page = tab.page
+    page.route(f"**/api/orders/{first_order['orderId']}", lambda route: route.fulfill(json=waiting))
+    tab.goto(f"/orders/{first_order['orderId']}")
+    expect(page.locator("#order-page")).to_have_attribute("data-status", "submitted")
+    countdown = page.locator("#otc-countdown")
+    expect(countdown).to_be_visible()
+    expect(countdown).to_have_attribute("data-state", "waiting")
+    expect(countdown).to_contain_text("OTC settlement in")
+    first = int(countdown.get_attribute("data-seconds-left") or "0")
+    assert 0 < first <= 40, first
+    page.wait_for_function(
+        "(first) => Number(document.querySelector('#otc-countdown').dataset.secondsLeft) < first", arg=first
+    )
+    expect(page.locator("#order-amount-out")).to_have_text("not filled yet")
+    tab.screenshot("order-otc-countdown")
     close_tab(tab)
 
 
@@ -792,7 +1048,10 @@ def test_the_orders_list_shows_the_orders_filters_them_and_links_to_each_order(
     expect(row_usdc).to_be_visible()
     expect(page.locator("#orders-no-match")).to_be_hidden()
     page.locator("#filter-status").select_option("failed")
-    expect(page.locator("#orders-table tbody tr[data-order-id]")).to_have_count(0)
+    # Other tests of this module leave failed orders: the filter shows those and never these two.
+    expect(row_sol).to_have_count(0)
+    expect(row_usdc).to_have_count(0)
+    expect(page.locator('#orders-table tbody tr[data-order-id]:not([data-status="failed"])')).to_have_count(0)
     page.locator("#filter-status").select_option("confirmed")
     expect(row_usdc).to_be_visible()
 

@@ -372,6 +372,20 @@ def test_pool_k_never_decreases_across_trades(client: Any, api_key: str, databas
     assert book_problems(database_url, seed) == []
 
 
+def test_the_fill_message_names_the_token_of_every_amount(client: Any, api_key: str) -> None:
+    """Issue 18: "filled 1,496.07 USDC via Meteora 2.533762196 SOL, …", never a bare number."""
+    body = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "40", "routingStrategy": "OPTIMAL_SPLIT"}
+    order = wait_final(client, accepted(client, api_key, body), api_key)
+    assert order["status"] == "confirmed", order
+    message = order["events"][-1]["message"]
+    head, _, venues = message.removesuffix(" (paper fills)").partition(" via ")
+    assert head.startswith("filled ") and head.endswith(" USDC"), message
+    legs = venues.split(", ")
+    assert len(legs) == len(order["legs"]), (message, order["legs"])
+    for text, leg in zip(legs, order["legs"], strict=True):
+        assert text.endswith(f" {leg['tokenIn']}"), (text, leg)
+
+
 # --- 4. and 8. slippage: a business rejection, enforced and never retried -----------------------
 
 
@@ -406,7 +420,11 @@ def test_an_order_whose_minimum_no_route_pays_fails_with_slippage_exceeded_and_m
     assert "below the minimum of 3000 USDC" in message and "nothing was traded" in message, message
     assert timeline_problems(statuses(order), attempts=1, final="failed") == []  # not retried
     assert order["attempts"] == 1
-    assert order["amountOut"] is None and order["legs"] == []
+    assert order["amountOut"] is None
+    # The route it attempted stays on the order (issue 18: its page shows it), as planned legs only.
+    assert order["legs"] and all(leg["planned"] for leg in order["legs"]), order["legs"]
+    assert sum(Decimal(leg["amountIn"]) for leg in order["legs"] if leg["hop"] == 0) == Decimal("10")
+    assert order["route"] is not None and order["route"]["settleAt"] is None
     assert (reserves(database_url), inventories(database_url)) == (pools, desks)
     assert balance(database_url, demo, "SOL") == (DEMO_SOL, 0)
     assert balance(database_url, demo, "USDC") == (DEMO_USDC, 0)
@@ -440,6 +458,7 @@ def test_a_market_moved_under_the_settling_job_fails_it_with_slippage_exceeded(
     assert "below the minimum of" in message and "nothing was traded" in message, message
     assert timeline_problems(statuses(order), attempts=1, final="failed") == []
     assert order["attempts"] == 1
+    assert order["legs"] and all(leg["planned"] for leg in order["legs"]), order["legs"]  # as attempted
     assert (reserves(database_url), inventories(database_url)) == (moved_pools, desks)
     assert balance(database_url, demo, "SOL") == (DEMO_SOL, 0)
     assert balance(database_url, demo, "USDC") == (DEMO_USDC, 0)

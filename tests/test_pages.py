@@ -22,6 +22,7 @@ from flask import Flask
 from models import Order, db
 from routing_engine import Strategy
 from tests.waiting import wait_final
+from tokens import TOKENS
 from venue_state import create_account
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +74,13 @@ PAGE_IDS = {
         "token-out-feedback",
         "slippage-feedback",
         "paper-notice",
+        "balance-in",
+        "balance-in-available",
+        "balance-out-available",
+        "max-button",
+        "form-amount-out",
+        "form-amount-out-usd",
+        "route-gain",
     },
     "/orders": {
         "orders-filters",
@@ -109,6 +117,8 @@ ORDER_PAGE_IDS = {
     "order-amount-out",
     "order-error",
     "legs-empty",
+    "otc-countdown",
+    "route-heading",
 }
 
 
@@ -376,6 +386,20 @@ def test_every_local_asset_the_pages_reference_exists_and_none_is_remote(
         assert licences, f"static/vendor/{package} has no licence"
     assert (vendor_built / "chart.js" / "chart.umd.min.js").is_file()
     wait_final(client, order_id, {"X-API-Key": api_key})
+
+
+def test_every_token_has_a_local_icon_that_common_js_knows(client: Any) -> None:
+    """common.js draws /static/img/tokens/<SYMBOL>.svg for the tokens it lists; each must be served."""
+    common = (STATIC / "js" / "common.js").read_text()
+    listed = re.search(r"TOKEN_ICONS = new Set\(\[([^\]]*)\]\)", common)
+    assert listed, "common.js lists the tokens that have an icon"
+    symbols = set(re.findall(r'"([A-Z]+)"', listed.group(1)))
+    assert symbols == set(TOKENS), (symbols, set(TOKENS))
+    for symbol in sorted(symbols):
+        r = client.get(f"/static/img/tokens/{symbol}.svg")
+        assert r.status_code == 200 and r.mimetype == "image/svg+xml", symbol
+        assert r.data.startswith(b"<svg") and b"href=" not in r.data, symbol  # nothing fetched from outside
+        r.close()
 
 
 def _path_without_node(tmp_path: Path) -> str:

@@ -501,3 +501,109 @@ export function drawChart(canvas, config, summary = "") {
   if (box) box.dataset.empty = String(points === 0);
   return chart;
 }
+
+// --- tokens, prices and exact decimals for the trader's pages (trade, order, orders) -------------
+
+/** Tokens that ship an icon under static/img/tokens/ (others get a lettered placeholder). */
+const TOKEN_ICONS = new Set(["SOL", "USDC", "USDT", "RAY", "JUP", "BONK"]);
+
+/** A token's icon (decorative: the symbol is always written beside it). */
+export function tokenIcon(symbol) {
+  if (TOKEN_ICONS.has(symbol)) {
+    return el("img", { class: "token-icon", src: `/static/img/tokens/${symbol}.svg`, alt: "", width: "16", height: "16" });
+  }
+  return el("span", { class: "token-icon token-icon-blank", "aria-hidden": "true" }, String(symbol || "?").charAt(0));
+}
+
+/** Icon and symbol ("◎ SOL"), never wrapped apart. */
+export function tokenLabel(symbol) {
+  return el("span", { class: "token-label" }, tokenIcon(symbol), symbol);
+}
+
+/** An amount with its token, as one unbreakable number ("1,496.077538 USDC"); exact value on hover. */
+export function amountNode(value, symbol, options) {
+  return el("span", { class: "num", title: value === null || value === undefined ? null : `${value} ${symbol}` },
+    formatTokenAmount(value, symbol, options));
+}
+
+const PRICE_FORMATS = new Map();
+
+/**
+ * A price for people: five to `significant` (default 6) significant figures, so small prices keep
+ * their digits ("0.0000212345") and round ones show their precision ("149.60"); from 100,000 up,
+ * two decimals at most. Display only (a float is fine).
+ */
+export function formatPrice(value, significant = 6) {
+  if (value === null || value === undefined || value === "") return "–";
+  const n = Number(value);
+  if (!Number.isFinite(n)) return "–";
+  if (n === 0) return "0";
+  const key = Math.abs(n) >= 1e5 ? "big" : significant;
+  if (!PRICE_FORMATS.has(key)) {
+    PRICE_FORMATS.set(key, key === "big"
+      ? new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 })
+      : new Intl.NumberFormat("en-US", {
+        minimumSignificantDigits: Math.min(5, significant), maximumSignificantDigits: significant,
+      }));
+  }
+  return PRICE_FORMATS.get(key).format(n);
+}
+
+/** tokenOut per tokenIn from two exact decimal strings, formatted by formatPrice ("0.0000198870"). */
+export function formatUnitPrice(amountOut, amountIn, significant = 6) {
+  const a = Number(amountOut);
+  const b = Number(amountIn);
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "–";
+  return formatPrice(a / b, significant);
+}
+
+/** An exact decimal string as base units (BigInt) of a token with `decimals`; null if not a number. */
+export function toUnits(text, decimals) {
+  const m = /^\s*(\d*)(?:\.(\d*))?\s*$/.exec(String(text ?? ""));
+  if (!m || (m[1] === "" && (m[2] ?? "") === "")) return null;
+  const frac = (m[2] || "").padEnd(decimals, "0");
+  if (frac.length > decimals && /[1-9]/.test(frac.slice(decimals))) return null; // finer than the token
+  return BigInt(m[1] || "0") * 10n ** BigInt(decimals) + BigInt(frac.slice(0, decimals) || "0");
+}
+
+/** Base units (BigInt) as an exact decimal string, trailing zeros dropped. */
+export function fromUnits(units, decimals) {
+  const negative = units < 0n;
+  const digits = (negative ? -units : units).toString().padStart(decimals + 1, "0");
+  const whole = digits.slice(0, digits.length - decimals);
+  const frac = decimals ? digits.slice(digits.length - decimals).replace(/0+$/, "") : "";
+  return `${negative ? "-" : ""}${whole}${frac ? `.${frac}` : ""}`;
+}
+
+function fractionDigits(text) {
+  const dot = String(text).indexOf(".");
+  return dot < 0 ? 0 : String(text).length - dot - 1;
+}
+
+/** a + b for two exact non-negative decimal strings, exactly. */
+export function addDecimal(a, b) {
+  const places = Math.max(fractionDigits(a), fractionDigits(b));
+  const x = toUnits(a, places);
+  const y = toUnits(b, places);
+  return x === null || y === null ? null : fromUnits(x + y, places);
+}
+
+/** a − b for two exact non-negative decimal strings, exactly (a decimal string, maybe negative). */
+export function subtractDecimal(a, b) {
+  const places = Math.max(fractionDigits(a), fractionDigits(b));
+  const x = toUnits(a, places);
+  const y = toUnits(b, places);
+  return x === null || y === null ? null : fromUnits(x - y, places);
+}
+
+/** What an order's list row or page says it received: the amount, or why there is none. */
+export function receivedText(order) {
+  if (order.amountOut !== null && order.amountOut !== undefined) return formatTokenAmount(order.amountOut, order.tokenOut);
+  if (order.status === "failed") return "not filled";
+  return "not filled yet";
+}
+
+/** An order event's message for people: strategy enums by name ("OPTIMAL_SPLIT: …" → "Optimal split: …"). */
+export function eventText(message) {
+  return String(message ?? "").replace(/\b[A-Z]+(?:_[A-Z]+)+\b/g, (name) => strategyLabel(name));
+}

@@ -1,7 +1,10 @@
 // The orders page: the account's orders from GET /api/orders, filtered (status, strategy, tokens)
 // and paginated; the filters live in the URL so a filtered page can be linked and reloaded.
+// Received is the filled amount, "not filled" for a failed order, or the quote ("≈ …") while live.
+// On a phone the row keeps Pair, Received and Status; the date and the amount paid fold into them.
 import {
-  describeError, el, fetchJSON, formatDateTime, formatTokenAmount, loadTokens, show, statusBadge,
+  describeError, el, fetchJSON, formatDateTime, formatTokenAmount, loadTokens, receivedText, show, statusBadge,
+  strategyLabel, tokenIcon,
 } from "./common.js";
 
 const form = document.getElementById("orders-filters");
@@ -48,19 +51,31 @@ function writeUrl(filters) {
   window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
 }
 
+function receivedCell(order) {
+  if (order.amountOut !== null && order.amountOut !== undefined) return formatTokenAmount(order.amountOut, order.tokenOut);
+  if (order.status === "failed") return el("span", { class: "text-body-secondary", dataset: { notFilled: "true" } }, receivedText(order));
+  return el("span", { class: "text-body-secondary", title: "Quoted: the order is not filled yet" },
+    `≈ ${formatTokenAmount(order.quotedAmountOut, order.tokenOut)}`);
+}
+
 function row(order) {
   const href = `/orders/${encodeURIComponent(order.orderId)}`;
-  const received = order.amountOut ?? order.quotedAmountOut;
+  const title = order.amountOut ? `${order.amountOut} ${order.tokenOut}` : null;
   return el("tr", { dataset: { orderId: order.orderId, status: order.status } },
-    el("td", { class: "small text-nowrap" }, formatDateTime(order.createdAt)),
-    el("td", {}, el("a", { href, class: "link-light" }, `${order.tokenIn} → ${order.tokenOut}`)),
-    el("td", { class: "text-end", title: `${order.amountIn} ${order.tokenIn}` }, formatTokenAmount(order.amountIn, order.tokenIn)),
-    el("td", { class: "text-end", title: received ? `${received} ${order.tokenOut}` : null },
-      order.amountOut !== null ? formatTokenAmount(order.amountOut, order.tokenOut)
-        : el("span", { class: "text-body-secondary" }, `≈ ${formatTokenAmount(order.quotedAmountOut, order.tokenOut)}`)),
-    el("td", { class: "d-none d-md-table-cell small" }, order.routingStrategy),
-    el("td", {}, statusBadge(order.status)),
-    el("td", { class: "text-end" }, el("a", { href, class: "btn btn-sm btn-outline-secondary", "aria-label": `Order ${order.orderId} details` },
+    el("td", { class: "small num d-none d-sm-table-cell" }, formatDateTime(order.createdAt)),
+    el("td", {},
+      el("a", { href, class: "link-light pair-link" }, tokenIcon(order.tokenIn), order.tokenIn, " → ", tokenIcon(order.tokenOut), order.tokenOut),
+      el("span", { class: "d-block d-sm-none small text-body-secondary order-phone-meta" },
+        el("span", { class: "order-status-phone" }, statusBadge(order.status)), " ",
+        el("span", { class: "num" }, formatDateTime(order.createdAt)))),
+    el("td", { class: "text-end num d-none d-sm-table-cell", title: `${order.amountIn} ${order.tokenIn}` },
+      formatTokenAmount(order.amountIn, order.tokenIn)),
+    el("td", { class: "text-end num order-received", title },
+      receivedCell(order),
+      el("span", { class: "d-block d-sm-none small text-body-secondary" }, `for ${formatTokenAmount(order.amountIn, order.tokenIn)}`)),
+    el("td", { class: "d-none d-md-table-cell small" }, strategyLabel(order.routingStrategy)),
+    el("td", { class: "d-none d-sm-table-cell order-status" }, statusBadge(order.status)),
+    el("td", { class: "text-end d-none d-sm-table-cell" }, el("a", { href, class: "btn btn-sm btn-outline-secondary", "aria-label": `Order ${order.orderId} details` },
       el("i", { class: "bi bi-chevron-right", "aria-hidden": "true" }))));
 }
 

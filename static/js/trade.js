@@ -1,10 +1,17 @@
-// The trade page: a live quote as you type (GET /api/quote, debounced, stale requests cancelled),
-// the route as a split bar, every venue side by side, then the order: POST /api/orders/execute,
-// its lifecycle live from Socket.IO (subscribe_order → order_update) and its paper fills.
+// The trade page: the account's balances (GET /api/accounts/me, refetched after each order), a live
+// quote as you type (GET /api/quote, debounced, stale requests cancelled) shown inside the form
+// ("You receive", its USD value) and beside it (the route as one stacked bar per hop, every venue
+// side by side), then the order: POST /api/orders/execute, its lifecycle live from Socket.IO
+// (subscribe_order → order_update) and its paper fills.
+//
+// The order's own fields are read in readForm() and sent by submitOrder(); an order-type selector
+// (limit, stop, TWAP) adds its control to `controls` and its fields to readForm().
 import {
-  ApiError, FINAL_STATUSES, LIFECYCLE, bpsToPercent, clearFieldError, debounce, describeError, el,
-  emitWithAck, fetchJSON, formatAmount, formatBps, formatRatio, formatShare, formatTime, formatTokenAmount,
-  getConnectionState, liveSocket, loadTokens, msBetween, newId, onConnectionChange, setFieldError, setStatusBadge, show,
+  ApiError, FINAL_STATUSES, LIFECYCLE, addDecimal, amountNode, bpsToPercent, clearFieldError, debounce, describeError, el,
+  emitWithAck, eventText, fetchJSON, formatAmount, formatBps, formatPrice, formatShare, formatTime, formatTokenAmount,
+  formatUnitPrice, formatUsd, fromUnits, getConnectionState, liveSocket, loadTokens, msBetween, newId,
+  onConnectionChange, setFieldError, setStatusBadge, show, strategyLabel, subtractDecimal, toUnits, tokenIcon,
+  tokenLabel,
 } from "./common.js";
 
 const QUOTE_DEBOUNCE_MS = 250;
@@ -38,7 +45,98 @@ const state = {
   quoteController: null,
   quote: null,
   order: null, // { id, lastSeq, status, pollTimer, final, tokenOut }
+  tokens: new Map(), // symbol → {symbol, decimals, name}
+  balances: null, // symbol → {amount, reserved, available} (exact decimal strings), once loaded
+  balanceSeq: 0,
+  countdownTimer: null, // the OTC settlement countdown of the order followed
 };
+
+// --- balances -----------------------------------------------------------------------------------
+
+/** The account's balances (available and held), fetched again after every order. */
+async function loadBalances() {
+  const seq = ++state.balanceSeq;
+  const node = document.getElementById("balance-in");
+  try {
+    const account = await fetchJSON("/api/accounts/me");
+    if (seq !== state.balanceSeq) return;
+    state.balances = new Map(account.balances.map((b) => [b.token, b]));
+    node.dataset.state = "ready";
+  } catch (err) {
+    if (seq !== state.balanceSeq) return;
+    state.balances = null;
+    node.dataset.state = "error";
+    node.title = `Balances could not be loaded: ${describeError(err)}`;
+  }
+  renderBalances();
+}
+
+function balanceOf(symbol) {
+  return state.balances?.get(symbol) ?? { token: symbol, amount: "0", reserved: "0", available: "0" };
+}
+
+function renderBalances() {
+  const tokenIn = controls.tokenIn.value;
+  const tokenOut = controls.tokenOut.value;
+  const ready = state.balances !== null && tokenIn !== "";
+  const pay = balanceOf(tokenIn);
+  const receive = balanceOf(tokenOut);
+  const available = document.getElementById("balance-in-available");
+  available.textContent = ready ? formatTokenAmount(pay.available, tokenIn) : "–";
+  available.title = ready ? `${pay.available} ${tokenIn}` : "";
+  available.dataset.value = ready ? pay.available : "";
+  const held = Number(pay.reserved) > 0;
+  show(document.getElementById("balance-in-held"), ready && held);
+  document.getElementById("balance-in-held-amount").textContent = formatTokenAmount(pay.reserved, tokenIn);
+  document.getElementById("balance-in").dataset.token = tokenIn;
+  document.getElementById("max-button").disabled = !ready || Number(pay.available) <= 0;
+  const out = document.getElementById("balance-out-available");
+  out.textContent = state.balances !== null && tokenOut ? formatTokenAmount(receive.amount, tokenOut) : "–";
+  out.dataset.value = state.balances !== null ? receive.amount : "";
+  document.getElementById("balance-out").dataset.token = tokenOut;
+  checkBalance({ quiet: true });
+}
+
+/**
+ * Whether the amount fits the available balance of the token sold; marks the field when not.
+ * Quiet: only clears or sets the message, never focuses (used while typing).
+ */
+function checkBalance({ quiet = false } = {}) {
+  const symbol = controls.tokenIn.value;
+  const token = state.tokens.get(symbol);
+  if (!state.balances || !token) return true;
+  const wanted = toUnits(controls.amountIn.value, token.decimals);
+  if (wanted === null) return true; // the format check speaks for itself
+  const pay = balanceOf(symbol);
+  const available = toUnits(pay.available, token.decimals) ?? 0n;
+  const over = wanted > available;
+  const note = document.getElementById("balance-in");
+  note.classList.toggle("text-danger", over);
+  note.classList.toggle("text-body-secondary", !over);
+  if (over) {
+    const heldText = Number(pay.reserved) > 0 ? `, ${formatTokenAmount(pay.reserved, symbol)} held by open orders` : "";
+    setFieldError(controls.amountIn,
+      `Not enough ${symbol}: you have ${formatTokenAmount(pay.available, symbol)} available${heldText}.`);
+  } else if (!quiet && controls.amountIn.classList.contains("is-invalid")
+    && document.getElementById("amount-in-feedback").textContent.startsWith("Not enough")) {
+    clearFieldError(controls.amountIn);
+  }
+  return !over;
+}
+
+function useMax() {
+  const symbol = controls.tokenIn.value;
+  const token = state.tokens.get(symbol);
+  if (!state.balances || !token) return;
+  const units = toUnits(balanceOf(symbol).available, token.decimals) ?? 0n;
+  controls.amountIn.value = fromUnits(units, token.decimals);
+  requestQuote();
+}
+
+function renderTokenIcons() {
+  document.getElementById("token-in-icon").replaceChildren(tokenIcon(controls.tokenIn.value));
+  document.getElementById("token-out-icon").replaceChildren(tokenIcon(controls.tokenOut.value));
+}
 
 // --- form values and errors ---------------------------------------------------------------------
 
@@ -96,6 +194,7 @@ function readForm({ forSubmit = false } = {}) {
     ok = false;
   }
   if (!tokenIn || !tokenOut) ok = false;
+  if (ok && !checkBalance()) ok = !forSubmit; // quote an amount above the balance, never send it
   return ok ? {
     tokenIn, tokenOut, amountIn, routingStrategy: controls.routingStrategy.value, slippageBps: slippage.bps,
   } : null;
@@ -109,6 +208,28 @@ function setQuoteState(name, message) {
   quoteUi.status.textContent = message;
   show(quoteUi.empty, name === "empty");
   show(quoteUi.result, state.quote !== null && name !== "empty");
+  if (state.quote === null || name === "empty") renderFormOutput(null);
+}
+
+/** "You receive" inside the form, with its USD value and the rate, so a phone shows it above Swap. */
+function renderFormOutput(q) {
+  const out = document.getElementById("form-amount-out");
+  const usd = document.getElementById("form-amount-out-usd");
+  const rate = document.getElementById("form-rate");
+  if (!q) {
+    out.textContent = "–";
+    out.removeAttribute("title");
+    out.dataset.value = "";
+    usd.textContent = "";
+    rate.textContent = "";
+    return;
+  }
+  out.textContent = formatAmount(q.route.amountOut);
+  out.title = `${q.route.amountOut} ${q.tokenOut}`;
+  out.dataset.value = q.route.amountOut;
+  const price = q.prices?.[q.tokenOut]?.priceUsd;
+  usd.textContent = price ? `≈ ${formatUsd(Number(q.route.amountOut) * Number(price))}` : "";
+  rate.textContent = `1 ${q.tokenIn} ≈ ${formatUnitPrice(q.route.amountOut, q.route.amountIn)} ${q.tokenOut}`;
 }
 
 function requestQuote() {
@@ -157,9 +278,11 @@ function renderQuote(q) {
     if (title) node.title = title; else node.removeAttribute("title");
   };
   text("quote-amount-out", formatTokenAmount(route.amountOut, out), `${route.amountOut} ${out}`);
-  text("quote-min-out", `${formatTokenAmount(route.minAmountOut, out)} (at ${bpsToPercent(q.slippageBps)} slippage)`,
-    `${route.minAmountOut} ${out}`);
-  text("quote-rate", `1 ${q.tokenIn} ≈ ${formatRatio(route.amountOut, route.amountIn)} ${out}`);
+  document.getElementById("quote-min-out").replaceChildren(amountNode(route.minAmountOut, out),
+    ` (at ${bpsToPercent(q.slippageBps)} slippage)`);
+  document.getElementById("quote-rate").replaceChildren(
+    el("span", { class: "num" }, `1 ${q.tokenIn} ≈ ${formatUnitPrice(route.amountOut, route.amountIn)} ${out}`), " ",
+    el("span", { class: "num text-body-secondary small" }, `(1 ${out} ≈ ${formatUnitPrice(route.amountIn, route.amountOut)} ${q.tokenIn})`));
   text("quote-impact", `${formatBps(route.priceImpactBps)} (${bpsToPercent(route.priceImpactBps)})`);
   const best = q.bestSingle;
   const savings = Number(route.savingsVsBestSingleBps);
@@ -168,8 +291,7 @@ function renderQuote(q) {
     : formatBps(route.savingsVsBestSingleBps));
   text("quote-gap", formatBps(route.optimalityGapBps, 6), "How far the route could be from the best possible split, at most");
   text("quote-time", formatTime(q.quotedAt), q.quotedAt);
-  document.getElementById("route-strategy").textContent = `(${route.strategy})`;
-  document.getElementById("amount-in-symbol").textContent = q.tokenIn;
+  document.getElementById("route-strategy").textContent = `(${strategyLabel(route.strategy)})`;
 
   const impact = Number(route.priceImpactBps);
   const warning = document.getElementById("impact-warning");
@@ -181,45 +303,111 @@ function renderQuote(q) {
   } else {
     show(warning, false);
   }
-  renderRouteBar(route, q.tokenIn);
+  renderFormOutput(q);
+  renderRoute(route, q);
   renderVenueTable(q);
   renderJupiter(q);
 }
 
-function renderRouteBar(route, tokenIn) {
+/**
+ * The route's steps: one per hop and token sold (a two-hop route through SOL has "BONK → SOL" then
+ * "SOL → USDC"), each with its venues once, their amounts summed and their share of the step.
+ */
+function routeSteps(route) {
+  const steps = new Map();
+  for (const leg of route.legs) {
+    const key = `${leg.hop}|${leg.tokenIn}`;
+    if (!steps.has(key)) steps.set(key, { hop: leg.hop, tokenIn: leg.tokenIn, venues: new Map(), totalIn: 0 });
+    const step = steps.get(key);
+    const venueKey = `${leg.venueId}|${leg.tokenOut}`;
+    if (!step.venues.has(venueKey)) {
+      step.venues.set(venueKey, {
+        venue: leg.venue, venueId: leg.venueId, kind: leg.kind, tokenIn: leg.tokenIn, tokenOut: leg.tokenOut,
+        amountIn: "0", amountOut: "0", isEstimate: false,
+      });
+    }
+    const v = step.venues.get(venueKey);
+    v.amountIn = addDecimal(v.amountIn, leg.amountIn) ?? v.amountIn;
+    v.amountOut = addDecimal(v.amountOut, leg.amountOut) ?? v.amountOut;
+    v.isEstimate ||= Boolean(leg.isEstimate);
+    step.totalIn += Number(leg.amountIn);
+  }
+  const ordered = [...steps.values()].sort((a, b) => a.hop - b.hop);
+  for (const step of ordered) {
+    step.venues = [...step.venues.values()].sort((a, b) => Number(b.amountIn) - Number(a.amountIn));
+    for (const v of step.venues) v.share = step.totalIn > 0 ? Number(v.amountIn) / step.totalIn : 0;
+  }
+  return ordered;
+}
+
+function renderRoute(route, q) {
   const bar = document.getElementById("route-bar");
   const legsList = document.getElementById("route-legs");
-  const first = route.legs.filter((leg) => leg.hop === 0);
-  const segments = first.map((leg, i) => {
-    const pct = Math.max(0, Math.min(100, Number(leg.share) * 100));
-    const path = leg.path.join(" → ");
-    const label = `${leg.venue}${leg.path.length > 2 ? ` (${path})` : ""}: ${formatShare(leg.share)}`;
-    const segment = el("div", {
-      class: "progress", role: "progressbar", "aria-label": label,
-      "aria-valuenow": pct.toFixed(1), "aria-valuemin": "0", "aria-valuemax": "100", title: label,
-      dataset: { venueId: leg.venueId, kind: leg.kind },
-    }, el("div", { class: `progress-bar route-segment route-color-${i % 8}` }, pct >= 12 ? leg.venue : ""));
-    segment.style.width = `${pct}%`; // CSSOM, not an inline style attribute
-    return segment;
-  });
-  bar.replaceChildren(...segments);
-  bar.setAttribute("aria-label", `Route split: ${first.map((l) => `${l.venue} ${formatShare(l.share)}`).join(", ")}`);
-
-  legsList.replaceChildren(...first.map((leg, i) => {
-    const next = route.legs.filter((l) => l.hop === 1 && l.path.join(">") === leg.path.join(">"));
-    const item = el("li", { class: "route-leg", dataset: { venueId: leg.venueId } },
-      el("span", { class: `route-swatch route-color-${i % 8}`, "aria-hidden": "true" }),
-      el("strong", {}, leg.venue), " ",
-      el("span", { class: "text-body-secondary" }, formatShare(leg.share)), " · ",
-      `${formatTokenAmount(leg.amountIn, leg.tokenIn)} → ${formatTokenAmount(leg.amountOut, leg.tokenOut)}`,
-      leg.isEstimate ? el("span", { class: "badge text-bg-secondary ms-1" }, "estimate") : null);
-    if (next.length) {
-      item.append(el("span", { class: "d-block ps-4 text-body-secondary" },
-        `then ${next.map((l) => `${l.venue}: ${formatTokenAmount(l.amountIn, l.tokenIn)} → ${formatTokenAmount(l.amountOut, l.tokenOut)}`).join("; ")}`));
-    }
-    return item;
+  const steps = routeSteps(route);
+  const hops = new Set(steps.map((s) => s.hop)).size;
+  const colours = new Map(); // a venue keeps its colour across hops
+  const colourOf = (venueId) => {
+    if (!colours.has(venueId)) colours.set(venueId, colours.size % 8);
+    return colours.get(venueId);
+  };
+  bar.replaceChildren(...steps.map((step) => {
+    const outs = [...new Set(step.venues.map((v) => v.tokenOut))];
+    const title = `${hops > 1 ? `Hop ${step.hop + 1} · ` : ""}${step.tokenIn} → ${outs.join(" / ")}`;
+    const summary = step.venues.map((v) => `${v.venue} ${formatShare(v.share)}`).join(", ");
+    const segments = step.venues.map((v) => {
+      const pct = Math.max(0, Math.min(100, v.share * 100));
+      const label = `${v.venue}${outs.length > 1 ? ` → ${v.tokenOut}` : ""}: ${formatShare(v.share)}`;
+      const segment = el("div", {
+        class: "progress", role: "progressbar", "aria-label": label,
+        "aria-valuenow": pct.toFixed(1), "aria-valuemin": "0", "aria-valuemax": "100", title: label,
+        dataset: { venueId: v.venueId, kind: v.kind, tokenOut: v.tokenOut },
+      }, el("div", { class: `progress-bar route-segment route-color-${colourOf(v.venueId)}` },
+        pct >= 18 ? `${v.venue} ${formatShare(v.share, 0)}` : ""));
+      segment.style.width = `${pct}%`; // CSSOM, not an inline style attribute
+      return segment;
+    });
+    return el("div", { class: "route-hop", dataset: { hop: String(step.hop), tokenIn: step.tokenIn } },
+      el("div", { class: "route-hop-title small text-body-secondary" }, tokenLabel(step.tokenIn), " → ",
+        ...outs.flatMap((t, i) => (i ? [" / ", tokenLabel(t)] : [tokenLabel(t)])),
+        hops > 1 ? el("span", { class: "ms-1" }, `· hop ${step.hop + 1}`) : null),
+      el("div", { class: "progress-stacked route-bar", role: "img", "aria-label": `${title}: ${summary}` }, ...segments));
   }));
-  if (!first.length) legsList.replaceChildren(el("li", {}, `No route for this amount of ${tokenIn}.`));
+
+  const mixed = (step) => new Set(step.venues.map((v) => v.tokenOut)).size > 1; // the step buys two tokens
+  legsList.replaceChildren(...steps.flatMap((step) => step.venues.map((v) => el("li", {
+    class: "route-leg", dataset: { venueId: v.venueId, hop: String(step.hop) },
+  },
+  el("span", { class: `route-swatch route-color-${colourOf(v.venueId)}`, "aria-hidden": "true" }),
+  el("strong", {}, v.venue, mixed(step) ? ` (${v.tokenIn}/${v.tokenOut})` : ""), " ",
+  el("span", { class: "text-body-secondary" }, formatShare(v.share)),
+  hops > 1 ? el("span", { class: "text-body-secondary" }, ` of hop ${step.hop + 1}`) : null, " · ",
+  amountNode(v.amountIn, v.tokenIn), " → ", amountNode(v.amountOut, v.tokenOut),
+  v.isEstimate ? el("span", { class: "badge text-bg-secondary ms-1" }, "estimate") : null))));
+  if (!steps.length) legsList.replaceChildren(el("li", {}, `No route for this amount of ${q.tokenIn}.`));
+  renderGain(route, q, steps);
+}
+
+/** Beside a split: what splitting gains over the best single venue, in bps, tokens and dollars. */
+function renderGain(route, q, steps) {
+  const node = document.getElementById("route-gain");
+  const split = steps.some((step) => step.venues.length > 1);
+  const best = q.bestSingle;
+  node.dataset.split = String(split);
+  if (!split || !best || best.amountOut === null) {
+    node.textContent = split || !best ? "" : "one venue: the best single route";
+    node.className = "small fw-normal text-body-secondary";
+    return;
+  }
+  const extra = subtractDecimal(route.amountOut, best.amountOut);
+  const bps = Number(route.savingsVsBestSingleBps);
+  const price = Number(q.prices?.[q.tokenOut]?.priceUsd);
+  const usd = extra !== null && Number.isFinite(price) ? Number(extra) * price : null;
+  const gain = `${bps > 0 ? "+" : ""}${formatBps(route.savingsVsBestSingleBps)}`;
+  const amount = extra === null ? "" : ` (${Number(extra) >= 0 ? "+" : ""}${formatTokenAmount(extra, q.tokenOut)}`
+    + `${usd !== null && Math.abs(usd) >= 0.01 ? `, ${formatUsd(usd)}` : ""})`;
+  node.textContent = `split gains ${gain}${amount} over ${best.venue} alone`;
+  node.title = "What this split pays beyond the best single venue for the whole amount";
+  node.className = `small fw-normal ${bps >= 1 ? "text-success" : "text-body-secondary"}`;
 }
 
 function legKeys(route) {
@@ -231,44 +419,74 @@ function renderVenueTable(q) {
   const used = legKeys(q.route);
   const best = q.quotes.filter((v) => v.available && v.amountOut !== null)
     .reduce((max, v) => Math.max(max, Number(v.amountOut)), 0);
+  // A venue the route uses for part of the amount is "in route", even when it cannot take it all.
+  const inRouteOf = (v) => v.venueId.split(">").every((id) => used.has(`${id}|${v.path.join(">")}`));
   const sorted = [...q.quotes].sort((a, b) => {
-    if (a.available !== b.available) return a.available ? -1 : 1;
+    const ra = inRouteOf(a) || a.available;
+    const rb = inRouteOf(b) || b.available;
+    if (ra !== rb) return ra ? -1 : 1;
     return Number(b.amountOut || 0) - Number(a.amountOut || 0);
   });
   tbody.replaceChildren(...sorted.map((v) => {
-    const inRoute = v.available && v.venueId.split(">").every((id) => used.has(`${id}|${v.path.join(">")}`));
+    const inRoute = inRouteOf(v);
     const diff = v.available && best > 0 ? ((Number(v.amountOut) - best) / best) * 10000 : null;
-    const status = v.available
-      ? el("span", { class: "text-success" }, el("i", { class: "bi bi-check-circle", "aria-hidden": "true" }), " available",
-        v.isEstimate ? el("span", { class: "text-body-secondary" }, " (estimate)") : null)
-      : el("span", { class: "text-warning" }, el("i", { class: "bi bi-slash-circle", "aria-hidden": "true" }),
+    let status;
+    if (inRoute && !v.available) {
+      status = el("span", { class: "text-info" }, el("i", { class: "bi bi-diagram-3", "aria-hidden": "true" }),
+        " fills part of the route", v.reason ? el("span", { class: "d-block text-body-secondary" }, `alone: ${v.reason}`) : null);
+    } else if (v.kind === "aggregator" && !v.available) {
+      status = el("span", { class: "text-warning" }, el("i", { class: "bi bi-slash-circle", "aria-hidden": "true" }),
+        ` ${jupiterLabel(q).text}`);
+    } else if (v.available) {
+      status = el("span", { class: "text-success" }, el("i", { class: "bi bi-check-circle", "aria-hidden": "true" }), " available",
+        v.isEstimate ? el("span", { class: "text-body-secondary" }, " (estimate)") : null);
+    } else {
+      status = el("span", { class: "text-warning" }, el("i", { class: "bi bi-slash-circle", "aria-hidden": "true" }),
         ` unavailable${v.reason ? `: ${v.reason}` : ""}`);
+    }
     return el("tr", { dataset: { venueId: v.venueId, kind: v.kind, available: String(v.available), inRoute: String(inRoute) },
       class: inRoute ? "table-active" : null },
       el("th", { scope: "row", class: "fw-normal" }, v.venue,
         inRoute ? el("span", { class: "badge text-bg-primary ms-1" }, "in route") : null,
+        el("span", { class: `badge kind-badge kind-${v.kind} ms-1 d-sm-none` }, KIND_LABELS[v.kind] || v.kind),
         v.path.length > 2 ? el("span", { class: "d-block small text-body-secondary" },
           `via ${v.path.slice(1, -1).join(", ")}`) : null),
-      el("td", {}, el("span", { class: `badge kind-badge kind-${v.kind}` }, KIND_LABELS[v.kind] || v.kind)),
-      el("td", { class: "text-end text-nowrap", title: v.amountOut ?? "" }, v.available ? formatAmount(v.amountOut) : "–"),
-      el("td", { class: "text-end small text-nowrap" }, diff === null ? "–" : diff === 0 ? "best" : formatBps(diff)),
-      el("td", { class: "text-end d-none d-sm-table-cell small text-nowrap" }, formatBps(v.priceImpactBps)),
-      el("td", { class: "small" }, status));
+      el("td", { class: "d-none d-sm-table-cell" }, el("span", { class: `badge kind-badge kind-${v.kind}` }, KIND_LABELS[v.kind] || v.kind)),
+      el("td", { class: "text-end num", title: v.amountOut ?? "" }, v.available ? formatAmount(v.amountOut) : "–",
+        diff !== null && diff !== 0 ? el("span", { class: "d-block d-sm-none small text-body-secondary" }, formatBps(diff)) : null),
+      el("td", { class: "text-end small num d-none d-sm-table-cell" }, diff === null ? "–" : diff === 0 ? "best" : formatBps(diff)),
+      el("td", { class: "text-end d-none d-md-table-cell small num" }, formatBps(v.priceImpactBps)),
+      el("td", { class: "small venue-status" }, status));
   }));
+}
+
+/**
+ * Jupiter's one state for this pair: available, disabled, offline (its circuit breaker is open:
+ * no pair is being refreshed, so "warming up" would never end), or this pair's own reason.
+ */
+function jupiterLabel(q) {
+  const j = q.jupiter;
+  const row = q.quotes.find((v) => v.kind === "aggregator");
+  if (row && row.available) {
+    return { state: "available", ok: true, text: `available${row.isEstimate ? " (estimate; re-quoted at execution)" : ""}` };
+  }
+  if (!j || (row?.reason || "").startsWith("disabled")) return { state: "disabled", ok: false, text: row?.reason || "disabled" };
+  if (j.state === "open") {
+    return { state: "offline", ok: false, text: `offline${j.lastError ? ` (${j.lastError})` : ""}; retried in the background` };
+  }
+  return { state: j.state === "half_open" ? "retrying" : "warming-up", ok: false, text: row?.reason || "unavailable" };
 }
 
 function renderJupiter(q) {
   const node = document.getElementById("jupiter-status");
   const j = q.jupiter;
-  const row = q.quotes.find((v) => v.kind === "aggregator");
-  let label;
-  if (row && row.available) label = `available${row.isEstimate ? " (estimate; re-quoted at execution)" : ""}`;
-  else label = row?.reason || (j ? "unavailable" : "disabled");
-  node.textContent = `Jupiter: ${label}`;
-  node.className = `fw-normal small ${row && row.available ? "text-success" : "text-warning"}`;
+  const label = jupiterLabel(q);
+  node.textContent = `Jupiter: ${label.text}`;
+  node.className = `fw-normal small ${label.ok ? "text-success" : "text-warning"}`;
   node.title = j ? `Circuit breaker ${j.state}${j.lastError ? `; last error: ${j.lastError}` : ""}` : "Jupiter is disabled";
-  node.dataset.state = j ? j.state : "disabled";
-  node.dataset.available = String(Boolean(row && row.available));
+  node.dataset.state = label.state;
+  node.dataset.breaker = j ? j.state : "disabled";
+  node.dataset.available = String(label.ok);
 }
 
 // --- submitting and following the order ---------------------------------------------------------
@@ -337,14 +555,39 @@ function applyOrderUpdate(order) {
   current.status = order.status;
   setStatusBadge(document.getElementById("order-status"), order.status);
   renderLifecycle(order);
-  if (order.message) document.getElementById("order-message").textContent = order.message;
+  if (order.message) document.getElementById("order-message").textContent = eventText(order.message);
+  const otc = order.status === "submitted" ? /OTC settlement in ([\d.]+) s/.exec(order.message || "") : null;
+  if (otc) startCountdown(Date.parse(order.timestamp || new Date().toISOString()) + Number(otc[1]) * 1000);
   if (FINAL_STATUSES.has(order.status)) finishOrder(order.orderId);
+}
+
+/** Seconds left before an OTC leg settles (from the submitted step's time and the desk's delay). */
+function startCountdown(settleAtMs) {
+  stopCountdown();
+  const node = document.getElementById("order-countdown");
+  if (!Number.isFinite(settleAtMs)) return;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((settleAtMs - Date.now()) / 1000));
+    node.dataset.secondsLeft = String(left);
+    node.textContent = left > 0 ? `OTC settlement in ${left} s` : "OTC settlement due: settling now…";
+    if (left === 0) clearInterval(state.countdownTimer);
+  };
+  tick();
+  state.countdownTimer = setInterval(tick, 1000);
+  show(node, true);
+}
+
+function stopCountdown() {
+  clearInterval(state.countdownTimer);
+  state.countdownTimer = null;
+  show(document.getElementById("order-countdown"), false);
 }
 
 async function finishOrder(orderId) {
   const current = state.order;
   current.final = true;
   stopPolling();
+  stopCountdown();
   try {
     const detail = await fetchJSON(`/api/orders/${encodeURIComponent(orderId)}`);
     if (state.order !== current) return;
@@ -356,13 +599,15 @@ async function finishOrder(orderId) {
     node.textContent = `The order finished, but its details could not be loaded: ${describeError(err)}`;
     show(node, true);
   }
+  loadBalances(); // the trade moved them (or a failure released the hold)
   scheduleQuote(); // the pools moved: refresh the quote
 }
 
 function renderOrderResult(detail) {
   const errorNode = document.getElementById("order-error");
   if (detail.status === "failed") {
-    errorNode.textContent = detail.error ? `Failed: ${detail.error.message}` : "The order failed.";
+    errorNode.textContent = `Not filled: ${detail.error ? detail.error.message : "the order failed"}. `
+      + "Nothing was traded and the held amount is available again.";
     show(errorNode, true);
     show(document.getElementById("order-result"), false);
     return;
@@ -376,10 +621,10 @@ function renderOrderResult(detail) {
   tbody.replaceChildren(...detail.legs.map((leg) => el("tr", { dataset: { venueId: leg.venueId } },
     el("th", { scope: "row", class: "fw-normal" }, leg.venue,
       leg.path.length > 2 ? el("span", { class: "d-block small text-body-secondary" }, leg.path.join(" → ")) : null),
-    el("td", { class: "text-end", title: `${leg.amountIn} ${leg.tokenIn}` }, formatTokenAmount(leg.amountIn, leg.tokenIn)),
-    el("td", { class: "text-end", title: `${leg.amountOut} ${leg.tokenOut}` }, formatTokenAmount(leg.amountOut, leg.tokenOut)),
-    el("td", { class: "text-end d-none d-sm-table-cell small" },
-      leg.price ? formatAmount(leg.price, { maxFraction: 6 }) : formatRatio(leg.amountOut, leg.amountIn)))));
+    el("td", { class: "text-end num", title: `${leg.amountIn} ${leg.tokenIn}` }, formatTokenAmount(leg.amountIn, leg.tokenIn)),
+    el("td", { class: "text-end num", title: `${leg.amountOut} ${leg.tokenOut}` }, formatTokenAmount(leg.amountOut, leg.tokenOut)),
+    el("td", { class: "text-end d-none d-sm-table-cell small num", title: leg.price ?? null },
+      leg.price ? formatPrice(leg.price) : formatUnitPrice(leg.amountOut, leg.amountIn)))));
   show(document.getElementById("order-result"), true);
 }
 
@@ -422,12 +667,14 @@ async function subscribe() {
 
 function followOrder(accepted, params) {
   stopPolling();
+  stopCountdown();
   state.order = { id: accepted.orderId, lastSeq: null, status: accepted.status, pollTimer: null, final: false };
   const link = document.getElementById("order-link");
   link.href = `/orders/${encodeURIComponent(accepted.orderId)}`;
   link.textContent = accepted.orderId;
   document.getElementById("order-message").textContent =
     `Selling ${formatTokenAmount(params.amountIn, params.tokenIn)}; quoted ${formatTokenAmount(accepted.quotedAmountOut, params.tokenOut)}.`;
+  loadBalances(); // the amount sold is held now
   show(document.getElementById("order-error"), false);
   show(document.getElementById("order-result"), false);
   setStatusBadge(document.getElementById("order-status"), accepted.status);
@@ -447,6 +694,12 @@ function fillTokenSelect(select, tokens, preferred) {
   select.disabled = false;
 }
 
+function tokensChanged() {
+  renderTokenIcons();
+  renderBalances();
+  scheduleQuote();
+}
+
 async function init() {
   const socket = liveSocket();
   if (socket) {
@@ -457,25 +710,25 @@ async function init() {
 
   form.addEventListener("submit", submitOrder);
   for (const control of [controls.amountIn, controls.slippageBps]) control.addEventListener("input", scheduleQuote);
-  for (const control of [controls.tokenIn, controls.tokenOut, controls.routingStrategy, controls.slippageBps]) {
-    control.addEventListener("change", scheduleQuote);
-  }
-  controls.tokenIn.addEventListener("change", () => {
-    document.getElementById("amount-in-symbol").textContent = controls.tokenIn.value;
-  });
+  for (const control of [controls.routingStrategy, controls.slippageBps]) control.addEventListener("change", scheduleQuote);
+  for (const control of [controls.tokenIn, controls.tokenOut]) control.addEventListener("change", tokensChanged);
+  document.getElementById("max-button").addEventListener("click", useMax);
   document.getElementById("swap-tokens").addEventListener("click", () => {
     const a = controls.tokenIn.value;
     controls.tokenIn.value = controls.tokenOut.value;
     controls.tokenOut.value = a;
-    document.getElementById("amount-in-symbol").textContent = controls.tokenIn.value;
-    scheduleQuote();
+    tokensChanged();
   });
 
+  const balances = loadBalances();
   try {
     const tokens = await loadTokens();
+    state.tokens = new Map(tokens.map((t) => [t.symbol, t]));
     fillTokenSelect(controls.tokenIn, tokens, form.dataset.defaultTokenIn || "SOL");
     fillTokenSelect(controls.tokenOut, tokens, form.dataset.defaultTokenOut || "USDC");
-    document.getElementById("amount-in-symbol").textContent = controls.tokenIn.value;
+    renderTokenIcons();
+    await balances;
+    renderBalances();
     form.dataset.ready = "true";
     if (controls.amountIn.value.trim()) requestQuote();
   } catch (err) {
