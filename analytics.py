@@ -23,13 +23,18 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from errors import ValidationError
 from models import RESTING_STATUSES, AmmPool, DbSession, Fill, Order, OrderStatus, OTCPool, Trade
 from stats import percentile
+from tokens import get_token
 
 __all__ = [
     "ALL_TIME",
+    "KIND_ORDER",
     "LATENCY_EDGES_MS",
     "MAX_BUCKETS",
     "SLIPPAGE_QUANTUM",
@@ -37,9 +42,12 @@ __all__ = [
     "Breakdown",
     "Bucket",
     "HistogramBucket",
+    "KindLatency",
     "LatencyDistribution",
     "LatencyStats",
     "Page",
+    "PriceHistory",
+    "PricePoint",
     "Savings",
     "Slippage",
     "SlippageStats",
@@ -48,6 +56,7 @@ __all__ = [
     "Summary",
     "TimeBucket",
     "Timeseries",
+    "TokenPriceHistory",
     "TradeRow",
     "VenueBreakdown",
     "VenueVolume",
@@ -56,9 +65,11 @@ __all__ = [
     "amm_venues",
     "breakdown",
     "fills_page",
+    "latency_by_kind",
     "latency_distribution",
     "orders_page",
     "otc_desks",
+    "price_history",
     "realised_slippage_bps",
     "recent_trades",
     "slippage",
@@ -241,6 +252,7 @@ class Summary:
     impact_avg_bps: float | None
     impact_max_bps: float | None
     latency: LatencyStats
+    latency_by_kind: list[KindLatency]
     volume_method: str = field(default=VOLUME_METHOD)
 
     @property
@@ -416,6 +428,7 @@ def summary(session: DbSession, window: Window = ALL_TIME) -> Summary:
             p95_ms=percentile(latencies, 0.95),
             p99_ms=percentile(latencies, 0.99),
         ),
+        latency_by_kind=latency_by_kind(session, window),
     )
 
 
@@ -608,6 +621,7 @@ class LatencyDistribution:
     p95_ms: float | None
     p99_ms: float | None
     buckets: list[HistogramBucket]  # from the first to the last non-empty bucket
+    by_kind: list[KindLatency]
 
 
 def latency_distribution(session: DbSession, window: Window = ALL_TIME) -> LatencyDistribution:
@@ -641,6 +655,7 @@ def latency_distribution(session: DbSession, window: Window = ALL_TIME) -> Laten
         p95_ms=percentile(latencies, 0.95),
         p99_ms=percentile(latencies, 0.99),
         buckets=buckets,
+        by_kind=latency_by_kind(session, window),
     )
 
 
@@ -792,3 +807,174 @@ def breakdown(session: DbSession, window: Window = ALL_TIME) -> Breakdown:
         )
     by_strategy.sort(key=lambda s: (-s.volume_usd, s.strategy))
     return Breakdown(window, by_venue, by_strategy)
+
+
+# --- latency by venue kind ------------------------------------------------------------------------
+
+# A trade's venue kind is the slowest kind among its legs: an OTC leg waits for the desk's
+# settlement (tens of seconds), an aggregator leg for a fresh Jupiter quote; AMM legs fill at once.
+# Split this way, one OTC settlement no longer sets the p95 of every trade.
+KIND_ORDER = ("amm", "aggregator", "otc")
+
+
+@dataclass(frozen=True)
+class KindLatency:
+    """Submit-to-confirmed latency of the trades of one venue kind (nearest-rank percentiles)."""
+
+    kind: str
+    count: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def latency_by_kind(session: DbSession, window: Window = ALL_TIME) -> list[KindLatency]:
+    """Latency percentiles per venue kind (KIND_ORDER), aggregated in SQL: kinds without trades are left out.
+
+    Nearest rank is ceil(q × n), written ``(n × q% + 99) // 100`` in integers (SQLite has no CEIL);
+    ``row_number`` over each kind's latencies picks that row, as stats.percentile would.
+    """
+    rank = sa.case(*((Fill.kind == kind, i) for i, kind in enumerate(KIND_ORDER) if i), else_=0)
+    per_trade = (
+        sa.select(Trade.id.label("id"), Trade.latency_ms.label("ms"), sa.func.max(rank).label("kind"))
+        .join(Fill, Fill.trade_id == Trade.id)
+        .where(*window.clauses(Trade.executed_at))
+        .group_by(Trade.id, Trade.latency_ms)
+        .subquery()
+    )
+    ranked = sa.select(
+        per_trade.c.kind,
+        per_trade.c.ms,
+        sa.func.row_number()
+        .over(partition_by=per_trade.c.kind, order_by=(per_trade.c.ms, per_trade.c.id))
+        .label("rn"),
+        sa.func.count().over(partition_by=per_trade.c.kind).label("n"),
+    ).subquery()
+
+    def at_rank(percent: int) -> Any:
+        return sa.func.max(sa.case((ranked.c.rn == (ranked.c.n * percent + 99) // 100, ranked.c.ms)))
+
+    query = (
+        sa.select(
+            ranked.c.kind,
+            sa.func.count(),
+            sa.func.avg(ranked.c.ms),
+            at_rank(50),
+            at_rank(95),
+            at_rank(99),
+            sa.func.max(ranked.c.ms),
+        )
+        .group_by(ranked.c.kind)
+        .order_by(ranked.c.kind)
+    )
+    return [
+        KindLatency(KIND_ORDER[int(k)], int(n), float(mean), float(p50), float(p95), float(p99), float(top))
+        for k, n, mean, p50, p95, p99, top in session.execute(query)
+    ]
+
+
+# --- price history from trades ----------------------------------------------------------------------
+
+
+class _EpochSeconds(FunctionElement[int]):
+    """Whole seconds since 1970 of a UTC timestamp column, in SQL (each dialect spells it its way)."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "epoch_seconds"
+
+
+@compiles(_EpochSeconds, "sqlite")
+def _epoch_seconds_sqlite(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(sa.cast(sa.func.strftime("%s", column), sa.BigInteger), **kw)
+
+
+@compiles(_EpochSeconds)
+def _epoch_seconds_default(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(sa.cast(sa.func.floor(sa.extract("epoch", column)), sa.BigInteger), **kw)
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """A token's USD price over one bucket: notional over amount, summed over the bucket's trades."""
+
+    start: datetime
+    price_usd: float
+    trades: int
+
+
+@dataclass(frozen=True)
+class TokenPriceHistory:
+    token: str
+    basis: str  # "sold": the input's valuation at execution; "bought": the execution price
+    points: list[PricePoint]
+
+    @property
+    def change_pct(self) -> float | None:
+        """From the first point to the last, in percent; None with fewer than two points."""
+        if len(self.points) < 2 or self.points[0].price_usd <= 0:
+            return None
+        return (self.points[-1].price_usd / self.points[0].price_usd - 1) * 100
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    bucket: Bucket
+    window: Window  # the window covered (``end`` exclusive)
+    tokens: list[TokenPriceHistory]
+
+
+def price_history(session: DbSession, bucket: Bucket, window: Window, *, now: datetime) -> PriceHistory:
+    """Each traded token's USD price per bucket, from the trades, until stored price history exists.
+
+    A trade values its input at execution (``notional_usd``, from the price feeds): for a token
+    that was sold in the window that valuation per unit is its price (basis "sold"). A token only
+    ever bought gets notional ÷ amount received, the execution price (basis "bought": fees and
+    impact included). Each bucket is summed in SQL (one row per token, side and non-empty bucket).
+    The window ends at ``now`` by default and starts at most MAX_BUCKETS buckets earlier.
+    """
+    end = window.end or now
+    step = timedelta(seconds=bucket.seconds)
+    start = window.start or bucket.floor(end - timedelta(microseconds=1)) - (MAX_BUCKETS - 1) * step
+    if (bucket.floor(end - timedelta(microseconds=1)) - bucket.floor(start)) // step + 1 > MAX_BUCKETS:
+        raise ValidationError(
+            f"from {start.isoformat()} to {end.isoformat()} spans more than {MAX_BUCKETS} "
+            f"{bucket.value} buckets: choose a larger bucket or a later from",
+            field="from",
+        )
+    covered = Window(start, end)
+    slot = _EpochSeconds(Trade.executed_at) // bucket.seconds
+
+    def side(basis: int, token: Any, amount: Any) -> Any:
+        return sa.select(
+            token.label("token"),
+            sa.literal(basis).label("basis"),
+            slot.label("slot"),
+            Trade.notional_usd.label("usd"),
+            sa.cast(amount, sa.Float).label("units"),  # a float sum: SQLite's integer SUM overflows
+        ).where(*covered.clauses(Trade.executed_at), amount > 0)
+
+    sides = sa.union_all(side(0, Trade.token_in, Trade.amount_in), side(1, Trade.token_out, Trade.amount_out))
+    rows = sides.subquery()
+    query = (
+        sa.select(rows.c.token, rows.c.basis, rows.c.slot, sa.func.sum(rows.c.usd), sa.func.sum(rows.c.units))
+        .add_columns(sa.func.count())
+        .group_by(rows.c.token, rows.c.basis, rows.c.slot)
+        .order_by(rows.c.token, rows.c.basis, rows.c.slot)
+    )
+    found: dict[str, dict[int, list[PricePoint]]] = defaultdict(lambda: defaultdict(list))
+    for token, basis, index, usd, units, count in session.execute(query):
+        if not units or usd is None:
+            continue
+        human = float(units) / 10 ** get_token(token).decimals
+        at = _EPOCH + timedelta(seconds=int(index) * bucket.seconds)
+        found[str(token)][int(basis)].append(PricePoint(at, float(usd) / human, int(count)))
+    tokens = []
+    for token in sorted(found):
+        basis = 0 if found[token][0] else 1
+        tokens.append(TokenPriceHistory(token, ("sold", "bought")[basis], found[token][basis]))
+    return PriceHistory(bucket, covered, tokens)

@@ -27,10 +27,12 @@ from payloads.analytics import (
     BreakdownResponse,
     ImpactResponse,
     LatencyResponse,
+    PriceHistoryResponse,
     SlippageResponse,
     TimeseriesResponse,
 )
 from payloads.common import (
+    PRICE_DIGITS,
     ErrorResponse,
     OrderStatusName,
     Window,
@@ -39,6 +41,7 @@ from payloads.common import (
     epoch_iso,
     error_schema,
     iso,
+    ratio_str,
     spot_price_str,
 )
 from payloads.common import _Out as _Out  # bench/payloads.py swaps payloads._Out.make
@@ -84,6 +87,7 @@ from payloads.system import (
 )
 
 __all__ = [
+    "PRICE_DIGITS",
     "AccountResponse",
     "AnalyticsSummary",
     "BreakdownResponse",
@@ -107,6 +111,7 @@ __all__ = [
     "OtcPoolsResponse",
     "PoolUpdate",
     "PoolsResponse",
+    "PriceHistoryResponse",
     "PriceUpdate",
     "PricesResponse",
     "QueueCheck",
@@ -129,6 +134,7 @@ __all__ = [
     "order_payload",
     "pool_update_json",
     "price_update_json",
+    "ratio_str",
     "spot_price_str",
     "trade_executed_json",
 ]

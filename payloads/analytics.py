@@ -23,8 +23,10 @@ from payloads.common import (
 if TYPE_CHECKING:
     from analytics import (
         Breakdown,
+        KindLatency,
         LatencyDistribution,
         Page,
+        PriceHistory,
         Slippage,
         Summary,
         Timeseries,
@@ -78,12 +80,38 @@ class ImpactStats(_Out):
     maxBps: float | None
 
 
+class KindLatencyOut(_Out):
+    kind: Kind = Field(description="The slowest kind among the trade's legs: otc, then aggregator, then amm")
+    count: int
+    meanMs: float
+    p50Ms: float
+    p95Ms: float
+    p99Ms: float
+    maxMs: float
+
+    @classmethod
+    def of(cls, k: KindLatency) -> Self:
+        return cls.make(
+            kind=k.kind,
+            count=k.count,
+            meanMs=round(k.mean_ms, 3),
+            p50Ms=round(k.p50_ms, 3),
+            p95Ms=round(k.p95_ms, 3),
+            p99Ms=round(k.p99_ms, 3),
+            maxMs=round(k.max_ms, 3),
+        )
+
+
+BY_KIND = "Latency per venue kind (amm, aggregator, otc; kinds without trades left out), nearest rank"
+
+
 class LatencyStats(_Out):
     count: int
     meanMs: float | None
     p50Ms: float | None
     p95Ms: float | None
     p99Ms: float | None
+    byKind: list[KindLatencyOut] = Field(description=BY_KIND)
 
 
 class AnalyticsSummary(_Out):
@@ -141,6 +169,7 @@ class AnalyticsSummary(_Out):
                 p50Ms=_round(s.latency.p50_ms, 3),
                 p95Ms=_round(s.latency.p95_ms, 3),
                 p99Ms=_round(s.latency.p99_ms, 3),
+                byKind=[KindLatencyOut.of(k) for k in s.latency_by_kind],
             ),
         )
 
@@ -224,7 +253,7 @@ class ImpactTradeOut(_Out):
             **_trade_head(row),
             amountOut=amount_str(row.trade.token_out, row.trade.amount_out),
             notionalUsd=round(row.trade.notional_usd, 6),
-            priceImpactBps=decimal_str(row.trade.price_impact_bps),
+            priceImpactBps=decimal_str(row.trade.price_impact_bps, 4),
             savingsUsd=round(row.trade.savings_usd, 6),
             venues=list(row.venues),
             kinds=list(row.kinds),
@@ -272,6 +301,7 @@ class LatencyResponse(_Out):
     buckets: list[LatencyBucketOut] = Field(
         description="1-2-5 edges in ms, from the first to the last non-empty bucket (none when empty)"
     )
+    byKind: list[KindLatencyOut] = Field(description=BY_KIND)
 
     @classmethod
     def of(cls, d: LatencyDistribution) -> Self:
@@ -288,6 +318,7 @@ class LatencyResponse(_Out):
             p99Ms=_round(d.p99_ms, 3),
             percentileMethod="nearest-rank",
             buckets=[LatencyBucketOut.make(loMs=b.lo_ms, hiMs=b.hi_ms, count=b.count) for b in d.buckets],
+            byKind=[KindLatencyOut.of(k) for k in d.by_kind],
         )
 
 
@@ -312,7 +343,7 @@ class SlippageTradeOut(_Out):
             **_trade_head(row),
             quotedAmountOut=amount_str(row.trade.token_out, row.trade.quoted_amount_out),
             amountOut=amount_str(row.trade.token_out, row.trade.amount_out),
-            slippageBps=decimal_str(bps),
+            slippageBps=decimal_str(bps, 4),
             notionalUsd=round(row.trade.notional_usd, 6),
             venues=list(row.venues),
         )
@@ -422,4 +453,55 @@ class BreakdownResponse(_Out):
                 for x in b.by_strategy
             ],
             volumeMethod=b.volume_method,
+        )
+
+
+class PricePointOut(_Out):
+    start: Timestamp = Field(description="Bucket start (UTC); the bucket is [start, start + bucket)")
+    priceUsd: DecimalText = Field(
+        description="USD per unit over the bucket's trades: sum of USD / sum of units"
+    )
+    trades: int
+
+
+class TokenPriceHistoryOut(_Out):
+    token: str
+    basis: Literal["sold", "bought"] = Field(
+        description=(
+            "sold: the value the trades put on the token as their input (the price feed at execution); "
+            "bought (a token never sold in the window): notional / amount received, fees and impact included"
+        )
+    )
+    points: list[PricePointOut] = Field(description="Non-empty buckets only, oldest first")
+    changePct: float | None = Field(description="First point to last, in percent; null with fewer than two")
+
+
+class PriceHistoryResponse(_Out):
+    """``GET /api/analytics/price-history``: each traded token's USD price per bucket, from the trades."""
+
+    bucket: Literal["minute", "hour", "day"]
+    window: Window = Field(description="The window covered: from (inclusive) to (exclusive)")
+    source: Literal["trades"] = Field(description="Where the prices come from (stored price history later)")
+    tokens: list[TokenPriceHistoryOut]
+
+    @classmethod
+    def of(cls, h: PriceHistory) -> Self:
+        return cls.make(
+            bucket=h.bucket.value,
+            window=Window.of(h.window),
+            source="trades",
+            tokens=[
+                TokenPriceHistoryOut.make(
+                    token=t.token,
+                    basis=t.basis,
+                    points=[
+                        PricePointOut.make(
+                            start=iso(p.start), priceUsd=decimal_str(p.price_usd), trades=p.trades
+                        )
+                        for p in t.points
+                    ],
+                    changePct=_round(t.change_pct, 4),
+                )
+                for t in h.tokens
+            ],
         )

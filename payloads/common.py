@@ -8,7 +8,7 @@ bench/payloads.py reaches one (``payloads._Out``, to time ``make`` against ``mod
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,13 +26,27 @@ def amount_str(symbol: str, units: int | None) -> str | None:
     return None if units is None else format_amount(symbol, units)
 
 
-def decimal_str(value: Decimal | str | None, places: int | None = None) -> str | None:
-    """A Decimal as plain text, optionally rounded to ``places`` (display only, not money)."""
+# Prices and ratios leave us rounded to this many significant digits: a price is a measurement, and
+# "150.000000000000625000000000015625" (a division at 28 digits) only hides the figure. Amounts are
+# never rounded (amount_str); bps and USD figures with a fixed number of places pass ``places``.
+PRICE_DIGITS = 12
+
+
+def significant(value: Decimal, digits: int = PRICE_DIGITS) -> Decimal:
+    """``value`` rounded half-even to ``digits`` significant digits, trailing zeros dropped."""
+    with localcontext() as ctx:
+        ctx.prec = digits
+        ctx.rounding = ROUND_HALF_EVEN
+        return (+value).normalize()
+
+
+def decimal_str(value: Decimal | str | float | None, places: int | None = None) -> str | None:
+    """A Decimal as plain text (never an exponent), for display, not money: rounded to ``places``
+    decimal places when given, else to PRICE_DIGITS significant digits (prices, ratios)."""
     if value is None:
         return None
-    d = Decimal(value)
-    if places is not None:
-        d = d.quantize(Decimal(1).scaleb(-places))
+    d = value if isinstance(value, Decimal) else Decimal(str(value) if isinstance(value, float) else value)
+    d = d.quantize(Decimal(1).scaleb(-places)) if places is not None else significant(d)
     return f"{d:f}"
 
 
@@ -57,12 +71,21 @@ def _human(symbol: str, units: int) -> Decimal:
     return from_base_units(get_token(symbol), units)
 
 
-def spot_price_str(token_a: str, token_b: str, reserve_a: int, reserve_b: int) -> str:
-    """A pool's spot price, tokenB per tokenA in token units (28 significant digits)."""
+def ratio_str(numerator: Decimal, denominator: Decimal) -> str | None:
+    """numerator / denominator to PRICE_DIGITS significant digits (None when the denominator is 0)."""
+    if denominator.is_zero():
+        return None
     with localcontext() as ctx:
         ctx.prec = 28
-        price = _human(token_b, reserve_b) / _human(token_a, reserve_a)
-    return f"{price.normalize():f}"
+        ratio = numerator / denominator
+    return decimal_str(ratio)
+
+
+def spot_price_str(token_a: str, token_b: str, reserve_a: int, reserve_b: int) -> str:
+    """A pool's spot price, tokenB per tokenA in token units (PRICE_DIGITS significant digits)."""
+    price = ratio_str(_human(token_b, reserve_b), _human(token_a, reserve_a))
+    assert price is not None, "a pool's reserves are never empty"
+    return price
 
 
 def _round(value: float | None, places: int) -> float | None:
@@ -129,7 +152,16 @@ Amount = Annotated[
     ),
 ]
 DecimalText = Annotated[
-    str, Field(pattern=r"^-?\d+(\.\d+)?$", description="Exact decimal as a string", examples=["150.25"])
+    str,
+    Field(
+        pattern=r"^-?\d+(\.\d+)?$",
+        description=(
+            f"Decimal as a string, never an exponent. Prices and ratios are rounded half-even to "
+            f"{PRICE_DIGITS} significant digits (trailing zeros dropped); basis points and USD "
+            f"figures to the fixed places their field states. Amounts are Amount, always exact."
+        ),
+        examples=["150.25"],
+    ),
 ]
 Timestamp = Annotated[
     str,

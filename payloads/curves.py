@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import localcontext
 from typing import TYPE_CHECKING, Self
 
 from pydantic import Field
 
-from payloads.common import Amount, DecimalText, Kind, Timestamp, _human, _Out, amount_str, decimal_str, iso
+from payloads.common import (
+    Amount,
+    DecimalText,
+    Kind,
+    Timestamp,
+    _human,
+    _Out,
+    amount_str,
+    decimal_str,
+    iso,
+    ratio_str,
+)
 
 if TYPE_CHECKING:
     from quoting import LiquidityCurves
@@ -28,9 +38,7 @@ class CurvePointOut(_Out):
     def of(cls, q: VenueQuote, token_in: str, token_out: str) -> Self:
         price = None
         if q.available:
-            with localcontext() as ctx:
-                ctx.prec = 28
-                price = f"{(_human(token_out, q.amount_out) / _human(token_in, q.amount_in)).normalize():f}"
+            price = ratio_str(_human(token_out, q.amount_out), _human(token_in, q.amount_in))
         return cls.make(
             amountIn=amount_str(token_in, q.amount_in),
             amountOut=amount_str(token_out, q.amount_out) if q.available else None,

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import Field
 
 from models import Fill
-from payloads.common import Amount, DecimalText, OrderStatusName, Timestamp, _Out, iso, spot_price_str
+from payloads.common import (
+    Amount,
+    DecimalText,
+    OrderStatusName,
+    Timestamp,
+    _Out,
+    decimal_str,
+    iso,
+    spot_price_str,
+)
 from payloads.market import PricesResponse, _prices_fields
 from payloads.orders import FillOut, OrderSummary, PlannedLegOut, _planned_legs, _summary_fields
 from tokens import format_amount
@@ -164,7 +173,7 @@ class TradeExecuted(_Out):
             venues=sorted({leg.planned.venue for leg in recorded.legs}),
             notionalUsd=round(trade["notional_usd"], 2),
             savingsUsd=round(trade["savings_usd"], 6),
-            priceImpactBps=None if impact is None else str(impact),
+            priceImpactBps=decimal_str(impact, 4),
             latencyMs=round(trade["latency_ms"], 3),
             executedAt=iso(trade["executed_at"]),
             paper=True,

@@ -722,7 +722,14 @@ def test_analytics_start_empty(client: Any) -> None:
         "avgUsd": None,
         "avgBps": None,
     }
-    assert body["latency"] == {"count": 0, "meanMs": None, "p50Ms": None, "p95Ms": None, "p99Ms": None}
+    assert body["latency"] == {
+        "count": 0,
+        "meanMs": None,
+        "p50Ms": None,
+        "p95Ms": None,
+        "p99Ms": None,
+        "byKind": [],
+    }
 
 
 def test_one_single_venue_trade_is_all_of_its_venues_volume(client: Any, api_key: str) -> None:

@@ -26,13 +26,15 @@ from flask import Flask
 
 import otc_engine
 from amm.constant_product import amount_out_for_in, price_impact_bps
-from models import Fill, Order, OTCPool, Trade, db
+from models import AmmPool, Fill, Order, OTCPool, Trade, db
 from payloads import (
     AnalyticsSummary,
     BreakdownResponse,
     ImpactResponse,
     LatencyResponse,
     LiquidityCurvesResponse,
+    PoolsResponse,
+    PriceHistoryResponse,
     PricesResponse,
     QuoteResponse,
     SlippageResponse,
@@ -44,10 +46,11 @@ from tests.direct_orders import write_and_dispatch
 from tests.test_api import assert_error, check, execute, submit, wait_final
 from tests.waiting import WAIT_S
 from tokens import format_amount, get_token, to_base_units
-from venue_state import desk_from_row
+from venue_state import desk_from_row, load_pools
 
 CHARTS = (
     ("/api/analytics/timeseries", TimeseriesResponse),
+    ("/api/analytics/price-history", PriceHistoryResponse),
     ("/api/analytics/impact", ImpactResponse),
     ("/api/analytics/latency", LatencyResponse),
     ("/api/analytics/slippage", SlippageResponse),
@@ -79,6 +82,17 @@ def expected_slippage(quoted: int, filled: int) -> Decimal:
     """(quoted − filled) / quoted in bps to 0.0001, half-even: exact rational arithmetic."""
     tenths_of_a_thousandth = round(Fraction(quoted - filled, quoted) * 10**4 * 10**4)
     return Decimal(tenths_of_a_thousandth).scaleb(-4)
+
+
+def significant_digits(text: str) -> int:
+    """How many significant digits a plain decimal string carries."""
+    digits = text.lstrip("-").replace(".", "").lstrip("0")
+    return len(digits.rstrip("0")) if "." in text else len(digits.rstrip("0") or "0")
+
+
+def rounded(value: Decimal) -> Decimal:
+    """The exact value rounded half-even to 12 significant digits (an independent spelling)."""
+    return Context(prec=12).plus(value)
 
 
 def stored(app: Flask) -> tuple[list[Order], list[Trade], list[Fill]]:
@@ -578,15 +592,18 @@ def test_curves_are_the_exact_pool_and_desk_maths_on_the_current_state(
     pools = {
         p["id"]: p for p in client.get("/api/liquidity-pools?tokenA=SOL&tokenB=USDC").get_json()["pools"]
     }
-    prices = check(PricesResponse, client.get("/api/prices"))["prices"]
-    mid = Context(prec=40).divide(Decimal(prices["SOL"]["priceUsd"]), Decimal(prices["USDC"]["priceUsd"]))
+    check(PricesResponse, client.get("/api/prices"))
+    # The desk prices from the exact USD prices; the API shows them rounded to 12 significant digits.
+    with app.app_context():
+        usd = get_services(app).quotes.prices(load_pools(db.session))
+    mid = Context(prec=40).divide(usd["SOL"].price_usd, usd["USDC"].price_usd)
     with app.app_context():
         desk_row = db.session.get(OTCPool, "otc-a-sol-usdc")
         desk = desk_from_row(desk_row, Decimal(app.config["OTC_SETTLEMENT_SCALE"]))
 
     body = curves(client, "tokenIn=SOL&tokenOut=USDC&points=24")
     assert (body["tokenIn"], body["tokenOut"]) == ("SOL", "USDC")
-    assert Decimal(body["referencePrice"]) == mid
+    assert Decimal(body["referencePrice"]) == rounded(mid)  # a price: 12 significant digits
     sizes = [units("SOL", s) for s in body["sizes"]]
     assert len(sizes) == 24 and sizes == sorted(set(sizes))
     # Default range: the largest of a quarter of each pool's SOL reserve and the desk's maximum
@@ -619,10 +636,8 @@ def test_curves_are_the_exact_pool_and_desk_maths_on_the_current_state(
                 "0.005"
             )
             assert Decimal(point["feeBps"]) == pool["feeBps"]
-            assert (
-                Decimal(point["price"])
-                == (Decimal(point["amountOut"]) / Decimal(point["amountIn"])).normalize()
-            )
+            exact = Context(prec=60).divide(Decimal(point["amountOut"]), Decimal(point["amountIn"]))
+            assert Decimal(point["price"]) == rounded(exact)
             outs.append(out)
             impacts.append(impact)
         assert outs == sorted(outs), "output is non-decreasing in size"
@@ -791,3 +806,139 @@ BAD_CURVE_QUERIES: list[tuple[str, str, str, str]] = [
 )
 def test_a_bad_curves_query_names_its_parameter(client: Any, query: str, code: str, field: str) -> None:
     assert_error(client.get(f"/api/liquidity-curves?{query}"), 400, code, field)
+
+
+# --- latency by venue kind -----------------------------------------------------------------------
+
+KIND_RANK = {"amm": 0, "aggregator": 1, "otc": 2}
+
+
+def test_latency_is_split_by_the_slowest_venue_kind_of_each_trade(
+    app: Flask, client: Any, traded: list[dict[str, Any]]
+) -> None:
+    # Known latencies, and one leg of the two-hop trade relabelled an aggregator leg, so that every
+    # kind has trades: the read must pick each trade's slowest kind and rank within it.
+    with app.app_context():
+        trades = list(db.session.execute(sa.select(Trade).order_by(Trade.id)).scalars())
+        for trade, ms in zip(trades, (120.5, 40_000.0, 80.25, 31_000.0), strict=True):
+            trade.latency_ms = ms
+        two_hop = db.session.execute(
+            sa.select(Fill).where(Fill.trade_id == trades[1].id, Fill.kind == "amm").limit(1)
+        ).scalar_one()
+        two_hop.kind = "aggregator"
+        db.session.commit()
+    _, trades, fills = stored(app)
+    kind_of: dict[int, str] = {}
+    for f in fills:
+        if f.trade_id not in kind_of or KIND_RANK[f.kind] > KIND_RANK[kind_of[f.trade_id]]:
+            kind_of[f.trade_id] = f.kind
+    expected: dict[str, list[float]] = defaultdict(list)
+    for t in trades:
+        expected[kind_of[t.id]].append(t.latency_ms)
+    assert set(expected) == {"amm", "aggregator", "otc"}, kind_of
+
+    body = check(LatencyResponse, client.get("/api/analytics/latency"))
+    summary = check(AnalyticsSummary, client.get("/api/analytics/summary"))
+    assert summary["latency"]["byKind"] == body["byKind"]
+    assert [k["kind"] for k in body["byKind"]] == ["amm", "aggregator", "otc"]
+    for row in body["byKind"]:
+        values = expected[row["kind"]]
+        assert row["count"] == len(values)
+        for key, q in (("p50Ms", 0.5), ("p95Ms", 0.95), ("p99Ms", 0.99)):
+            assert row[key] == pytest.approx(nearest_rank(values, q), abs=1e-3), (row, key)
+        assert row["maxMs"] == pytest.approx(max(values), abs=1e-3)
+        assert row["meanMs"] == pytest.approx(sum(values) / len(values), abs=1e-3)
+    amm = body["byKind"][0]
+    assert amm["p95Ms"] < 1_000 < body["p95Ms"], "the OTC settlement no longer sets the AMM figure"
+    future = stamp(datetime.now(UTC) + timedelta(hours=1))
+    assert check(LatencyResponse, client.get(f"/api/analytics/latency?from={future}"))["byKind"] == []
+
+
+# --- price history from trades -------------------------------------------------------------------
+
+
+def test_price_history_gives_each_token_s_usd_price_per_bucket_from_the_trades(
+    app: Flask, client: Any, traded: list[dict[str, Any]]
+) -> None:
+    _, trades, _ = stored(app)
+    body = check(PriceHistoryResponse, client.get("/api/analytics/price-history?bucket=hour"))
+    assert (body["bucket"], body["source"]) == ("hour", "trades")
+    tokens = {t["token"]: t for t in body["tokens"]}
+    assert set(tokens) == {t.token_in for t in trades} | {t.token_out for t in trades}
+    for symbol, history in tokens.items():
+        sold = [t for t in trades if t.token_in == symbol]
+        basis = "sold" if sold else "bought"
+        assert history["basis"] == basis
+        used = sold or [t for t in trades if t.token_out == symbol]
+        by_hour: dict[datetime, list[Trade]] = defaultdict(list)
+        for t in used:
+            by_hour[t.executed_at.replace(minute=0, second=0, microsecond=0)].append(t)
+        assert [p["start"] for p in history["points"]] == [stamp_z(h) for h in sorted(by_hour)]
+        for point, hour in zip(history["points"], sorted(by_hour), strict=True):
+            group = by_hour[hour]
+            units_sum = sum(t.amount_in if basis == "sold" else t.amount_out for t in group)
+            price = sum(t.notional_usd for t in group) / (units_sum / 10 ** get_token(symbol).decimals)
+            assert point["trades"] == len(group)
+            assert float(point["priceUsd"]) == pytest.approx(price, rel=1e-9)
+            assert significant_digits(point["priceUsd"]) <= 12
+        assert history["changePct"] is None or len(history["points"]) > 1
+    sol = tokens["SOL"]
+    assert sol["basis"] == "sold" and 1 < float(sol["points"][0]["priceUsd"]) < 10_000
+    future = stamp(datetime.now(UTC) + timedelta(hours=1))
+    later = check(PriceHistoryResponse, client.get(f"/api/analytics/price-history?from={future}"))
+    assert later["tokens"] == []
+
+
+def test_price_history_refuses_a_window_of_more_than_2000_buckets(client: Any) -> None:
+    since = stamp(datetime.now(UTC) - timedelta(days=3))
+    assert_error(
+        client.get(f"/api/analytics/price-history?bucket=minute&from={since}"), 400, "invalid_input", "from"
+    )
+    assert client.get(f"/api/analytics/price-history?bucket=hour&from={since}").status_code == 200
+
+
+# --- prices rounded to 12 significant digits, amounts exact ------------------------------------------
+
+
+def test_prices_are_rounded_to_12_significant_digits_in_every_payload_and_amounts_stay_exact(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    # BONK's price has many leading zeros and a long tail: the case that produced 38-digit prices.
+    order = execute(client, api_key, {"tokenIn": "SOL", "tokenOut": "BONK", "amountIn": "1.234567891"})
+    execute(client, api_key, {"tokenIn": "BONK", "tokenOut": "SOL", "amountIn": "12345678.12345"})
+    time.sleep(0.25)  # past the web quotes' venue snapshot (VENUE_CACHE_S)
+
+    pools = check(PoolsResponse, client.get("/api/liquidity-pools"))["pools"]
+    with app.app_context():
+        rows = {p.id: p for p in db.session.execute(sa.select(AmmPool)).scalars()}
+    for pool in pools:
+        row = rows[pool["id"]]
+        assert units(pool["tokenA"], pool["reserveA"]) == row.reserve_a  # amounts: exact
+        assert units(pool["tokenB"], pool["reserveB"]) == row.reserve_b
+        exact = Context(prec=60).divide(Decimal(pool["reserveB"]), Decimal(pool["reserveA"]))
+        assert Decimal(pool["price"]) == rounded(exact), pool
+        assert significant_digits(pool["price"]) <= 12
+
+    quote = check(QuoteResponse, client.get("/api/quote?tokenIn=BONK&tokenOut=USDC&amountIn=1234567.89012"))
+    prices = check(PricesResponse, client.get("/api/prices"))["prices"]
+    texts = [quote["referencePrice"], *(p["priceUsd"] for p in quote["prices"].values())]
+    texts += [p["priceUsd"] for p in prices.values()]
+    detail = client.get(f"/api/orders/{order['orderId']}", headers={"X-API-Key": api_key}).get_json()
+    texts += [detail["trade"]["price"], *(leg["price"] for leg in detail["legs"])]
+    curves = check(LiquidityCurvesResponse, client.get("/api/liquidity-curves?tokenIn=SOL&tokenOut=BONK"))
+    texts += [curves["referencePrice"]]
+    texts += [p["price"] for v in curves["venues"] for p in v["points"] if p["price"] is not None]
+    for text in texts:
+        assert text is not None and significant_digits(text) <= 12, text
+    assert any(significant_digits(t) == 12 for t in texts), "nothing needed rounding: a weak test"
+    # A fill's price is its exact ratio, rounded; its amounts stay exact.
+    for leg in detail["legs"]:
+        exact = Context(prec=60).divide(Decimal(leg["amountOut"]), Decimal(leg["amountIn"]))
+        assert Decimal(leg["price"]) == rounded(exact), leg
+    assert detail["amountIn"] == "1.234567891"
+
+
+def test_the_openapi_document_states_the_precision_of_prices(client: Any) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    text = str(document)
+    assert "12 significant digits" in text

@@ -221,6 +221,8 @@ def test_real_responses_of_every_endpoint_match_the_document(
     get("/api/analytics/summary?from=2026-01-01&to=2025-01-01", 400)
     get("/api/analytics/timeseries?bucket=minute", 200)
     get("/api/analytics/timeseries?bucket=week", 400)
+    get("/api/analytics/price-history?bucket=hour", 200)
+    get("/api/analytics/price-history?bucket=week", 400)
     get("/api/analytics/impact?limit=5", 200)
     get("/api/analytics/impact?limit=0", 400)
     get("/api/analytics/latency", 200)

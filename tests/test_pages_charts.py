@@ -32,7 +32,9 @@ CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
 DASHBOARD_CANVASES = ("chart-volume-by-venue", "chart-savings", "chart-impact")
 ANALYTICS_CANVASES = (
     "chart-venue-volume",
+    "chart-venue-savings",
     "chart-strategy",
+    "chart-strategy-savings",
     "chart-daily-savings",
     "chart-latency",
     "chart-slippage",
@@ -195,7 +197,7 @@ def classes(attrs: dict[str, str | None]) -> set[str]:
 def script_api_paths() -> set[str]:
     """Every /api/... path the page scripts (and the helpers they import) request."""
     found: set[str] = set()
-    for name in ("dashboard.js", "analytics.js", "common.js"):
+    for name in ("dashboard.js", "analytics.js", "common.js", "figures.js"):
         found |= set(re.findall(r"""["'`](/api/[a-z/-]+)""", (JS / name).read_text()))
     return found
 
@@ -341,6 +343,9 @@ def test_on_a_fresh_install_the_empty_state_shows_and_links_to_the_trade_page(
     _, attrs = found.by_id[spec["empty"]]
     assert "d-none" not in classes(attrs), "the empty state must show without waiting for a script"
     assert "No trades yet" in found.text[spec["empty"]]
+    # It says how to make data: a paper trade, or orders through the API with the demo account's key.
+    assert "POST /api/orders/execute" in found.text[spec["empty"]]
+    assert "instance/demo_api_key" in found.text[spec["empty"]]
     html = client.get(path).get_data(as_text=True)
     block = re.search(rf'<div id="{spec["empty"]}".*?</div>', html, re.S)
     assert block is not None and 'href="/trade"' in block.group(0)
@@ -383,6 +388,7 @@ def _chart_urls(window: str | None = None) -> dict[str, str]:
         "summary": "/api/analytics/summary",
         "minute": "/api/analytics/timeseries?bucket=minute",
         "hour": "/api/analytics/timeseries?bucket=hour",
+        "prices24h": "/api/analytics/price-history?bucket=minute",
         "day": f"/api/analytics/timeseries?bucket=day{suffix}",
         "impact": "/api/analytics/impact?limit=200",
         "breakdown": f"/api/analytics/breakdown{only}",
@@ -410,6 +416,11 @@ def _check_shapes(bodies: dict[str, Any], *, trades: int) -> None:
         for bucket in bodies[name]["buckets"]:
             assert set(bucket) >= BUCKET_FIELDS
     assert bodies["impact"]["total"] == trades
+    assert {"bucket", "source", "tokens"} <= set(bodies["prices24h"])
+    assert (len(bodies["prices24h"]["tokens"]) > 0) == (trades > 0)
+    for history in bodies["prices24h"]["tokens"]:
+        assert {"token", "points", "changePct"} <= set(history)
+        assert all({"start", "priceUsd", "trades"} <= set(p) for p in history["points"])
     for row in bodies["impact"]["trades"]:
         assert set(row) >= IMPACT_TRADE_FIELDS
     assert set(bodies["latency"]) >= LATENCY_FIELDS and bodies["latency"]["count"] == trades

@@ -58,6 +58,7 @@ from payloads import (
     OrderSummary,
     OtcPoolsResponse,
     PoolsResponse,
+    PriceHistoryResponse,
     PricesResponse,
     QueueCheck,
     QuoteResponse,
@@ -85,6 +86,7 @@ from views.schemas import (
     NoQuery,
     OrdersQuery,
     PoolsQuery,
+    PriceHistoryQuery,
     QuoteQuery,
     RecentTradesQuery,
     TimeseriesQuery,
@@ -508,6 +510,20 @@ def analytics_timeseries(q: TimeseriesQuery) -> TimeseriesResponse:
     """Orders, trades, volume and savings per minute, hour or day bucket (empty buckets as zeros)."""
     series = analytics.timeseries(db.session, analytics.Bucket(q.bucket), _window(q), now=utcnow())
     return TimeseriesResponse.of(series)
+
+
+@operations.get(
+    "/analytics/price-history",
+    operation_id="analyticsPriceHistory",
+    summary="Each traded token's USD price per minute, hour or day, from the trades (non-empty buckets)",
+    tag="analytics",
+    query=PriceHistoryQuery,
+    response=PriceHistoryResponse,
+)
+def analytics_price_history(q: PriceHistoryQuery) -> PriceHistoryResponse:
+    """Each token's USD price per bucket from the trades, until stored price history exists."""
+    history = analytics.price_history(db.session, analytics.Bucket(q.bucket), _window(q), now=utcnow())
+    return PriceHistoryResponse.of(history)
 
 
 @operations.get(

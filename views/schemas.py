@@ -40,6 +40,7 @@ __all__ = [
     "OrderTypeName",
     "OrdersQuery",
     "PoolsQuery",
+    "PriceHistoryQuery",
     "QuoteQuery",
     "RecentTradesQuery",
     "TimeseriesQuery",
@@ -311,6 +312,15 @@ class TimeseriesQuery(AnalyticsQuery):
     ] = "hour"
 
 
+class PriceHistoryQuery(AnalyticsQuery):
+    """``GET /api/analytics/price-history``: bucket width and window (default: the last 2000 buckets)."""
+
+    bucket: Annotated[
+        Literal["minute", "hour", "day"],
+        Field(description="Bucket width; buckets start on whole UTC minutes, hours or days"),
+    ] = "minute"
+
+
 class RecentTradesQuery(AnalyticsQuery):
     """``GET /api/analytics/impact`` and ``/slippage``: the latest trades of a window."""
 
@@ -350,6 +360,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PoolsQuery,
     AnalyticsQuery,
     TimeseriesQuery,
+    PriceHistoryQuery,
     RecentTradesQuery,
     LiquidityCurvesQuery,
 )

@@ -1,17 +1,20 @@
-// The analytics page: volume and savings by venue and by strategy (charts and tables), daily savings,
-// the latency distribution and realised slippage (fill versus quote), over a chosen period.
+// The analytics page: volume and savings by venue and by strategy (separate charts: one axis each,
+// and tables that turn into cards on a phone), daily savings, the latency distribution with p95 per
+// venue kind, and realised slippage (fill versus quote), over a chosen period.
 // Everything comes from /api/analytics/*; a trade_executed event (or a reconnect) reads it all again,
 // debounced, so a burst of trades costs one round of requests. The period lives in the URL (?window=7d).
 import {
   debounce, describeError, drawChart, el, fetchJSON, formatAmount, formatBps, formatMs, formatShare,
   formatUsd, formatUsdCompact, chartPalette, liveSocket, show, strategyLabel,
 } from "./common.js";
+import {
+  formatSavings, formatSavingsBps, formatSavingsUsd, KIND_LABELS, labelCells, latencyKinds, savingsBps,
+} from "./figures.js";
 
 const REFRESH_DEBOUNCE_MS = 1000;
 const SLIPPAGE_POINTS = 200; // trades on the slippage scatter
 const MAX_DAYS = 366; // bars on the daily savings chart
 const WINDOWS = { "24h": 24 * 3600e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
-const KIND_LABELS = { amm: "AMM", otc: "OTC", aggregator: "Aggregator" };
 
 const page = document.getElementById("analytics-page");
 const windowSelect = document.getElementById("analytics-window");
@@ -21,12 +24,15 @@ const ui = {
   error: document.getElementById("analytics-error"),
   status: document.getElementById("analytics-status"),
   venueChart: document.getElementById("chart-venue-volume"),
+  venueSavingsChart: document.getElementById("chart-venue-savings"),
   strategyChart: document.getElementById("chart-strategy"),
+  strategySavingsChart: document.getElementById("chart-strategy-savings"),
   dailyChart: document.getElementById("chart-daily-savings"),
   latencyChart: document.getElementById("chart-latency"),
   slippageChart: document.getElementById("chart-slippage"),
   venueBody: document.querySelector("#venue-table tbody"),
   strategyBody: document.querySelector("#strategy-table tbody"),
+  kindsBody: document.querySelector("#latency-kinds tbody"),
 };
 
 const state = {
@@ -70,31 +76,25 @@ function plural(n, word) {
   return `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
 }
 
-/** Grouped bars of volume (left axis) and savings (right axis) for labelled rows. */
-function volumeSavingsChart(canvas, labels, volumes, savings, summary) {
-  const palette = chartPalette();
+/**
+ * Bars of one USD figure per labelled row, on its own axis: volume and savings get a chart each (on
+ * one dual-axis chart $130K of volume and $0.47 of savings drew bars of the same height).
+ */
+function usdBars(canvas, labels, values, { label, color, format, detail }, summary) {
   drawChart(canvas, {
     type: "bar",
     data: {
       labels,
-      datasets: [
-        { label: "Volume (USD)", data: volumes, backgroundColor: palette[0], yAxisID: "y", borderRadius: 3, maxBarThickness: 56 },
-        { label: "Savings (USD)", data: savings, backgroundColor: palette[1], yAxisID: "y1", borderRadius: 3, maxBarThickness: 56 },
-      ],
+      datasets: [{ label, data: values, backgroundColor: color, borderRadius: 3, maxBarThickness: 56 }],
     },
     options: {
-      interaction: { mode: "index", intersect: false },
       scales: {
         x: { ticks: { maxRotation: 30, autoSkip: false } },
-        y: { beginAtZero: true, position: "left", title: { display: true, text: "Volume" }, ticks: { callback: (v) => formatUsdCompact(v) } },
-        y1: {
-          beginAtZero: true, position: "right", grid: { drawOnChartArea: false },
-          title: { display: true, text: "Savings" }, ticks: { callback: (v) => formatUsdCompact(v) },
-        },
+        y: { beginAtZero: true, ticks: { callback: (v) => formatUsdCompact(v), maxTicksLimit: 6 } },
       },
       plugins: {
-        legend: { position: "bottom", labels: { boxWidth: 12 } },
-        tooltip: { callbacks: { label: (ctx) => ` ${ctx.dataset.label.replace(" (USD)", "")}: ${formatUsd(ctx.raw)}` } },
+        legend: { display: false },
+        tooltip: { callbacks: { label: (ctx) => ` ${format(ctx.raw)}${detail ? detail(ctx.dataIndex) : ""}` } },
       },
     },
   }, summary);
@@ -103,38 +103,54 @@ function volumeSavingsChart(canvas, labels, volumes, savings, summary) {
 // --- by venue and by strategy --------------------------------------------------------------------------
 
 function renderBreakdown(b) {
+  const palette = chartPalette();
   const venues = b.byVenue;
   const totalVolume = venues.reduce((sum, v) => sum + v.volumeUsd, 0);
-  volumeSavingsChart(ui.venueChart, venues.map((v) => v.venue), venues.map((v) => v.volumeUsd), venues.map((v) => v.savingsUsd),
-    venues.length ? `By venue: ${venues.map((v) => `${v.venue} volume ${formatUsd(v.volumeUsd)}, savings ${formatUsd(v.savingsUsd)}`).join("; ")}.`
+  const venueBps = venues.map((v) => savingsBps(v.savingsUsd, v.volumeUsd));
+  usdBars(ui.venueChart, venues.map((v) => v.venue), venues.map((v) => v.volumeUsd),
+    { label: "Volume (USD)", color: palette[0], format: formatUsd },
+    venues.length ? `Volume by venue: ${venues.map((v) => `${v.venue} ${formatUsd(v.volumeUsd)}`).join("; ")}.`
       : "No venue volume in this period.");
+  usdBars(ui.venueSavingsChart, venues.map((v) => v.venue), venues.map((v) => v.savingsUsd),
+    { label: "Savings (USD)", color: palette[1], format: formatSavingsUsd, detail: (i) => (venueBps[i] === null ? "" : ` (${formatSavingsBps(venueBps[i])} of volume)`) },
+    venues.length ? `Savings by venue: ${venues.map((v, i) => `${v.venue} ${formatSavings(v.savingsUsd, venueBps[i])}`).join("; ")}.`
+      : "No savings in this period.");
   document.getElementById("venue-method").title = b.volumeMethod || "";
-  ui.venueBody.replaceChildren(...(venues.length ? venues.map((v) => el("tr", { dataset: { venue: v.venue, kind: v.kind } },
+  ui.venueBody.replaceChildren(...(venues.length ? venues.map((v, i) => el("tr", { dataset: { venue: v.venue, kind: v.kind } },
     el("th", { scope: "row", class: "fw-normal" }, v.venue, " ",
       el("span", { class: `badge kind-badge kind-${v.kind}` }, KIND_LABELS[v.kind] || v.kind)),
-    el("td", { class: "text-end d-none d-sm-table-cell" }, v.trades.toLocaleString("en-US")),
-    el("td", { class: "text-end d-none d-sm-table-cell" }, v.fills.toLocaleString("en-US")),
-    el("td", { class: "text-end text-nowrap" }, formatUsd(v.volumeUsd)),
-    el("td", { class: "text-end d-none d-sm-table-cell" }, totalVolume > 0 ? formatShare(v.volumeUsd / totalVolume) : "–"),
-    el("td", { class: `text-end text-nowrap ${v.savingsUsd > 0 ? "text-success" : ""}` }, formatUsd(v.savingsUsd))))
+    el("td", { class: "text-end" }, el("span", { class: "num" }, v.trades.toLocaleString("en-US"))),
+    el("td", { class: "text-end" }, el("span", { class: "num" }, v.fills.toLocaleString("en-US"))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatUsd(v.volumeUsd))),
+    el("td", { class: "text-end" }, el("span", { class: "num" }, totalVolume > 0 ? formatShare(v.volumeUsd / totalVolume) : "–")),
+    el("td", { class: `text-end text-nowrap ${v.savingsUsd >= 0.005 ? "text-success" : ""}`, title: formatUsd(v.savingsUsd) },
+      el("span", { class: "num" }, formatSavings(v.savingsUsd, venueBps[i])))))
     : [emptyRow(6, "No trades in this period.")]));
+  labelCells(ui.venueBody.closest("table"));
 
   const strategies = b.byStrategy;
-  volumeSavingsChart(ui.strategyChart, strategies.map((s) => strategyLabel(s.strategy)),
-    strategies.map((s) => s.volumeUsd), strategies.map((s) => s.savingsUsd),
-    strategies.length ? `By strategy: ${strategies.map((s) => `${strategyLabel(s.strategy)} ${plural(s.trades, "trade")}, volume ${formatUsd(s.volumeUsd)}, savings ${formatUsd(s.savingsUsd)}`).join("; ")}.`
+  const names = strategies.map((s) => strategyLabel(s.strategy));
+  usdBars(ui.strategyChart, names, strategies.map((s) => s.volumeUsd),
+    { label: "Volume (USD)", color: palette[0], format: formatUsd, detail: (i) => `, ${plural(strategies[i].trades, "trade")}` },
+    strategies.length ? `Volume by strategy: ${strategies.map((s, i) => `${names[i]} ${plural(s.trades, "trade")}, ${formatUsd(s.volumeUsd)}`).join("; ")}.`
       : "No trades in this period.");
-  ui.strategyBody.replaceChildren(...(strategies.length ? strategies.map((s) => el("tr", { dataset: { strategy: s.strategy } },
-    el("th", { scope: "row", class: "fw-normal text-nowrap" }, strategyLabel(s.strategy)),
-    el("td", { class: "text-end d-none d-sm-table-cell" }, s.trades.toLocaleString("en-US")),
-    el("td", { class: "text-end text-nowrap" }, formatUsd(s.volumeUsd)),
-    el("td", { class: `text-end text-nowrap ${s.savingsUsd > 0 ? "text-success" : ""}` }, formatUsd(s.savingsUsd)),
-    el("td", { class: "text-end text-nowrap d-none d-md-table-cell" }, formatBps(s.avgSavingsBps)),
-    el("td", { class: "text-end text-nowrap d-none d-lg-table-cell", title: s.jupiterTrades ? `${plural(s.jupiterTrades, "trade")} with a Jupiter quote` : "No Jupiter quote" },
-      s.savingsVsJupiterUsd === null ? "–" : formatUsd(s.savingsVsJupiterUsd)),
-    el("td", { class: "text-end text-nowrap d-none d-md-table-cell" }, formatBps(s.avgPriceImpactBps)),
-    el("td", { class: "text-end text-nowrap d-none d-sm-table-cell" }, formatMs(s.avgLatencyMs))))
+  usdBars(ui.strategySavingsChart, names, strategies.map((s) => s.savingsUsd),
+    { label: "Savings (USD)", color: palette[1], format: formatSavingsUsd, detail: (i) => (strategies[i].avgSavingsBps === null ? "" : ` (avg ${formatSavingsBps(strategies[i].avgSavingsBps)} per trade)`) },
+    strategies.length ? `Savings by strategy: ${strategies.map((s, i) => `${names[i]} ${formatSavings(s.savingsUsd, s.avgSavingsBps)}`).join("; ")}.`
+      : "No savings in this period.");
+  ui.strategyBody.replaceChildren(...(strategies.length ? strategies.map((s, i) => el("tr", { dataset: { strategy: s.strategy } },
+    el("th", { scope: "row", class: "fw-normal text-nowrap" }, names[i]),
+    el("td", { class: "text-end" }, el("span", { class: "num" }, s.trades.toLocaleString("en-US"))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatUsd(s.volumeUsd))),
+    el("td", { class: `text-end text-nowrap ${s.savingsUsd >= 0.005 ? "text-success" : ""}`, title: formatUsd(s.savingsUsd) },
+      el("span", { class: "num" }, formatSavingsUsd(s.savingsUsd))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatSavingsBps(s.avgSavingsBps) ?? "–")),
+    el("td", { class: "text-end text-nowrap", title: s.jupiterTrades ? `${plural(s.jupiterTrades, "trade")} with a Jupiter quote` : "No Jupiter quote" },
+      el("span", { class: "num" }, s.savingsVsJupiterUsd === null ? "–" : formatSavingsUsd(s.savingsVsJupiterUsd))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatBps(s.avgPriceImpactBps))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatMs(s.avgLatencyMs)))))
     : [emptyRow(8, "No trades in this period.")]));
+  labelCells(ui.strategyBody.closest("table"));
 }
 
 // --- daily savings -------------------------------------------------------------------------------------
@@ -154,7 +170,7 @@ function renderDaily(series) {
     });
   }
   const total = days.reduce((sum, d) => sum + d.savingsVsBestSingleUsd, 0);
-  text("daily-total", days.length ? `${formatUsd(total)} over ${plural(days.length, "day")} (UTC)` : "–");
+  text("daily-total", days.length ? `${formatSavingsUsd(total)} over ${plural(days.length, "day")} (UTC)` : "–");
   drawChart(ui.dailyChart, {
     type: "bar",
     data: { labels: days.map((d) => DAY_FORMAT.format(new Date(d.start))), datasets },
@@ -168,7 +184,7 @@ function renderDaily(series) {
         legend: { display: withJupiter, position: "bottom", labels: { boxWidth: 12 } },
         tooltip: {
           callbacks: {
-            label: (ctx) => ` ${ctx.dataset.label}: ${ctx.raw === null ? "no Jupiter quote" : formatUsd(ctx.raw)}`,
+            label: (ctx) => ` ${ctx.dataset.label}: ${ctx.raw === null ? "no Jupiter quote" : formatSavingsUsd(ctx.raw)}`,
             afterBody: (items) => {
               const d = days[items[0].dataIndex];
               return `${plural(d.trades, "trade")}, volume ${formatUsd(d.volumeUsd)}`;
@@ -224,6 +240,16 @@ function renderLatency(d) {
   text("latency-p99", formatMs(d.p99Ms), method);
   text("latency-mean", formatMs(d.meanMs));
   text("latency-max", formatMs(d.maxMs), d.minMs === null ? null : `Fastest: ${formatMs(d.minMs)}`);
+  const kinds = latencyKinds(d.byKind);
+  ui.kindsBody.replaceChildren(...(kinds.length ? kinds.map((k) => el("tr", { dataset: { kind: k.kind, p95Ms: String(k.p95Ms) } },
+    el("th", { scope: "row", class: "fw-normal" }, el("span", { class: `badge kind-badge kind-${k.kind}` }, KIND_LABELS[k.kind] || k.kind)),
+    el("td", { class: "text-end" }, el("span", { class: "num" }, k.count.toLocaleString("en-US"))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatMs(k.p50Ms))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatMs(k.p95Ms))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatMs(k.p99Ms))),
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatMs(k.maxMs)))))
+    : [emptyRow(6, "No trades in this period.")]));
+  labelCells(ui.kindsBody.closest("table"));
   state.trades = d.count;
 }
 

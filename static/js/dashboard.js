@@ -1,5 +1,7 @@
-// The dashboard: the price ticker with each token's source, headline figures, recent trades and three
-// charts (volume by venue, savings over time, price impact against order size).
+// The dashboard: the price ticker with each token's source, headline figures (p95 latency per venue
+// kind), a 24-hour price line per token (from the trades until stored price history exists), recent
+// trades and three charts (volume by venue, cumulative savings as a stepped line, price impact
+// against order size).
 // On load it reads the REST API; then Socket.IO keeps it current without a reload:
 //   trade_executed → the trade is prepended to the table and plotted at once, and the summary and
 //                    time series are fetched again, debounced, so a burst of trades costs one refetch;
@@ -10,10 +12,14 @@ import {
   formatShare, formatTime, formatTokenAmount, formatUsd, formatUsdCompact, formatUsdPrice, chartPalette,
   liveSocket, loadTokens, show, strategyLabel,
 } from "./common.js";
+import {
+  formatSavings, formatSavingsUsd, kindLatencyItem, KIND_LABELS, labelCells, latencyKinds, listAmount, savingsBps,
+} from "./figures.js";
 
 const MAX_ROWS = 20; // recent trades in the table
 const MAX_POINTS = 200; // trades on the impact scatter
 const REFRESH_DEBOUNCE_MS = 1000;
+const PRICE_WINDOW_MS = 24 * 3600e3; // the price lines cover the last 24 hours, per minute
 const SCATTER_THROTTLE_MS = 150; // a burst of trades redraws the scatter a few times, not once per trade
 const ANNOUNCE_DEBOUNCE_MS = 1500;
 // Prices from our own pools or the static defaults mean no live feed answered: the ticker says "offline".
@@ -41,6 +47,9 @@ const ui = {
   venueChart: document.getElementById("chart-volume-by-venue"),
   savingsChart: document.getElementById("chart-savings"),
   impactChart: document.getElementById("chart-impact"),
+  priceCharts: document.getElementById("price-charts"),
+  priceChartsEmpty: document.getElementById("price-charts-empty"),
+  latencyKinds: document.getElementById("stat-latency-kinds"),
 };
 
 const state = {
@@ -192,13 +201,11 @@ function renderSummary(s) {
   setStat("stat-volume", s.notionalUsd, formatUsd(s.notionalUsd),
     `${s.trades.toLocaleString("en-US")} trade${s.trades === 1 ? "" : "s"}`);
   const savings = s.savingsVsBestSingle;
-  setStat("stat-savings", savings.totalUsd ?? 0, formatUsd(savings.totalUsd ?? 0),
-    savings.available ? `avg ${formatBps(savings.avgBps)} vs best single venue` : "vs the best single venue");
+  setStat("stat-savings", savings.totalUsd ?? 0, formatSavingsUsd(savings.totalUsd ?? 0),
+    savings.available ? `avg ${formatSavings(savings.avgUsd, savings.avgBps)} per trade, vs the best single venue` : "vs the best single venue");
   setStat("stat-success-rate", s.orders.successRate, s.orders.successRate === null ? "–" : formatShare(s.orders.successRate),
     s.orders.final ? `of ${s.orders.final} finished order${s.orders.final === 1 ? "" : "s"}` : "no finished orders yet");
-  const latency = s.latency;
-  setStat("stat-p95-latency", latency.p95Ms, formatMs(latency.p95Ms),
-    latency.count ? `p50 ${formatMs(latency.p50Ms)} · ${latency.count} trade${latency.count === 1 ? "" : "s"}` : "submit to confirmed");
+  renderLatency(s.latency);
 
   const venues = s.volumeByVenue || [];
   const total = venues.reduce((sum, v) => sum + v.volumeUsd, 0);
@@ -229,6 +236,21 @@ function renderSummary(s) {
   if (s.trades > 0 && !state.hasTrades) setHasTrades(true);
   state.total = Math.max(state.total, s.trades);
   renderRecentCount();
+}
+
+/**
+ * p95 latency per venue kind: one OTC settlement (tens of seconds) must not make the headline. The
+ * headline is the first kind that has trades (AMM, then aggregator, then OTC); the list gives each.
+ */
+function renderLatency(latency) {
+  const kinds = latencyKinds(latency.byKind);
+  const head = kinds[0] || null;
+  const node = document.getElementById("stat-p95-latency");
+  node.dataset.kind = head ? head.kind : "";
+  document.getElementById("stat-p95-latency-kind").textContent = head ? `(${KIND_LABELS[head.kind]} trades)` : "";
+  setStat("stat-p95-latency", head ? head.p95Ms : null, head ? formatMs(head.p95Ms) : "–",
+    head ? `${KIND_LABELS[head.kind]} · all trades p95 ${formatMs(latency.p95Ms)}` : "submit to confirmed, by venue kind");
+  ui.latencyKinds.replaceChildren(...kinds.map(kindLatencyItem));
 }
 
 async function loadSummary() {
@@ -278,7 +300,10 @@ function renderSeries(series) {
         borderColor: color,
         backgroundColor: `${color}33`,
         fill: true,
-        tension: 0.2,
+        // Cumulative data: a smoothed curve overshoots and dips between points. Stepped: the total
+        // holds until the bucket in which it grew.
+        stepped: "before",
+        tension: 0,
         pointRadius: rows.length > 60 ? 0 : 3,
       }],
     },
@@ -292,16 +317,16 @@ function renderSeries(series) {
         legend: { display: false },
         tooltip: {
           callbacks: {
-            label: (ctx) => ` Total ${formatUsd(ctx.raw)}`,
+            label: (ctx) => ` Total ${formatSavingsUsd(ctx.raw)}`,
             afterLabel: (ctx) => {
               const b = rows[ctx.dataIndex].bucket;
-              return ` This ${series.bucket}: ${formatUsd(b.savingsVsBestSingleUsd)} on ${b.trades} trade${b.trades === 1 ? "" : "s"}`;
+              return ` This ${series.bucket}: ${formatSavingsUsd(b.savingsVsBestSingleUsd)} on ${b.trades} trade${b.trades === 1 ? "" : "s"}`;
             },
           },
         },
       },
     },
-  }, rows.length ? `Cumulative savings versus the best single venue reached ${formatUsd(running)} over ${rows.length} ${series.bucket} bucket${rows.length === 1 ? "" : "s"}.`
+  }, rows.length ? `Cumulative savings versus the best single venue reached ${formatSavingsUsd(running)} over ${rows.length} ${series.bucket} bucket${rows.length === 1 ? "" : "s"}.`
     : "No savings yet.");
 }
 
@@ -341,19 +366,21 @@ function isToday(iso) {
 
 function tradeRow(t, isNew = false) {
   const when = isToday(t.executedAt) ? formatTime(t.executedAt).replace(/[.,]\d+$/, "") : formatDateTime(t.executedAt);
-  const paid = formatTokenAmount(t.amountIn, t.tokenIn, { maxFraction: 4 });
-  const received = formatTokenAmount(t.amountOut, t.tokenOut, { maxFraction: 4 });
+  const bps = savingsBps(t.savingsUsd, t.notionalUsd);
   return el("tr", { dataset: { orderId: t.orderId, strategy: t.strategy || "" }, class: isNew ? "trade-new" : null },
     el("td", { class: "small text-nowrap" }, el("time", { datetime: t.executedAt, title: formatDateTime(t.executedAt) }, when)),
     el("td", { title: `${t.amountIn} ${t.tokenIn} → ${t.amountOut} ${t.tokenOut}` },
-      el("span", { class: "text-nowrap" }, paid), " ",
+      listAmount(t.amountIn, t.tokenIn), " ",
       el("span", { class: "text-nowrap" }, el("span", { "aria-hidden": "true" }, "→ "),
-        el("span", { class: "visually-hidden" }, "for "), received),
+        el("span", { class: "visually-hidden" }, "for "), listAmount(t.amountOut, t.tokenOut)),
       el("span", { class: "d-block small text-body-secondary" }, strategyLabel(t.strategy))),
     el("td", { class: "small d-none d-md-table-cell venues-cell" }, t.venues.join(", ") || "–"),
-    el("td", { class: "text-end text-nowrap" }, formatUsd(t.notionalUsd)),
-    el("td", { class: `text-end text-nowrap d-none d-sm-table-cell ${t.savingsUsd > 0 ? "text-success" : ""}` }, formatUsd(t.savingsUsd)),
-    el("td", { class: "text-end text-nowrap small d-none d-lg-table-cell" }, formatBps(t.priceImpactBps)));
+    el("td", { class: "text-end text-nowrap" }, el("span", { class: "num" }, formatUsd(t.notionalUsd))),
+    el("td", {
+      class: `text-end text-nowrap d-none d-sm-table-cell ${t.savingsUsd >= 0.005 ? "text-success" : ""}`,
+      title: `${formatUsd(t.savingsUsd)} vs the best single venue${bps === null ? "" : ` (≈ ${bps.toFixed(4)} bps of the trade's value)`}`,
+    }, el("span", { class: "num" }, formatSavings(t.savingsUsd, bps))),
+    el("td", { class: "text-end text-nowrap small d-none d-lg-table-cell" }, el("span", { class: "num" }, formatBps(t.priceImpactBps))));
 }
 
 function renderRecentCount() {
@@ -364,11 +391,13 @@ function renderRecentCount() {
 
 function renderTable() {
   ui.tradesBody.replaceChildren(...state.trades.slice(0, MAX_ROWS).map((t) => tradeRow(t)));
+  labelCells(ui.tradesBody.closest("table"));
   renderRecentCount();
 }
 
 function prependRow(t) {
   ui.tradesBody.prepend(tradeRow(t, true));
+  labelCells(ui.tradesBody.closest("table"));
   while (ui.tradesBody.rows.length > MAX_ROWS) ui.tradesBody.lastElementChild.remove();
   renderRecentCount();
 }
@@ -444,6 +473,99 @@ async function loadTrades() {
   }
 }
 
+// --- price lines per token (24 h, from the trades) --------------------------------------------------
+
+const PRICE_TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
+
+function priceCard(symbol) {
+  let card = ui.priceCharts.querySelector(`.price-chart[data-token="${CSS.escape(symbol)}"]`);
+  if (!card) {
+    const id = `chart-price-${symbol.toLowerCase().replace(/[^a-z0-9]/g, "")}`;
+    card = el("div", { class: "col" },
+      el("div", { class: "price-chart h-100", dataset: { token: symbol, change: "" } },
+        el("div", { class: "d-flex flex-wrap align-items-baseline justify-content-between gap-2 mb-1" },
+          el("h3", { class: "h6 mb-0 price-chart-symbol" }, symbol),
+          el("span", { class: "price-chart-figures" },
+            el("span", { class: "num price-chart-last" }, "–"), " ",
+            el("span", { class: "num small price-chart-change" }, ""))),
+        el("div", { class: "chart-box chart-box-sm" },
+          el("canvas", { id, role: "img", "aria-label": `Line chart: ${symbol} price in USD over the last 24 hours`,
+            "aria-describedby": `${id}-text`, dataset: { points: "0", updates: "0" } }, "No data yet."),
+          el("p", { class: "chart-empty-note", "aria-hidden": "true" }, "No trades yet")),
+        el("p", { id: `${id}-text`, class: "visually-hidden" }, "No data yet.")));
+    ui.priceCharts.append(card);
+    card = card.querySelector(".price-chart");
+  }
+  return card;
+}
+
+function renderPriceHistory(body) {
+  const palette = chartPalette();
+  const seen = new Set();
+  body.tokens.forEach((history, i) => {
+    const symbol = history.token;
+    seen.add(symbol);
+    const card = priceCard(symbol);
+    const points = history.points.map((p) => ({ label: PRICE_TIME.format(new Date(p.start)), price: Number(p.priceUsd), point: p }));
+    const last = history.points.length ? history.points[history.points.length - 1].priceUsd : null;
+    const change = history.changePct;
+    card.dataset.change = change === null ? "" : String(change);
+    card.dataset.basis = history.basis;
+    const lastNode = card.querySelector(".price-chart-last");
+    lastNode.textContent = last === null ? "–" : formatUsdPrice(last);
+    lastNode.title = last === null ? "" : `${last} USD (latest minute with a trade)`;
+    const changeNode = card.querySelector(".price-chart-change");
+    changeNode.textContent = change === null ? "24 h –" : `24 h ${change > 0 ? "+" : ""}${change.toFixed(2)}%`;
+    changeNode.className = `num small price-chart-change ${change > 0 ? "text-success" : change < 0 ? "text-danger" : "text-body-secondary"}`;
+    changeNode.title = change === null ? "Needs trades in two different minutes of the last 24 hours"
+      : "From the first to the latest traded minute of the last 24 hours";
+    const color = palette[i % palette.length];
+    const canvas = card.querySelector("canvas");
+    drawChart(canvas, {
+      type: "line",
+      data: {
+        labels: points.map((p) => p.label),
+        datasets: [{
+          label: `${symbol} (USD)`, data: points.map((p) => p.price), borderColor: color, backgroundColor: color,
+          borderWidth: 2, tension: 0, pointRadius: points.length > 30 ? 0 : 2, spanGaps: true,
+        }],
+      },
+      options: {
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { ticks: { maxTicksLimit: 4, maxRotation: 0 } },
+          y: { ticks: { maxTicksLimit: 4, callback: (v) => formatUsdPrice(v) } },
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              label: (ctx) => ` ${formatUsdPrice(ctx.raw)} (${points[ctx.dataIndex].point.trades} trade${points[ctx.dataIndex].point.trades === 1 ? "" : "s"})`,
+            },
+          },
+        },
+      },
+    }, points.length ? `${symbol}: ${formatUsdPrice(last)} at the latest traded minute`
+      + (change === null ? "." : `, ${change > 0 ? "up" : change < 0 ? "down" : "unchanged"} ${Math.abs(change).toFixed(2)}% over 24 hours.`)
+      : `${symbol}: no trades in the last 24 hours.`);
+  });
+  for (const card of ui.priceCharts.querySelectorAll(".price-chart")) {
+    if (!seen.has(card.dataset.token)) card.closest(".col").remove();
+  }
+  ui.priceCharts.dataset.tokens = String(seen.size);
+  show(ui.priceChartsEmpty, seen.size === 0);
+}
+
+async function loadPriceHistory() {
+  try {
+    const since = new Date(Date.now() - PRICE_WINDOW_MS).toISOString();
+    renderPriceHistory(await fetchJSON(`/api/analytics/price-history?bucket=minute&from=${encodeURIComponent(since)}`));
+    setError("price history", null);
+  } catch (err) {
+    setError("price history", err);
+  }
+}
+
 // --- live updates --------------------------------------------------------------------------------
 
 async function refresh() {
@@ -453,7 +575,7 @@ async function refresh() {
   }
   state.refreshing = true;
   try {
-    await Promise.all([loadSummary(), loadSeries()]);
+    await Promise.all([loadSummary(), loadSeries(), loadPriceHistory()]);
   } finally {
     state.refreshing = false;
     if (state.refreshAgain) {
@@ -491,7 +613,7 @@ function onTradeExecuted(data) {
 }
 
 async function loadAll() {
-  await Promise.all([loadPrices(), loadSummary(), loadSeries(), loadTrades()]);
+  await Promise.all([loadPrices(), loadSummary(), loadSeries(), loadTrades(), loadPriceHistory()]);
 }
 
 async function init() {

@@ -7,6 +7,7 @@ import {
   bpsToPercent, debounce, describeError, el, fetchJSON, formatAmount, formatBps, formatDateTime, formatTime,
   liveSocket, onConnectionChange, show,
 } from "./common.js";
+import { formatListAmount, labelCells } from "./figures.js";
 
 const CURVE_POINTS = 24;
 const CURVES_DEBOUNCE_MS = 400;
@@ -47,22 +48,32 @@ const state = {
 
 // --- formatting ---------------------------------------------------------------------------------
 
+// A number is a .num span (never wraps); on a phone card its unit may go to the next line instead.
 function amountCell(className, value, symbol) {
   return el("td", { class: `text-end text-nowrap ${className}`, title: `${value} ${symbol}`, dataset: { value } },
-    formatAmount(value), " ", el("span", { class: "text-body-secondary small" }, symbol));
+    el("span", { class: "num" }, formatListAmount(value)), " ", el("span", { class: "text-body-secondary small" }, symbol));
 }
 
 function setAmount(cell, value, symbol) {
-  cell.replaceChildren(formatAmount(value), " ", el("span", { class: "text-body-secondary small" }, symbol));
+  cell.replaceChildren(el("span", { class: "num" }, formatListAmount(value)), " ",
+    el("span", { class: "text-body-secondary small" }, symbol));
   cell.title = `${value} ${symbol}`;
   cell.dataset.value = value;
 }
 
 function setPrice(cell, price, tokenA, tokenB) {
-  cell.replaceChildren(formatAmount(price, { maxFraction: 6, significant: 6 }), " ",
+  cell.replaceChildren(el("span", { class: "num" }, formatPrice(price)), " ",
     el("span", { class: "text-body-secondary small" }, `${tokenB}/${tokenA}`));
   cell.title = `1 ${tokenA} = ${price} ${tokenB} (marginal, before the fee)`;
   cell.dataset.value = price;
+}
+
+// One precision down the Price column: six significant digits ("150.000", "0.800000", "0.000000133386").
+const PRICE_DIGITS = new Intl.NumberFormat("en-US", { minimumSignificantDigits: 6, maximumSignificantDigits: 6 });
+
+function formatPrice(value) {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? PRICE_DIGITS.format(n) : formatAmount(value);
 }
 
 function usd(value) {
@@ -175,6 +186,8 @@ function renderVenues(pools, desks) {
   desks.sort((a, b) => byPairThenVenue(a, b, (d) => `${d.base}/${d.quote}`, (d) => d.name));
   syncRows(poolsBody, state.pools, pools, poolRow, fillPoolRow, "No AMM pools.", 8);
   syncRows(desksBody, state.desks, desks, deskRow, fillDeskRow, "No OTC desks.", 7);
+  labelCells(poolsBody.closest("table")); // the phone layout shows each cell as "label: value"
+  labelCells(desksBody.closest("table"));
   document.getElementById("pools-count").textContent = `${pools.length} pool${pools.length === 1 ? "" : "s"}`;
   document.getElementById("desks-count").textContent = `${desks.length} desk${desks.length === 1 ? "" : "s"}`;
   const empty = pools.length === 0 && desks.length === 0;
@@ -438,9 +451,10 @@ function drawCurves(curves) {
     show(curvesError, true);
   } else {
     const { tokenIn, tokenOut } = curves;
+    // Log output: sizes span five decades, so on a linear axis all but the largest sizes lay flat at 0.
     drawChart("output", outputCanvas, curves, datasetsFor(curves, (p) => positive(p.amountOut)), {
-      yTitle: `Output (${tokenOut})`,
-      yType: "linear",
+      yTitle: `Output (${tokenOut}, log scale)`,
+      yType: "logarithmic",
       label: (venue, p) => `${venue}: ${formatAmount(p.amountOut)} ${tokenOut} (price ${formatAmount(p.price)})`,
     });
     drawChart("impact", impactCanvas, curves, datasetsFor(curves, (p) => positive(p.priceImpactBps)), {
