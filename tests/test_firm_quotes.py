@@ -258,7 +258,9 @@ def test_exact_out_and_firm_quote_orders_execute_on_rq_workers_and_the_books_rec
     from tests.test_workers import seed_database
 
     db = seed_database(pg_database, {})
-    env = stack_env(db.url, redis_url, redis_namespace)
+    # Quotes read the venues afresh (VENUE_CACHE_S=0): a zero-slippage quote from a snapshot taken
+    # before the previous order settled would not be payable even once.
+    env = stack_env(db.url, redis_url, redis_namespace, VENUE_CACHE_S="0")
     base = stack.start_server(env)
     stack.start_worker(env)
     headers = {"X-API-Key": db.keys["demo"]}
