@@ -1656,7 +1656,8 @@ def trigger_orders(
 
 @dataclass(frozen=True)
 class CancelResult:
-    """``outcome``: cancelled (now), already_cancelled, executing (409), final (409), missing."""
+    """``outcome``: cancelled (now), already_cancelled, executing (409), final (409), slice (409: a
+    TWAP's child is cancelled through its parent), missing."""
 
     outcome: str
     order: Order | None
@@ -1694,6 +1695,11 @@ def cancel_order(session: DbSession, order_id: str, account_id: int) -> CancelRe
         if order.status in FINAL_STATUSES:
             session.rollback()
             return CancelResult("final", order)
+        if order.parent_id is not None:
+            # A slice cancelled alone would leave its parent waiting for it for ever (the parent
+            # moves on when its slices end): the trader cancels the TWAP, which cancels its slices.
+            session.rollback()
+            return CancelResult("slice", order)
         rows = list(orders.values())
         children = [o for o in rows if o.parent_id == order.id]
         before = _holds([o for o in rows if o.parent_id != order.id])

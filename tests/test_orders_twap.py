@@ -133,7 +133,7 @@ def wait_settled(client: Any, key: str, order_id: str) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         body = detail(client, key, order_id)
         final = body["status"] in ("confirmed", "failed", "cancelled")
-        children_final = all(c["status"] in ("confirmed", "failed") for c in body["children"])
+        children_final = all(c["status"] in ("confirmed", "failed", "cancelled") for c in body["children"])
         return body if final and children_final and len(body["children"]) == body["slicesSent"] else None
 
     return dict(wait_until(done, f"TWAP {order_id} and its slices to be final"))
@@ -293,25 +293,13 @@ def test_the_parent_publishes_each_slice_and_its_end_to_its_order_room(
 # --- cancel --------------------------------------------------------------------------------------------
 
 
-def cancel_parent(app: Flask, order_id: str) -> int:
-    """Cancel a working TWAP parent as ``POST /api/orders/<id>/cancel`` does (that endpoint is
-    another change's; this stand-in does what it must): in one transaction, under the parent's
-    row lock, ``cancelled`` and the hold no slice has taken released. The slices sent then."""
-    with app.app_context():
-        parent = db.session.get(Order, order_id, with_for_update=True, populate_existing=True)
-        assert parent is not None and parent.status == OrderStatus.WORKING
-        sent = parent.slices_sent
-        release = twap.unsent_amount(parent.amount_in, parent.slices or 0, sent)
-        balance = db.session.execute(
-            sa.select(Balance)
-            .where(Balance.account_id == parent.account_id, Balance.token == parent.token_in)
-            .with_for_update()
-        ).scalar_one()
-        balance.reserved -= release
-        parent.status, parent.cancelled_at, parent.next_run_at = OrderStatus.CANCELLED, utcnow(), None
-        db.session.commit()
-        db.session.remove()
-        return sent
+def cancel_parent(client: Any, api_key: str, order_id: str) -> int:
+    """Cancel a working TWAP parent through ``POST /api/orders/<id>/cancel``; the slices sent then."""
+    r = client.post(f"/api/orders/{order_id}/cancel", headers={"X-API-Key": api_key})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    body = r.get_json()
+    assert body["status"] == "cancelled"
+    return int(body["slicesSent"])
 
 
 def test_a_cancelled_twap_keeps_its_filled_slices_runs_no_more_and_releases_the_rest(
@@ -326,7 +314,7 @@ def test_a_cancelled_twap_keeps_its_filled_slices_runs_no_more_and_releases_the_
         lambda: [c["status"] for c in detail(client, api_key, order_id)["children"]][:1] == ["confirmed"],
         "the first slice to fill",
     )
-    sent = cancel_parent(app, order_id)
+    sent = cancel_parent(client, api_key, order_id)
     assert 1 <= sent < 4
     wait_idle(app)  # the next slice's job has run (and found the parent cancelled)
     parent = wait_settled(client, api_key, order_id)
@@ -474,6 +462,26 @@ def test_slices_that_cannot_be_quoted_fail_at_once_and_release_their_share(
     assert parent["filledAmountIn"] == "0" and parent["averagePrice"] is None
     assert [c["status"] for c in parent["children"]] == ["failed"] * parent["slicesSent"]
     assert balances(app, account_id)["SOL"] == before  # every unit held is released, nothing spent
+
+
+def test_a_slice_is_cancelled_through_its_twap_and_never_alone(client: Any, api_key: str, app: Flask) -> None:
+    account_id = account_of(client, api_key)
+    before = balances(app, account_id)["SOL"]
+    order_id = working_parent(app, account_id, "stop")
+    with app.app_context():  # slice 0 sent, not dispatched: a pending child no worker has taken
+        started = start_twap_slice(db.session, order_id, 0, quoted_amount_out=1, min_amount_out=1)
+        assert started is not None and started.is_pending
+        child_id = started.child.id
+        db.session.remove()
+    headers = {"X-API-Key": api_key}
+    r = client.post(f"/api/orders/{child_id}/cancel", headers=headers)
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "order_is_slice"
+    assert detail(client, api_key, child_id)["status"] == "pending"  # nothing changed
+    r = client.post(f"/api/orders/{order_id}/cancel", headers=headers)
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled"
+    parent = detail(client, api_key, order_id)
+    assert [c["status"] for c in parent["children"]] == ["cancelled"]
+    assert balances(app, account_id)["SOL"] == before  # the sent slice's and the unsent hold released
 
 
 # --- restarts -------------------------------------------------------------------------------------------

@@ -1193,6 +1193,14 @@ def cancel(account: Account, order_id: str) -> OrderSummary:
             f"order {order_id} is executing (status {result.order.status}): it can no longer be cancelled",
             "orderId",
         )
+    if result.outcome == "slice":
+        raise ApiError(
+            409,
+            "order_is_slice",
+            f"order {order_id} is slice {result.order.slice_index} of TWAP order {result.order.parent_id}: "
+            "cancel the TWAP order, which cancels its pending slices",
+            "orderId",
+        )
     if result.outcome == "final":
         raise ApiError(409, "order_final", f"order {order_id} already ended {result.order.status}", "orderId")
     for stored in result.stored:
