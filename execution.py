@@ -309,6 +309,7 @@ def _decide_firm(
             "nothing was traded",
             attempt.steps,
             attempt.number,
+            route={"plan": plan.to_json()},  # the route it attempted, for the order's page
         )
     if pays < minimum:
         return Refusal(
@@ -319,6 +320,7 @@ def _decide_firm(
             f"{_moved_since_quote(int(firm['amount_out']), pays)}); nothing was traded",
             attempt.steps,
             attempt.number,
+            route={"plan": plan.to_json()},
         )
     plan = dataclasses.replace(plan, amount_out=pays)
     desk_delays = {d.desk_id: float(d.settlement_delay_s) for d in venues.desks.values()}

@@ -541,10 +541,15 @@ def wrapped_numbers(page: Page) -> list[str]:
 
 
 def failed_order(site: Site) -> dict[str, Any]:
-    """An order whose minimum no route pays (SOL is about $150): it fails at routing, after routing."""
-    order_id = site.submit({"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "10", "minAmountOut": "3000"})
-    order = wait_final(site.url, order_id, site.key)
-    assert order["status"] == "failed" and order["error"]["code"] == "slippage_exceeded", order
+    """An order refused after routing: a firm quote at 0 bps executed twice. The first fill moves
+    the quoted pools, so the second finds its quoted legs paying less than the quote's minimum
+    (``price_moved``); a minimum no route pays is refused at submission, before any routing."""
+    quote = site.api("GET", "/api/quote?tokenIn=SOL&tokenOut=USDC&amountIn=10&slippageBps=0")
+    assert quote.status_code == 200, quote.text
+    body = {"tokenIn": "SOL", "tokenOut": "USDC", "quoteId": quote.json()["quoteId"]}
+    wait_final(site.url, site.submit(body), site.key)
+    order = wait_final(site.url, site.submit(body), site.key)
+    assert order["status"] == "failed" and order["error"]["code"] == "price_moved", order
     return order
 
 
