@@ -52,21 +52,43 @@ class TokensResponse(_Out):
         )
 
 
+class OutlierOut(_Out):
+    price: DecimalText = Field(description="The venue's own mid, fee taken out: tokenOut per tokenIn")
+    referencePrice: DecimalText = Field(description="The reference mid, same units")
+    deviationBps: DecimalText = Field(description="(price / referencePrice - 1) x 10^4")
+
+
+_PRICE_IMPACT = "Fees included, against the reference mid: (1 - out / (in x referencePrice)) x 10^4"
+_CURVE_IMPACT = "Size-driven only, against the venue's own best price (fees and base spread excluded)"
+
+
 class VenueQuoteOut(_Out):
     venue: str
     venueId: str
     kind: Kind
     path: list[str]
     amountOut: Amount | None = Field(description="null when the venue cannot fill")
-    priceImpactBps: DecimalText | None
+    priceImpactBps: DecimalText | None = Field(description=_PRICE_IMPACT)
+    curveImpactBps: DecimalText | None = Field(description=_CURVE_IMPACT)
     feeBps: DecimalText | None
     available: bool
     reason: str | None
+    rejected: Literal["outlier"] | None = Field(
+        description="outlier: the venue's price is too far from the reference to be routed (see outlier)"
+    )
+    outlier: OutlierOut | None = Field(description="The figures of an outlier rejection")
     isEstimate: bool
     latencyMs: int
 
     @classmethod
     def of(cls, q: VenueQuote, token_out: str) -> Self:
+        outlier = None
+        if q.outlier is not None:
+            outlier = OutlierOut.make(
+                price=decimal_str(q.outlier.price),
+                referencePrice=decimal_str(q.outlier.reference),
+                deviationBps=decimal_str(q.outlier.deviation_bps),
+            )
         return cls.make(
             venue=q.venue,
             venueId=q.venue_id,
@@ -74,9 +96,12 @@ class VenueQuoteOut(_Out):
             path=list(q.path),
             amountOut=amount_str(token_out, q.amount_out) if q.available else None,
             priceImpactBps=decimal_str(q.price_impact_bps, 4),
+            curveImpactBps=decimal_str(q.curve_impact_bps, 4),
             feeBps=decimal_str(q.fee_bps, 4),
             available=q.available,
             reason=q.reason,
+            rejected=None if outlier is None else "outlier",
+            outlier=outlier,
             isEstimate=q.is_estimate,
             latencyMs=q.latency_ms,
         )
@@ -86,7 +111,7 @@ class RouteLegOut(_Out):
     venue: str
     venueId: str
     kind: Kind
-    hop: int = Field(description="0: first (or only) hop, 1: second hop")
+    hop: int = Field(description="0: first (or only) hop, 1: second hop, 2: third hop")
     path: list[str]
     tokenIn: str
     tokenOut: str
@@ -124,10 +149,15 @@ class RouteOut(_Out):
     amountIn: Amount
     amountOut: Amount
     minAmountOut: Amount
-    priceImpactBps: DecimalText | None
-    savingsVsBestSingleBps: DecimalText | None
+    priceImpactBps: DecimalText | None = Field(description=_PRICE_IMPACT)
+    savingsVsBestSingleBps: DecimalText | None = Field(
+        description="The route's gain over the best single venue or path: (out - best) / best x 10^4"
+    )
     optimalityGapBps: DecimalText | None
     upperBoundOut: Amount | None
+    boundNote: str | None = Field(
+        default=None, description="Set when the bound is a relaxation (still an upper bound): how and why"
+    )
     expectedLatencyMs: int
 
     @classmethod
@@ -144,6 +174,7 @@ class RouteOut(_Out):
             savingsVsBestSingleBps=decimal_str(route.savings_vs_best_single_bps, 4),
             optimalityGapBps=decimal_str(route.optimality_gap_bps, 6),
             upperBoundOut=amount_str(token_out, route.upper_bound_out),
+            boundNote=route.bound_note,
             expectedLatencyMs=route.expected_latency_ms,
         )
 

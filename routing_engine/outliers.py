@@ -28,6 +28,7 @@ __all__ = ["reject_outliers", "venue_mid"]
 
 _CONTEXT = Context(prec=40)
 _QUANTUM = Decimal("0.01")
+_FIGURES = Context(prec=12)  # the prices shown for a rejected venue: 12 significant digits
 
 
 def venue_mid(venue: Venue) -> Decimal:
@@ -86,9 +87,9 @@ class _Screen:
         self.rejected[key] = (
             venue,
             Outlier(
-                price=_CONTEXT.multiply(own, scale),
-                reference=_CONTEXT.multiply(exact, scale),
-                deviation_bps=deviation.quantize(_QUANTUM),
+                price=_FIGURES.plus(_CONTEXT.multiply(own, scale)),
+                reference=_FIGURES.plus(_CONTEXT.multiply(exact, scale)),
+                deviation_bps=_CONTEXT.quantize(deviation, _QUANTUM),
             ),
         )
         return False

@@ -51,7 +51,7 @@ from routing_engine.routes import (
     validate_order,
 )
 from routing_engine.venues import AmmVenue, Venue
-from tokens import get_token
+from tokens import format_amount, get_token
 
 __all__ = ["Solution", "apportion", "dual_bound", "optimal_split", "plan_split", "search_paths", "solve"]
 
@@ -773,5 +773,7 @@ def optimal_split(
         shared=search.with_shared() if search.shared else (),
     )
     if not plan.legs:
-        raise NoRouteError(f"no split can fill {amount_in} base units of {token_in} for {token_out}")
+        raise NoRouteError(
+            f"no split can fill {format_amount(token_in, amount_in)} {token_in} for {token_out}"
+        )
     return plan
