@@ -673,20 +673,91 @@ def _clean_split(
     amount_in: int,
     dust: _DustRule,
     start: _Relaxed,
-) -> _Integerised:
+) -> tuple[_Integerised, _Relaxed]:
     """Round a node's optimum to base units, dropping dust and re-solving until every leg is clean."""
     relaxed = start
     for _ in range(64):
         result = _integerise(relaxed.branches, relaxed.solution, amount_in, dust)
         problems = result.dust | result.below_min
         if not problems:
-            return result
+            return result, relaxed
         node = _Node(relaxed.node.excluded | problems, relaxed.node.forced - problems)
         next_relaxed = _solve_node(direct, paths, amount_in, node)
         if next_relaxed is None:
             raise InsufficientLiquidityError("no venue is left to fill the order")
         relaxed = next_relaxed
     raise InsufficientLiquidityError("the split did not settle on clean legs")
+
+
+def _hop0_keys(branch: _Branch) -> frozenset[LeafKey]:
+    """The first-hop venues of a branch: excluding them all takes the branch out of the split."""
+    if branch.direct:
+        return frozenset(leaf_key(0, v) for v in branch.direct)
+    keys = {leaf_key(0, v) for v in branch.first}
+    for sub in branch.before:
+        keys |= _hop0_keys(sub)
+    return frozenset(keys)
+
+
+def _drop_small_gains(
+    direct: Sequence[Venue],
+    paths: Sequence[TwoHop],
+    amount_in: int,
+    dust: _DustRule,
+    relaxed: _Relaxed,
+    result: _Integerised,
+    config: RouterConfig,
+) -> _Integerised:
+    """The split without the extra legs that each add less than ``config.min_gain_bps_per_leg``.
+
+    Units: a direct venue, or a whole path branch. A unit's surplus f(x) − λ·x at the split's λ
+    is a lower bound on what it adds (without it, every other branch faces the same λ at best:
+    D₋ᵢ(λ) = D(λ) − surplusᵢ bounds the rest). Units whose surplus is below the threshold are
+    dropped, smallest first, while their surpluses add up to less than the threshold; the split
+    is re-solved without them and kept only if it really gives up less than the threshold in all
+    (exact integer outputs). Removing a set loses at least as much as removing any one of it, so
+    each dropped unit then adds less than the threshold on its own. The certificate is untouched:
+    the gap is still measured to the true bound, so it shows what was given up.
+    """
+    if len({leaf_key(0, leg) for leg in result.legs if leg.hop == 0}) < 2 or result.amount_out <= 0:
+        return result
+    threshold = float(config.min_gain_bps_per_leg) / 10_000 * result.amount_out
+    lam = relaxed.solution.lam
+    units: list[tuple[float, frozenset[LeafKey]]] = []
+    for branch, x in zip(relaxed.branches, relaxed.solution.allocations, strict=True):
+        if x <= 0.0:
+            continue
+        if isinstance(branch.curve, CPGroup):
+            for venue, curve in zip(branch.direct, branch.curve.curves, strict=True):
+                if curve.x_at(lam) > 0.0:
+                    units.append((curve.surplus_at(lam), frozenset({leaf_key(0, venue)})))
+        else:
+            units.append((branch.curve.surplus_at(lam), _hop0_keys(branch)))
+    if len(units) < 2:
+        return result
+    units.sort(key=lambda u: u[0])
+    dropped: set[LeafKey] = set()
+    spent = 0.0
+    for surplus, keys in units[:-1]:  # never the largest: something must carry the order
+        if surplus >= threshold or spent + surplus >= threshold:
+            break
+        spent += surplus
+        dropped |= keys
+    if not dropped:
+        return result
+    node = _Node(relaxed.node.excluded | dropped, relaxed.node.forced - dropped)
+    fewer = _solve_node(direct, paths, amount_in, node)
+    if fewer is None:
+        return result
+    try:
+        candidate, _ = _clean_split(direct, paths, amount_in, dust, fewer)
+    except InsufficientLiquidityError:
+        return result
+    lost = result.amount_out - candidate.amount_out
+    # lost / (what the route would be without them) < threshold in bps: each dropped unit adds less.
+    if candidate.amount_out > 0 and lost * 10_000 < config.min_gain_bps_per_leg * candidate.amount_out:
+        return candidate
+    return result
 
 
 def plan_split(
@@ -729,7 +800,9 @@ def plan_split(
     try:
         vias = {p.via for p in paths} | {o.via for p in paths for o in p.onward + p.before}
         dust = _dust_rule(market, {token_in} | vias, config)
-        result = _clean_split(direct, paths, amount_in, dust, best_node)
+        result, relaxed_best = _clean_split(direct, paths, amount_in, dust, best_node)
+        if config.min_gain_bps_per_leg > 0:
+            result = _drop_small_gains(direct, paths, amount_in, dust, relaxed_best, result, config)
     except InsufficientLiquidityError:
         return SplitPlan((), 0, upper, note)
     return SplitPlan(tuple(result.legs), result.amount_out, upper, note)

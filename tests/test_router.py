@@ -53,6 +53,10 @@ def default_market() -> Market:
     )
 
 
+# Every leg that adds anything kept (no minimum gain per leg): the split the certificate measures.
+EXACT = RouterConfig(min_gain_bps_per_leg=Decimal(0))
+
+
 def assert_route_is_sound(result: RouteResult, market: Market) -> None:
     """Legs conserve amounts exactly, respect every venue's limits, and the bound holds."""
     route = result.route
@@ -106,7 +110,7 @@ def test_optimal_split_matches_the_reference_solver(
 ) -> None:
     market, depth = random_market(random.Random(seed), n_venues, two_hop=two_hop)
     amount = max(1, int(depth * share))
-    result = find_route(market, "SOL", "USDC", amount, Strategy.OPTIMAL_SPLIT, 50)
+    result = find_route(market, "SOL", "USDC", amount, Strategy.OPTIMAL_SPLIT, 50, EXACT)
     reference = reference_optimum(market, "SOL", "USDC", amount, via=("USDT",) if two_hop else ())
     out = result.route.amount_out
     # Within 0.01 bps of the reference (or better: SLSQP is not always at the optimum) ...
@@ -142,7 +146,7 @@ def test_default_venues_route_within_the_gap_target(
         if (token_in, token_out) == ("SOL", "USDC")
         else Market(default_market.pools, default_market.desks, PRICES, NOW)
     )
-    result = find_route(market, token_in, token_out, amount)
+    result = find_route(market, token_in, token_out, amount, config=EXACT)
     assert result.route.optimality_gap_bps is not None
     assert result.route.optimality_gap_bps <= GAP_TARGET_BPS
     assert_route_is_sound(result, market)
@@ -419,7 +423,7 @@ def test_the_solver_converges_where_a_deep_pool_switches_on_next_to_shallow_ones
     amount = 12_412_825_441
     # The pools sit 29% below and 28% above the reference mid: outlier rejection off, this is
     # about the solver.
-    config = RouterConfig(min_leg_usd=Decimal(0), outlier_bps=Decimal(0))
+    config = RouterConfig(min_leg_usd=Decimal(0), outlier_bps=Decimal(0), min_gain_bps_per_leg=Decimal(0))
     result = find_route(market, "SOL", "USDC", amount, config=config)
     reference = reference_optimum(market, "SOL", "USDC", amount)
     assert result.route.amount_out >= reference * (1 - 1e-6)
@@ -437,7 +441,7 @@ def test_a_stage_of_dust_legs_is_consolidated_not_dropped() -> None:
         Pool("h2", "Meteora", "USDT", "USDC", 13_186_494, 13_186_494, 1),
     )
     market = Market(pools, (), PRICES, NOW)
-    result = find_route(market, "SOL", "USDC", 2_648_333_834)
+    result = find_route(market, "SOL", "USDC", 2_648_333_834, config=EXACT)
     two_hop = [leg for leg in result.route.legs if len(leg.path) == 3]
     assert [leg.venue_id for leg in two_hop] == ["h1-2", "h2"]
     one_dollar_of_sol = math.ceil(ONE_SOL / 150)
@@ -605,3 +609,31 @@ def test_cp_group_bound_terms_and_allocation_equal_each_curves_own() -> None:
     for lam in (1e-4, 0.05, 0.1, 0.2, 1.0):
         assert group.allocation(lam) == [c.x_at(lam) for c in curves]
         assert group.surplus_at(lam) == math.fsum(c.surplus_at(lam) for c in curves)
+
+
+@pytest.mark.parametrize(
+    ("token_in", "token_out", "amount"),
+    [("SOL", "USDC", 10 * ONE_SOL), ("SOL", "USDC", 1_000 * ONE_SOL), ("USDC", "SOL", 150_000 * 10**6)],
+)
+def test_an_extra_leg_is_kept_only_if_it_adds_the_minimum_gain(
+    default_market: Market, token_in: str, token_out: str, amount: int
+) -> None:
+    market = Market(default_market.pools, default_market.desks, PRICES, NOW)
+    exact = find_route(market, token_in, token_out, amount, config=EXACT)
+    lean = find_route(market, token_in, token_out, amount)  # min_gain_bps_per_leg = 0.5
+    assert_route_is_sound(lean, market)
+    assert len({(leg.hop, leg.venue_id) for leg in lean.route.legs}) < len(
+        {(leg.hop, leg.venue_id) for leg in exact.route.legs}
+    )
+    # What the dropped legs added together is under the minimum, so each one's was too ...
+    given_up = Decimal(exact.route.amount_out - lean.route.amount_out) / lean.route.amount_out * 10_000
+    assert 0 <= given_up < Decimal("0.5")
+    # ... and the certificate still measures against the true bound: the gap shows what was given up.
+    assert lean.route.upper_bound_out == exact.route.upper_bound_out
+    assert lean.route.optimality_gap_bps is not None and exact.route.optimality_gap_bps is not None
+    assert lean.route.optimality_gap_bps >= given_up - Decimal("0.01")
+    # A leg worth keeping stays: with a minimum of 0.001 bps the exact split is unchanged.
+    keen = find_route(
+        market, token_in, token_out, amount, config=RouterConfig(min_gain_bps_per_leg=Decimal("0.001"))
+    )
+    assert keen.route.amount_out == exact.route.amount_out

@@ -252,7 +252,8 @@ function renderVenueTable(q) {
       el("td", {}, el("span", { class: `badge kind-badge kind-${v.kind}` }, KIND_LABELS[v.kind] || v.kind)),
       el("td", { class: "text-end text-nowrap", title: v.amountOut ?? "" }, v.available ? formatAmount(v.amountOut) : "–"),
       el("td", { class: "text-end small text-nowrap" }, diff === null ? "–" : diff === 0 ? "best" : formatBps(diff)),
-      el("td", { class: "text-end d-none d-sm-table-cell small text-nowrap" }, formatBps(v.priceImpactBps)),
+      el("td", { class: "text-end d-none d-sm-table-cell small text-nowrap", title: "price impact (fees incl.) · curve impact (size only)" },
+        `${formatBps(v.priceImpactBps)} · ${formatBps(v.curveImpactBps)}`),
       el("td", { class: "small" }, status));
   }));
 }
