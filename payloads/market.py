@@ -120,13 +120,27 @@ class RouteLegOut(_Out):
     isEstimate: bool
     paper: bool
     share: DecimalText | None = Field(default=None, description="First-hop legs: share of the input")
+    priceImpactBps: DecimalText | None = Field(
+        default=None, description=f"{_PRICE_IMPACT}, of the leg's own pair (absent without USD prices)"
+    )
 
     @classmethod
-    def of(cls, leg: Leg, first_hop_total: int) -> Self:
-        """A leg of a route; a first-hop leg carries its share of the route's input."""
+    def of(cls, leg: Leg, first_hop_total: int, usd_prices: Mapping[str, Decimal] | None = None) -> Self:
+        """A leg of a route; a first-hop leg carries its share of the route's input.
+
+        With ``usd_prices`` (both of the leg's tokens), its price impact against their mid.
+        """
         share: dict[str, Any] = {}
         if leg.hop == 0:
             share["share"] = decimal_str(Decimal(leg.amount_in) / first_hop_total, 6)
+        usd_in = usd_prices.get(leg.token_in) if usd_prices else None
+        usd_out = usd_prices.get(leg.token_out) if usd_prices else None
+        if usd_in and usd_out and leg.amount_in > 0:
+            with localcontext() as ctx:
+                ctx.prec = 40
+                expected = _human(leg.token_in, leg.amount_in) * usd_in / usd_out
+                impact = (1 - _human(leg.token_out, leg.amount_out) / expected) * 10_000
+            share["priceImpactBps"] = decimal_str(impact.quantize(Decimal("0.01")), 4)
         return cls.make(
             venue=leg.venue,
             venueId=leg.venue_id,
@@ -161,12 +175,14 @@ class RouteOut(_Out):
     expectedLatencyMs: int
 
     @classmethod
-    def of(cls, route: Route, token_in: str, token_out: str) -> Self:
+    def of(
+        cls, route: Route, token_in: str, token_out: str, usd_prices: Mapping[str, Decimal] | None = None
+    ) -> Self:
         """A route: its legs (first-hop legs with their share of the input) and its certificate."""
         first_hop_total = sum(leg.amount_in for leg in route.legs if leg.hop == 0) or 1
         return cls.make(
             strategy=route.strategy.value,
-            legs=[RouteLegOut.of(leg, first_hop_total) for leg in route.legs],
+            legs=[RouteLegOut.of(leg, first_hop_total, usd_prices) for leg in route.legs],
             amountIn=amount_str(token_in, route.amount_in),
             amountOut=amount_str(token_out, route.amount_out),
             minAmountOut=amount_str(token_out, route.min_amount_out),
@@ -210,6 +226,7 @@ class QuoteResponse(_Out):
     def of(cls, quote: Quote, quoted_at: datetime) -> Self:
         r = quote.result
         status = quote.jupiter_status
+        usd = {s: p.price_usd for s, p in quote.prices.items()}
         return cls.make(
             tokenIn=r.token_in,
             tokenOut=r.token_out,
@@ -218,7 +235,7 @@ class QuoteResponse(_Out):
             referencePrice=decimal_str(r.reference_price),
             quotes=[VenueQuoteOut.of(q, r.token_out) for q in r.quotes],
             bestSingle=None if r.best_single is None else VenueQuoteOut.of(r.best_single, r.token_out),
-            route=RouteOut.of(r.route, r.token_in, r.token_out),
+            route=RouteOut.of(r.route, r.token_in, r.token_out, usd),
             prices={
                 s: QuotePrice.make(priceUsd=decimal_str(p.price_usd), source=p.source)
                 for s, p in quote.prices.items()

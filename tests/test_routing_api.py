@@ -51,6 +51,10 @@ def test_price_impact_is_one_definition_fees_included_against_the_reference_mid(
 
     route = body["route"]
     assert dec(route["priceImpactBps"]) == impact(Decimal(100), dec(route["amountOut"]))
+    assert any(leg["path"] == ["SOL", "USDC"] for leg in route["legs"])
+    for leg in route["legs"]:  # each leg against its own pair's mid (SOL→USDC here: the same mid)
+        if leg["path"] == ["SOL", "USDC"]:
+            assert dec(leg["priceImpactBps"]) == impact(dec(leg["amountIn"]), dec(leg["amountOut"]))
     for q in body["quotes"]:
         if not q["available"]:
             continue
