@@ -95,7 +95,20 @@ class _Screen:
         return False
 
     def keep(self, venues: Sequence[Venue]) -> tuple[Venue, ...]:
-        return tuple(v for v in venues if self.is_kept(v))
+        """``venues`` without the outliers; pools of one pair are screened in one float loop."""
+        kept: list[Venue] = []
+        for venue in venues:
+            if isinstance(venue, AmmVenue):
+                reference = self._reference(venue.token_in, venue.token_out)
+                if (
+                    reference is None
+                    or abs(venue.reserve_out / venue.reserve_in / reference[1] - 1.0) <= self.limit
+                ):
+                    kept.append(venue)
+                    continue
+            if self.is_kept(venue):
+                kept.append(venue)
+        return tuple(kept)
 
     def path(self, path: TwoHop) -> TwoHop | None:
         first, second = self.keep(path.first), self.keep(path.second)
@@ -113,7 +126,7 @@ def reject_outliers(
     if config.outlier_bps <= 0:
         return list(direct), search, []
     screen = _Screen(market, config.outlier_bps)
-    kept_direct = [v for v in direct if screen.is_kept(v)]
+    kept_direct = list(screen.keep(direct))
     paths = tuple(p for p in (screen.path(p) for p in search.paths) if p is not None)
     shared = []
     for base, sub in search.shared:

@@ -217,10 +217,13 @@ def route_paths(
     neighbours: dict[str, set[str]] = {}
     pools_of: dict[str, list[Pool]] = {}
     for pool in market.pools:
-        neighbours.setdefault(pool.token_a, set()).add(pool.token_b)
-        neighbours.setdefault(pool.token_b, set()).add(pool.token_a)
-        pools_of.setdefault(pool.token_a, []).append(pool)
-        pools_of.setdefault(pool.token_b, []).append(pool)
+        a, b = pool.token_a, pool.token_b
+        if (a == token_in and b == token_out) or (a == token_out and b == token_in):
+            continue  # a direct pool is on no path through an intermediate (1,000-pool markets: all of them)
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+        pools_of.setdefault(a, []).append(pool)
+        pools_of.setdefault(b, []).append(pool)
     for desk in market.desks:
         neighbours.setdefault(desk.base, set()).add(desk.quote)
         neighbours.setdefault(desk.quote, set()).add(desk.base)
@@ -258,9 +261,6 @@ def _grouped(
         second = _hop_venues(market, pools_of.get(via, ()), via, token_out)
         if second if by_last else first:
             bases.append(TwoHop(via, tuple(first), tuple(second)))
-    used = _venue_ids(hop_venues(market, token_in, token_out))
-    for base in bases:
-        used |= _venue_ids(base.first) | _venue_ids(base.second)
     candidates: list[tuple[Decimal, TwoHop, TwoHop]] = []
     for base in bases:
         # by_first: via→Y→token_out; by_last: token_in→X→via.
@@ -273,6 +273,12 @@ def _grouped(
             if first and second:
                 depth = min(_usd_depth(market, first), _usd_depth(market, second))
                 candidates.append((depth, base, TwoHop(middle, tuple(first), tuple(second))))
+    if not candidates:  # the common case (a direct pair, or two hops at most): nothing can be shared
+        return PathSearch(tuple(b for b in bases if b.first and b.second), (), 0, by_last)
+    used = {p.pool_id for p in market.pools if p.has(token_in) and p.has(token_out)}
+    used |= {d.desk_id for d in market.desks if {d.base, d.quote} == {token_in, token_out}}
+    for base in bases:
+        used |= _venue_ids(base.first) | _venue_ids(base.second)
     candidates.sort(key=lambda c: (-c[0], c[1].via, c[2].via))
     subs: dict[str, list[TwoHop]] = {}
     shared: list[tuple[TwoHop, TwoHop]] = []

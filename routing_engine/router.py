@@ -59,8 +59,19 @@ def _impact_vs(reference: Decimal | None, amount_in: int, amount_out: int) -> De
     """The one price impact: 1 − out / (in × reference mid), in bps, fees included (2 places)."""
     if reference is None or reference <= 0 or amount_in <= 0:
         return None
-    ratio = _CONTEXT.divide(Decimal(amount_out), _CONTEXT.multiply(Decimal(amount_in), reference))
-    return _CONTEXT.multiply(1 - ratio, Decimal(BPS)).quantize(_BPS_QUANTUM)
+    return _impact_at(_impact_scale(reference, amount_in), amount_out)
+
+
+def _impact_scale(reference: Decimal, amount_in: int) -> Decimal:
+    """10⁴ / (in × reference): one division per order, shared by every venue's quote of it."""
+    return _CONTEXT.divide(Decimal(BPS), _CONTEXT.multiply(Decimal(amount_in), reference))
+
+
+def _impact_at(scale: Decimal, amount_out: int) -> Decimal:
+    """10⁴ − out × scale = (1 − out / (in × reference)) × 10⁴."""
+    return _CONTEXT.subtract(Decimal(BPS), _CONTEXT.multiply(Decimal(amount_out), scale)).quantize(
+        _BPS_QUANTUM
+    )
 
 
 # --- single venues and paths -------------------------------------------------------------
@@ -81,6 +92,13 @@ def _combined_fee_bps(fees: tuple[Decimal | None, ...]) -> Decimal | None:
 def _quote_direct(venue: Venue, amount_in: int, reference: Decimal | None = None) -> VenueQuote:
     reason = venue.check(amount_in)
     out = 0 if reason else venue.quote(amount_in)
+    scale = _impact_scale(reference, amount_in) if reference is not None and reference > 0 else None
+    return _quote_row(venue, amount_in, out, reason, scale)
+
+
+def _quote_row(
+    venue: Venue, amount_in: int, out: int, reason: str | None, scale: Decimal | None
+) -> VenueQuote:
     return VenueQuote(
         venue_id=venue.venue_id,
         venue=venue.venue,
@@ -88,7 +106,7 @@ def _quote_direct(venue: Venue, amount_in: int, reference: Decimal | None = None
         path=(venue.token_in, venue.token_out),
         amount_in=amount_in,
         amount_out=out,
-        price_impact_bps=None if reason else _impact_vs(reference, amount_in, out),
+        price_impact_bps=None if reason or scale is None else _impact_at(scale, out),
         curve_impact_bps=None if reason else price_impact_bps(venue, amount_in, out).quantize(_BPS_QUANTUM),
         fee_bps=venue.fee_bps(amount_in) if not reason else None,
         available=reason is None,
@@ -275,7 +293,11 @@ def find_route(
     paths = search.paths
     reference = reference_ratio(market, token_in, token_out)
 
-    quotes = [_quote_direct(v, amount_in, reference) for v in direct]
+    scale = _impact_scale(reference, amount_in) if reference is not None and reference > 0 else None
+    quotes = []
+    for v in direct:
+        reason = v.check(amount_in)
+        quotes.append(_quote_row(v, amount_in, 0 if reason else v.quote(amount_in), reason, scale))
     quotes += [_rejected_quote(v, outlier, amount_in) for v, outlier in rejected]
     missing = missing_aggregator_quote(market, direct, token_in, token_out, amount_in)
     if missing is not None and not any(v.kind is VenueKind.AGGREGATOR for v, _ in rejected):
