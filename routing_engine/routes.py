@@ -40,6 +40,7 @@ class RouterConfig:
     outlier_bps: Decimal = Decimal(2_000)
     # An extra leg of a split is kept only if it adds at least this much output (see splitting).
     min_gain_bps_per_leg: Decimal = Decimal("0.5")
+    min_gain_max_legs: int = 12  # splits with more first-hop legs are not checked (see splitting)
     two_hop: bool = True  # paths through intermediate tokens at all
     max_hops: int = 3  # 2: two-hop paths only; 3: also A→X→Y→B (see paths.route_paths)
     max_three_hop_paths: int = 16  # the deepest ones; the rest are not searched
