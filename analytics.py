@@ -339,21 +339,26 @@ def _leg_shares(session: DbSession, window: Window) -> list[_LegShare]:
     shares = []
     for trade_id, legs in legs_by_trade.items():
         trade_in, notional, savings = legs[0][7], legs[0][8], legs[0][9]
-        # Share of the trade routed through each intermediate token (first-hop legs into it).
-        via: dict[str, int] = defaultdict(int)
-        second_in: dict[str, int] = defaultdict(int)
+        # A leg's share of the trade: a first-hop leg's input over the trade's; a later leg's input
+        # over everything later legs take of its token, times the share of the trade that reached
+        # that token (the shares of the legs that produced it: two or three hops alike).
+        fed: dict[str, int] = defaultdict(int)
         for leg in legs:
-            if leg.hop == 0:
-                via[leg.token_out] += leg[6]
-            else:
-                second_in[leg.token_in] += leg[6]
-        for leg in legs:
-            amount_in = leg[6]
+            if leg.hop > 0:
+                fed[leg.token_in] += leg[6]
+        reached: dict[str, float] = defaultdict(float)
+        leg_share: dict[int, float] = {}
+        for i in sorted(range(len(legs)), key=lambda k: legs[k].hop):
+            leg, amount_in = legs[i], legs[i][6]
             if leg.hop == 0:
                 share = amount_in / trade_in if trade_in else 0.0
             else:
-                feed = second_in[leg.token_in]
-                share = (amount_in / feed) * (via[leg.token_in] / trade_in) if feed and trade_in else 0.0
+                feed = fed[leg.token_in]
+                share = (amount_in / feed) * reached[leg.token_in] if feed else 0.0
+            leg_share[i] = share
+            reached[leg.token_out] += share
+        for i, leg in enumerate(legs):
+            amount_in, share = leg[6], leg_share[i]
             shares.append(
                 _LegShare(trade_id, leg.venue, leg.kind, leg.token_in, amount_in, share, notional, savings)
             )

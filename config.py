@@ -45,6 +45,13 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValidationError(f"environment variable {name}={raw!r} is not a boolean", field=name)
 
 
+def _hops(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(env, name, str(default))
+    if value not in (1, 2, 3):
+        raise ValidationError(f"environment variable {name}={env.get(name)!r} must be 1, 2 or 3", field=name)
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings; ``Settings.from_env()`` reads them from the environment."""
@@ -63,6 +70,12 @@ class Settings:
     price_failure_ttl_s: float = 30.0
     offline: bool = False  # skip every outside API (prices fall back to pools and static defaults)
     min_leg_usd: Decimal = Decimal("1")
+    # A venue whose own price (fee taken out) is further than this from the reference mid is not
+    # routed and is shown as "rejected: outlier" (0: never reject).
+    outlier_pct: Decimal = Decimal("20")
+    # A split keeps an extra leg only if it adds at least this much output (0: every leg that pays).
+    min_gain_bps_per_leg: Decimal = Decimal("0.5")
+    max_hops: int = 3  # paths of up to this many hops (1: direct venues only)
     latency_amm_ms: int = 400
     latency_aggregator_ms: int = 1_500
     latency_otc_ms: int = 500
@@ -86,6 +99,9 @@ class Settings:
             price_failure_ttl_s=float(_number(env, "PRICE_FAILURE_TTL_S", str(cls.price_failure_ttl_s))),
             offline=_flag(env, "SOLROUTE_OFFLINE", cls.offline),
             min_leg_usd=_number(env, "ROUTER_MIN_LEG_USD", str(cls.min_leg_usd)),
+            outlier_pct=_number(env, "ROUTER_OUTLIER_PCT", str(cls.outlier_pct)),
+            min_gain_bps_per_leg=_number(env, "ROUTER_MIN_GAIN_BPS_PER_LEG", str(cls.min_gain_bps_per_leg)),
+            max_hops=_hops(env, "ROUTER_MAX_HOPS", cls.max_hops),
             latency_amm_ms=int(_number(env, "LATENCY_AMM_MS", str(cls.latency_amm_ms))),
             latency_aggregator_ms=int(_number(env, "LATENCY_AGGREGATOR_MS", str(cls.latency_aggregator_ms))),
             latency_otc_ms=int(_number(env, "LATENCY_OTC_MS", str(cls.latency_otc_ms))),

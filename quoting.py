@@ -193,7 +193,13 @@ class QuoteService:
         self.jupiter_curves: JupiterCurves | None = None
         if jupiter is not None and jupiter_curve_ttl_s is not None:
             self.jupiter_curves = JupiterCurves(self.ask_jupiter, ttl_s=jupiter_curve_ttl_s, clock=clock)
-        self.router_config = RouterConfig(min_leg_usd=settings.min_leg_usd)
+        self.router_config = RouterConfig(
+            min_leg_usd=settings.min_leg_usd,
+            outlier_bps=settings.outlier_pct * 100,
+            min_gain_bps_per_leg=settings.min_gain_bps_per_leg,
+            two_hop=settings.max_hops >= 2,
+            max_hops=settings.max_hops,
+        )
         self.latency = LatencyConfig(
             settings.latency_amm_ms, settings.latency_aggregator_ms, settings.latency_otc_ms
         )
@@ -245,14 +251,17 @@ class QuoteService:
         return {s: q.price_usd for s, q in found.items()}
 
     def serves_pair(self, token_in: str, token_out: str) -> bool:
-        """True if the venues now connect the pair directly or through one intermediate token."""
+        """True if the venues now connect the pair through at most two intermediate tokens (three hops)."""
         pools, desks = self.venues()
-        edges = {frozenset((p.token_a, p.token_b)) for p in pools}
-        edges |= {frozenset((d.base, d.quote)) for d in desks}
-        if frozenset((token_in, token_out)) in edges:
-            return True
-        tokens = {t for edge in edges for t in edge}
-        return any(frozenset((token_in, x)) in edges and frozenset((x, token_out)) in edges for x in tokens)
+        neighbours: dict[str, set[str]] = {}
+        for a, b in [(p.token_a, p.token_b) for p in pools] + [(d.base, d.quote) for d in desks]:
+            neighbours.setdefault(a, set()).add(b)
+            neighbours.setdefault(b, set()).add(a)
+        reached, frontier = {token_in}, {token_in}
+        for _ in range(self.router_config.max_hops if self.router_config.two_hop else 1):
+            frontier = {n for t in frontier for n in neighbours.get(t, ())} - reached
+            reached |= frontier
+        return token_out in reached
 
     def ask_jupiter(
         self,

@@ -8,7 +8,7 @@ Run from the repository root::
 
 Instances are the SOL→USDC markets of ``tests.reference_solver.random_market`` (12, 100 and 1,000
 direct venues: pools, sometimes OTC desks and a Jupiter quote; no two-hop paths), with orders of
-0.1%, 1% and 10% of the pools' total SOL depth. Three sections:
+0.1%, 1% and 10% of the pools' total SOL depth. Four sections:
 
 1. Latency, two figures per venue count: the OPTIMAL_SPLIT route itself (``optimal_split``: the
    split, exact integer legs and the dual bound; the targets apply to this) and the full quote
@@ -22,11 +22,18 @@ direct venues: pools, sometimes OTC desks and a Jupiter quote; no two-hop paths)
 3. Gap: (reference − ours) / reference × 10⁴ against the SLSQP reference solver, as a signed max
    (negative: we beat SLSQP); at 1,000 venues SLSQP is too slow, so the route's own certificate
    ``optimality_gap_bps`` (distance to the dual upper bound) is reported instead.
+4. The default venues (``amm.default_pools`` and ``otc_engine.default_desks`` at the reference
+   prices, no Jupiter): the full quote of the common direct pair SOL→USDC (whose intermediates
+   USDT, RAY and BONK the path search walks) and of pairs that need two and three hops.
+
+Sections 2 and 3 measure the solver, so they route with ``min_gain_bps_per_leg=0`` (every leg
+that adds anything is kept); the timings use the router's default settings, as a quote does.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import platform
@@ -50,9 +57,13 @@ if str(ROOT) not in sys.path:
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+import otc_engine  # noqa: E402
+from amm.pools import default_pools  # noqa: E402
 from bench.report import Table, render_markdown, render_text, verdict  # noqa: E402
+from errors import NoRouteError  # noqa: E402
 from routing_engine import (  # noqa: E402
     Market,
+    RouterConfig,
     RouteResult,
     SplitPlan,
     Strategy,
@@ -62,7 +73,7 @@ from routing_engine import (  # noqa: E402
 from routing_engine import optimal_split as split_only  # noqa: E402
 from routing_engine.venues import Venue  # noqa: E402
 from stats import percentile  # noqa: E402
-from tests.reference_solver import random_market, reference_optimum  # noqa: E402
+from tests.reference_solver import NOW, PRICES, random_market, reference_optimum  # noqa: E402
 
 __all__ = ["greedy_split_out", "main"]
 
@@ -75,6 +86,17 @@ ORDER_SIZES = (("0.1%", 1_000), ("1%", 100), ("10%", 10))
 GREEDY_CHUNKS = 20  # 5% each
 MEDIAN_TARGET_US = {12: 100, 1_000: 5_000}
 GAP_TARGET_BPS = Decimal("0.01")
+EXACT = RouterConfig(min_gain_bps_per_leg=Decimal(0))  # sections 2 and 3: the solver's own split
+# Section 4: (token_in, token_out, amount in human units) on the default venues.
+DEFAULT_PAIRS = (
+    ("SOL", "USDC", 1),
+    ("SOL", "USDC", 100),
+    ("SOL", "USDC", 1_000),
+    ("RAY", "USDC", 2_500),
+    ("RAY", "JUP", 2_500),
+    ("BONK", "JUP", 1_000_000_000),
+)
+DEFAULT_PAIR_CALLS = {False: 200, True: 20}  # per pair; True: --quick
 
 
 @dataclass(frozen=True)
@@ -211,7 +233,9 @@ def measure_quality(n_venues: int, plan: Plan) -> Quality:
         market, depth = build_market(seed, n_venues)
         venues = direct_venues(market, TOKEN_IN, TOKEN_OUT)
         for label, amount in order_amounts(depth):
-            route = full_quote(market, amount).route
+            route = find_route(
+                market, TOKEN_IN, TOKEN_OUT, amount, Strategy.OPTIMAL_SPLIT, SLIPPAGE_BPS, EXACT
+            ).route
             best_price = find_route(market, TOKEN_IN, TOKEN_OUT, amount, Strategy.BEST_PRICE, SLIPPAGE_BPS)
             greedy = greedy_split_out(venues, amount)
             quality.vs_best_price.setdefault(label, []).append(
@@ -223,6 +247,72 @@ def measure_quality(n_venues: int, plan: Plan) -> Quality:
                 reference = reference_optimum(market, TOKEN_IN, TOKEN_OUT, amount)
                 quality.reference_gaps.append((reference - route.amount_out) / reference * BPS)
     return quality
+
+
+def default_market() -> Market:
+    """The default pools and desks at the reference prices, no Jupiter quote (a fresh snapshot)."""
+    return Market(default_pools(PRICES), otc_engine.default_desks(PRICES, NOW), PRICES, NOW)
+
+
+@dataclass(frozen=True)
+class PairTiming:
+    """Section 4: full quotes of one pair and size on the default venues."""
+
+    token_in: str
+    token_out: str
+    amount: int
+    hops: int  # the longest path the route uses (0: no route)
+    samples_ns: list[int]
+
+
+def measure_default_pairs(is_quick: bool) -> list[PairTiming]:
+    """Time ``find_route`` (default settings) on each of ``DEFAULT_PAIRS`` (no route: 0 hops)."""
+    calls = DEFAULT_PAIR_CALLS[is_quick]
+    timings = []
+    for token_in, token_out, human in DEFAULT_PAIRS:
+        decimals = {"SOL": 9, "RAY": 6, "BONK": 5}[token_in]
+        amount = human * 10**decimals
+        try:
+            route = find_route(default_market(), token_in, token_out, amount).route
+            hops = max(leg.hop for leg in route.legs) + 1
+        except NoRouteError:
+            hops = 0
+        samples: list[int] = []
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(calls):
+                market = default_market()
+                start = time.perf_counter_ns()
+                with contextlib.suppress(NoRouteError):
+                    find_route(market, token_in, token_out, amount)
+                samples.append(time.perf_counter_ns() - start)
+        finally:
+            gc.enable()
+        timings.append(PairTiming(token_in, token_out, human, hops, samples))
+    return timings
+
+
+def pairs_table(timings: Sequence[PairTiming]) -> Table:
+    """Section 4: the default venues, full quote per pair."""
+    rows = []
+    for t in timings:
+        rows.append(
+            (
+                f"{t.token_in}→{t.token_out}",
+                f"{t.amount:,}",
+                str(t.hops) if t.hops else "no route",
+                f"{len(t.samples_ns):,}",
+                f"{statistics.median(t.samples_ns) / 1_000:,.1f}",
+                f"{(percentile(sorted(t.samples_ns), 0.99) or 0) / 1_000:,.1f}",
+            )
+        )
+    return Table(
+        "4. Default venues: full quote (find_route, default settings), µs per call (fresh market per call)",
+        ("pair", "amount in", "hops used", "calls", "median µs", "p99 µs"),
+        "lrrrrr",
+        rows,
+    )
 
 
 # --- tables -----------------------------------------------------------------------------------
@@ -389,10 +479,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n_venues in VENUE_COUNTS:
         progress(f"gains and gaps at {n_venues} venues")
         qualities.append(measure_quality(n_venues, plan[n_venues]))
+    progress("default venues")
+    pair_timings = measure_default_pairs(args.quick)
     progress("done")
     elapsed_s = time.perf_counter() - started
 
     tables = [latency_table(latencies), gain_table(qualities), gap_table(qualities)]
+    tables.append(pairs_table(pair_timings))
     footer = f"PASS/MISS: the figure against its target (— : no target). Ran in {elapsed_s:.1f} s."
     if args.markdown:
         lines = header(started_at, load_1min, args.quick, is_markdown=True)

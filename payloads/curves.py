@@ -29,7 +29,10 @@ class CurvePointOut(_Out):
     amountIn: Amount
     amountOut: Amount | None = Field(description="null when the venue cannot fill this size")
     price: DecimalText | None = Field(description="amountOut / amountIn (tokenOut per tokenIn)")
-    priceImpactBps: DecimalText | None = Field(description="Size-driven impact, fee and base spread excluded")
+    priceImpactBps: DecimalText | None = Field(
+        description="Fees included, against the reference mid (null without a reference price)"
+    )
+    curveImpactBps: DecimalText | None = Field(description="Size-driven impact, fee and base spread excluded")
     feeBps: DecimalText | None = Field(description="Fee or desk spread at this size (null: inside the price)")
     available: bool
     reason: str | None
@@ -44,6 +47,7 @@ class CurvePointOut(_Out):
             amountOut=amount_str(token_out, q.amount_out) if q.available else None,
             price=price,
             priceImpactBps=decimal_str(q.price_impact_bps, 4),
+            curveImpactBps=decimal_str(q.curve_impact_bps, 4),
             feeBps=decimal_str(q.fee_bps, 4),
             available=q.available,
             reason=q.reason,

@@ -52,21 +52,43 @@ class TokensResponse(_Out):
         )
 
 
+class OutlierOut(_Out):
+    price: DecimalText = Field(description="The venue's own mid, fee taken out: tokenOut per tokenIn")
+    referencePrice: DecimalText = Field(description="The reference mid, same units")
+    deviationBps: DecimalText = Field(description="(price / referencePrice - 1) x 10^4")
+
+
+_PRICE_IMPACT = "Fees included, against the reference mid: (1 - out / (in x referencePrice)) x 10^4"
+_CURVE_IMPACT = "Size-driven only, against the venue's own best price (fees and base spread excluded)"
+
+
 class VenueQuoteOut(_Out):
     venue: str
     venueId: str
     kind: Kind
     path: list[str]
     amountOut: Amount | None = Field(description="null when the venue cannot fill")
-    priceImpactBps: DecimalText | None
+    priceImpactBps: DecimalText | None = Field(description=_PRICE_IMPACT)
+    curveImpactBps: DecimalText | None = Field(description=_CURVE_IMPACT)
     feeBps: DecimalText | None
     available: bool
     reason: str | None
+    rejected: Literal["outlier"] | None = Field(
+        description="outlier: the venue's price is too far from the reference to be routed (see outlier)"
+    )
+    outlier: OutlierOut | None = Field(description="The figures of an outlier rejection")
     isEstimate: bool
     latencyMs: int
 
     @classmethod
     def of(cls, q: VenueQuote, token_out: str) -> Self:
+        outlier = None
+        if q.outlier is not None:
+            outlier = OutlierOut.make(
+                price=decimal_str(q.outlier.price),
+                referencePrice=decimal_str(q.outlier.reference),
+                deviationBps=decimal_str(q.outlier.deviation_bps),
+            )
         return cls.make(
             venue=q.venue,
             venueId=q.venue_id,
@@ -74,9 +96,12 @@ class VenueQuoteOut(_Out):
             path=list(q.path),
             amountOut=amount_str(token_out, q.amount_out) if q.available else None,
             priceImpactBps=decimal_str(q.price_impact_bps, 4),
+            curveImpactBps=decimal_str(q.curve_impact_bps, 4),
             feeBps=decimal_str(q.fee_bps, 4),
             available=q.available,
             reason=q.reason,
+            rejected=None if outlier is None else "outlier",
+            outlier=outlier,
             isEstimate=q.is_estimate,
             latencyMs=q.latency_ms,
         )
@@ -86,7 +111,7 @@ class RouteLegOut(_Out):
     venue: str
     venueId: str
     kind: Kind
-    hop: int = Field(description="0: first (or only) hop, 1: second hop")
+    hop: int = Field(description="0: first (or only) hop, 1: second hop, 2: third hop")
     path: list[str]
     tokenIn: str
     tokenOut: str
@@ -95,13 +120,27 @@ class RouteLegOut(_Out):
     isEstimate: bool
     paper: bool
     share: DecimalText | None = Field(default=None, description="First-hop legs: share of the input")
+    priceImpactBps: DecimalText | None = Field(
+        default=None, description=f"{_PRICE_IMPACT}, of the leg's own pair (absent without USD prices)"
+    )
 
     @classmethod
-    def of(cls, leg: Leg, first_hop_total: int) -> Self:
-        """A leg of a route; a first-hop leg carries its share of the route's input."""
+    def of(cls, leg: Leg, first_hop_total: int, usd_prices: Mapping[str, Decimal] | None = None) -> Self:
+        """A leg of a route; a first-hop leg carries its share of the route's input.
+
+        With ``usd_prices`` (both of the leg's tokens), its price impact against their mid.
+        """
         share: dict[str, Any] = {}
         if leg.hop == 0:
             share["share"] = decimal_str(Decimal(leg.amount_in) / first_hop_total, 6)
+        usd_in = usd_prices.get(leg.token_in) if usd_prices else None
+        usd_out = usd_prices.get(leg.token_out) if usd_prices else None
+        if usd_in and usd_out and leg.amount_in > 0:
+            with localcontext() as ctx:
+                ctx.prec = 40
+                expected = _human(leg.token_in, leg.amount_in) * usd_in / usd_out
+                impact = (1 - _human(leg.token_out, leg.amount_out) / expected) * 10_000
+            share["priceImpactBps"] = decimal_str(impact.quantize(Decimal("0.01")), 4)
         return cls.make(
             venue=leg.venue,
             venueId=leg.venue_id,
@@ -124,19 +163,26 @@ class RouteOut(_Out):
     amountIn: Amount
     amountOut: Amount
     minAmountOut: Amount
-    priceImpactBps: DecimalText | None
-    savingsVsBestSingleBps: DecimalText | None
+    priceImpactBps: DecimalText | None = Field(description=_PRICE_IMPACT)
+    savingsVsBestSingleBps: DecimalText | None = Field(
+        description="The route's gain over the best single venue or path: (out - best) / best x 10^4"
+    )
     optimalityGapBps: DecimalText | None
     upperBoundOut: Amount | None
+    boundNote: str | None = Field(
+        default=None, description="Set when the bound is a relaxation (still an upper bound): how and why"
+    )
     expectedLatencyMs: int
 
     @classmethod
-    def of(cls, route: Route, token_in: str, token_out: str) -> Self:
+    def of(
+        cls, route: Route, token_in: str, token_out: str, usd_prices: Mapping[str, Decimal] | None = None
+    ) -> Self:
         """A route: its legs (first-hop legs with their share of the input) and its certificate."""
         first_hop_total = sum(leg.amount_in for leg in route.legs if leg.hop == 0) or 1
         return cls.make(
             strategy=route.strategy.value,
-            legs=[RouteLegOut.of(leg, first_hop_total) for leg in route.legs],
+            legs=[RouteLegOut.of(leg, first_hop_total, usd_prices) for leg in route.legs],
             amountIn=amount_str(token_in, route.amount_in),
             amountOut=amount_str(token_out, route.amount_out),
             minAmountOut=amount_str(token_out, route.min_amount_out),
@@ -144,6 +190,7 @@ class RouteOut(_Out):
             savingsVsBestSingleBps=decimal_str(route.savings_vs_best_single_bps, 4),
             optimalityGapBps=decimal_str(route.optimality_gap_bps, 6),
             upperBoundOut=amount_str(token_out, route.upper_bound_out),
+            boundNote=route.bound_note,
             expectedLatencyMs=route.expected_latency_ms,
         )
 
@@ -202,6 +249,7 @@ class QuoteResponse(_Out):
         """The quote's body; exact out when ``amount_out_wanted`` is given, firm with ``quote_id``."""
         r = quote.result
         status = quote.jupiter_status
+        usd = {s: p.price_usd for s, p in quote.prices.items()}
         return cls.make(
             tokenIn=r.token_in,
             tokenOut=r.token_out,
@@ -210,7 +258,7 @@ class QuoteResponse(_Out):
             referencePrice=decimal_str(r.reference_price),
             quotes=[VenueQuoteOut.of(q, r.token_out) for q in r.quotes],
             bestSingle=None if r.best_single is None else VenueQuoteOut.of(r.best_single, r.token_out),
-            route=RouteOut.of(r.route, r.token_in, r.token_out),
+            route=RouteOut.of(r.route, r.token_in, r.token_out, usd),
             prices={
                 s: QuotePrice.make(priceUsd=decimal_str(p.price_usd), source=p.source)
                 for s, p in quote.prices.items()

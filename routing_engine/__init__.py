@@ -1,13 +1,22 @@
-"""Pure routing: venues behind one interface, two-hop paths, the optimal split, strategies and exact-out.
+"""Pure routing: venues behind one interface, paths of up to three hops, the optimal split,
+strategies and exact-out.
 
 Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``errors``.
 """
 
 from routing_engine.depth import DEFAULT_DECADES, VenueCurve, default_size_range, log_sizes, venue_curves
 from routing_engine.exact_out import ExactOutRoute, find_route_exact_out, max_amount_in_for
-from routing_engine.paths import LatencyConfig, Market, TwoHop, direct_venues, two_hop_paths
+from routing_engine.paths import (
+    LatencyConfig,
+    Market,
+    PathSearch,
+    TwoHop,
+    direct_venues,
+    route_paths,
+    two_hop_paths,
+)
 from routing_engine.router import find_route, quote_venue
-from routing_engine.routes import Leg, Route, RouterConfig, RouteResult, SplitPlan, VenueQuote
+from routing_engine.routes import Leg, Outlier, Route, RouterConfig, RouteResult, SplitPlan, VenueQuote
 from routing_engine.splitting import optimal_split
 from routing_engine.strategies import Strategy, parse_strategy
 from routing_engine.venues import AggregatorQuote, VenueKind
@@ -19,6 +28,8 @@ __all__ = [
     "LatencyConfig",
     "Leg",
     "Market",
+    "Outlier",
+    "PathSearch",
     "Route",
     "RouteResult",
     "RouterConfig",
@@ -37,6 +48,7 @@ __all__ = [
     "optimal_split",
     "parse_strategy",
     "quote_venue",
+    "route_paths",
     "two_hop_paths",
     "venue_curves",
 ]

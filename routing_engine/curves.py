@@ -285,15 +285,19 @@ class CPGroup:
 
 
 class Stage:
-    """Curves in parallel, all at one marginal price: the optimal split within one hop."""
+    """Curves in parallel, all at one marginal price: the optimal split within one hop.
+
+    A stage may hold ``SeriesCurve``s: the onward three-hop paths X→Y→B that share stage 1 of
+    their branch (A→X) with the branch's direct X→B venues (see ``paths``).
+    """
 
     __slots__ = ("cap", "curves", "lo", "marginal0")
 
-    def __init__(self, curves: Sequence[CPCurve | PolyCurve]) -> None:
+    def __init__(self, curves: Sequence[CPCurve | PolyCurve | SeriesCurve]) -> None:
         self.curves = tuple(curves)
-        self.marginal0 = max((c.marginal0 for c in self.curves), default=0.0)
-        self.cap = sum(c.cap for c in self.curves)
-        self.lo = sum(c.lo for c in self.curves)
+        self.marginal0: float = max((c.marginal0 for c in self.curves), default=0.0)
+        self.cap: float = sum(c.cap for c in self.curves)
+        self.lo: float = sum(c.lo for c in self.curves)
 
     def x_at(self, lam: float) -> float:
         """Σ best responses."""
@@ -339,13 +343,13 @@ class SeriesCurve:
     def __init__(self, first: Stage, second: Stage) -> None:
         self.first = first
         self.second = second
-        self.marginal0 = first.marginal0 * second.marginal0
+        self.marginal0: float = first.marginal0 * second.marginal0
         self._cache: tuple[float, float] = (math.nan, math.nan)
         # Where φ bends, in τ = √t: a stage-1 venue switches on or caps at t = its marginal price
         # there (τ = √m); a stage-2 venue at s = m, i.e. τ = √λ / √m (kept as 1/√m, scaled per λ).
         self._kinks_first = sorted({math.sqrt(m) for m in _bends(first.curves)})
         self._kinks_second = sorted({1.0 / math.sqrt(m) for m in _bends(second.curves)})
-        self.lo = first.lo
+        self.lo: float = first.lo
         if second.lo > 0.0:
             # The stage-1 price at which stage 1 just produces stage 2's floor.
             t = _root_decreasing(lambda t: first.value_at(t) - second.lo, first.marginal0)
@@ -483,9 +487,24 @@ class SeriesCurve:
         t = self.inner_price(lam)
         return self.second.value_at(lam / t)
 
+    def response_at(self, lam: float) -> tuple[float, float, float]:
+        """(x_at, value_at, slope_at): what an enclosing branch's root needs per evaluation."""
+        return self.x_at(lam), self.value_at(lam), self.slope_at(lam)
+
     def surplus_at(self, lam: float) -> float:
-        """value − λ·x, both from the same inner price t (so they belong together)."""
-        return self.value_at(lam) - lam * self.x_at(lam)
+        """An upper bound on max_x f(x) − λ·x, tight at the inner root: S₂(s) + s·S₁(t), s = λ/t.
+
+        Lagrangian decomposition (weak duality): pricing the intermediate token at s, for any
+        s > 0, max over (x, y = H(x)) of F₂(y) − λx ≤ max_y (F₂(y) − s·y) + s·max_x (H(x) − (λ/s)·x).
+        So the term is a true bound however precisely ``inner_price`` found its root, and at the
+        root both maxima sit at the same y, where it equals value − λ·x. Stages nested in a stage
+        (three-hop paths) are bounded the same way, recursively.
+        """
+        if lam >= self.marginal0 and self.lo == 0.0:
+            return 0.0  # concave with f'(0) = marginal0 ≤ λ: the best is x = 0
+        t = self.inner_price(lam)
+        s = lam / t
+        return self.second.surplus_at(s) + s * self.first.surplus_at(t)
 
     def allocations(self, lam: float) -> tuple[list[float], list[float]]:
         """Each stage's per-venue inputs when the branch is optimal for λ."""
@@ -493,10 +512,14 @@ class SeriesCurve:
         return self.first.allocation(t), self.second.allocation(lam / t)
 
 
-def _bends(curves: Sequence[CPCurve | PolyCurve]) -> list[float]:
-    """Marginal prices at which a curve's best response leaves its floor or reaches its cap."""
+def _bends(curves: Sequence[CPCurve | PolyCurve | SeriesCurve]) -> list[float]:
+    """Marginal prices at which a curve's best response leaves its floor or reaches its cap.
+
+    A nested series (a three-hop path) gives only its first bend: its others are not known in
+    closed form, and the root's bracket and false-position steps cope without them.
+    """
     prices = [c.marginal0 for c in curves]
-    prices += [c.marginal(c.cap) for c in curves if c.cap != _INF]
+    prices += [c.marginal(c.cap) for c in curves if c.cap != _INF and not isinstance(c, SeriesCurve)]
     return [m for m in prices if m > 0.0 and math.isfinite(m)]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from errors import ValidationError
 from routing_engine.paths import Market, direct_venues, hop_venues
-from routing_engine.router import missing_aggregator_quote, quote_venue
+from routing_engine.router import missing_aggregator_quote, quote_venue, reference_ratio
 from routing_engine.routes import VenueQuote
 from routing_engine.venues import AmmVenue, OtcVenue, VenueKind
 
@@ -103,6 +103,7 @@ def venue_curves(
     """
     curves = []
     venues = direct_venues(market, token_in, token_out)
+    reference = reference_ratio(market, token_in, token_out)
     for venue in venues:
         curves.append(
             VenueCurve(
@@ -113,7 +114,7 @@ def venue_curves(
                 min_in=venue.min_in,
                 max_in=venue.max_in,
                 depth_out=venue.depth_out(),
-                points=tuple(quote_venue(venue, size) for size in sizes),
+                points=tuple(quote_venue(venue, size, reference) for size in sizes),
             )
         )
     missing = [missing_aggregator_quote(market, venues, token_in, token_out, size) for size in sizes]

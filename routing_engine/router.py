@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from amm.constant_product import BPS
 from errors import NoRouteError
-from routing_engine.paths import Market, direct_venues, two_hop_paths
+from routing_engine.outliers import reject_outliers
+from routing_engine.paths import Market, TwoHop, direct_venues
 from routing_engine.routes import (
     DEFAULT_CONFIG,
     LeafKey,
     Leg,
+    Outlier,
     Route,
     RouterConfig,
     RouteResult,
@@ -31,15 +33,45 @@ from routing_engine.routes import (
     leaf_key,
     validate_order,
 )
-from routing_engine.splitting import plan_split
+from routing_engine.splitting import plan_split, search_paths
 from routing_engine.strategies import Strategy, parse_strategy, pick_single
 from routing_engine.venues import Venue, VenueKind, price_impact_bps
-from tokens import get_token
+from tokens import format_amount, get_token
 
-__all__ = ["find_route", "quote_venue"]
+__all__ = ["find_route", "quote_venue", "reference_ratio"]
 
 _GAP_QUANTUM = Decimal("0.000001")
 _BPS_QUANTUM = Decimal("0.01")
+_CONTEXT = Context(prec=40)
+_MAX_PATH_ROWS = 64  # rows of the side-by-side table for multi-hop paths (venue combinations)
+
+
+def reference_ratio(market: Market, token_in: str, token_out: str) -> Decimal | None:
+    """The reference mid as base units of token_out per base unit of token_in (None without prices)."""
+    mid = market.mid_price(token_in, token_out)
+    if mid is None:
+        return None
+    scale = Decimal(10) ** (get_token(token_out).decimals - get_token(token_in).decimals)
+    return _CONTEXT.multiply(mid, scale)
+
+
+def _impact_vs(reference: Decimal | None, amount_in: int, amount_out: int) -> Decimal | None:
+    """The one price impact: 1 − out / (in × reference mid), in bps, fees included (2 places)."""
+    if reference is None or reference <= 0 or amount_in <= 0:
+        return None
+    return _impact_at(_impact_scale(reference, amount_in), amount_out)
+
+
+def _impact_scale(reference: Decimal, amount_in: int) -> Decimal:
+    """10⁴ / (in × reference): one division per order, shared by every venue's quote of it."""
+    return _CONTEXT.divide(Decimal(BPS), _CONTEXT.multiply(Decimal(amount_in), reference))
+
+
+def _impact_at(scale: Decimal, amount_out: int) -> Decimal:
+    """10⁴ − out × scale = (1 − out / (in × reference)) × 10⁴."""
+    return _CONTEXT.subtract(Decimal(BPS), _CONTEXT.multiply(Decimal(amount_out), scale)).quantize(
+        _BPS_QUANTUM
+    )
 
 
 # --- single venues and paths -------------------------------------------------------------
@@ -57,9 +89,16 @@ def _combined_fee_bps(fees: tuple[Decimal | None, ...]) -> Decimal | None:
     return ((1 - keep) * BPS).quantize(_BPS_QUANTUM)
 
 
-def _quote_direct(venue: Venue, amount_in: int) -> VenueQuote:
+def _quote_direct(venue: Venue, amount_in: int, reference: Decimal | None = None) -> VenueQuote:
     reason = venue.check(amount_in)
     out = 0 if reason else venue.quote(amount_in)
+    scale = _impact_scale(reference, amount_in) if reference is not None and reference > 0 else None
+    return _quote_row(venue, amount_in, out, reason, scale)
+
+
+def _quote_row(
+    venue: Venue, amount_in: int, out: int, reason: str | None, scale: Decimal | None
+) -> VenueQuote:
     return VenueQuote(
         venue_id=venue.venue_id,
         venue=venue.venue,
@@ -67,7 +106,8 @@ def _quote_direct(venue: Venue, amount_in: int) -> VenueQuote:
         path=(venue.token_in, venue.token_out),
         amount_in=amount_in,
         amount_out=out,
-        price_impact_bps=None if reason else price_impact_bps(venue, amount_in, out).quantize(_BPS_QUANTUM),
+        price_impact_bps=None if reason or scale is None else _impact_at(scale, out),
+        curve_impact_bps=None if reason else price_impact_bps(venue, amount_in, out).quantize(_BPS_QUANTUM),
         fee_bps=venue.fee_bps(amount_in) if not reason else None,
         available=reason is None,
         reason=reason,
@@ -77,45 +117,72 @@ def _quote_direct(venue: Venue, amount_in: int) -> VenueQuote:
     )
 
 
-def quote_venue(venue: Venue, amount_in: int) -> VenueQuote:
-    """One direct venue quoted on its own for the whole ``amount_in`` (a row of the side-by-side table)."""
-    return _quote_direct(venue, amount_in)
+def quote_venue(venue: Venue, amount_in: int, reference: Decimal | None = None) -> VenueQuote:
+    """One direct venue quoted on its own for the whole ``amount_in`` (a row of the side-by-side table).
+
+    ``reference``: the pair's reference mid in base units (``reference_ratio``) for the quote's
+    ``price_impact_bps``; without it only the curve impact is known.
+    """
+    return _quote_direct(venue, amount_in, reference)
 
 
-def _quote_two_hop(first: Venue, second: Venue, amount_in: int) -> VenueQuote:
-    reason = first.check(amount_in)
-    middle = 0 if reason else first.quote(amount_in)
-    if reason is None:
-        second_reason = second.check(middle)
-        reason = f"second hop: {second_reason}" if second_reason else None
-    else:
-        reason = f"first hop: {reason}"
-    out = 0 if reason else second.quote(middle)
-    kind = VenueKind.OTC if VenueKind.OTC in (first.kind, second.kind) else VenueKind.AMM
-    impact = None
+def _quote_path(hops: Sequence[Venue], amount_in: int, reference: Decimal | None = None) -> VenueQuote:
+    """A multi-hop path through one venue per hop, quoted on its own for the whole order."""
+    reason = None
+    amount = amount_in
+    fees: list[Decimal | None] = []
+    for i, venue in enumerate(hops):
+        why = venue.check(amount)
+        if why:
+            reason = f"{_HOP_NAMES[i]} hop: {why}"
+            break
+        fees.append(venue.fee_bps(amount))
+        amount = venue.quote(amount)
+    out = 0 if reason else amount
+    kind = VenueKind.OTC if any(v.kind is VenueKind.OTC for v in hops) else VenueKind.AMM
+    curve_impact = None
     if not reason:
-        with localcontext() as ctx:
-            ctx.prec = 40
-            impact = (
-                (1 - Decimal(out) / (amount_in * first.marginal0() * second.marginal0())) * BPS
-            ).quantize(_BPS_QUANTUM)
-    # A path's liquidity is its shallower hop, measured in token_out.
-    depth = min(second.depth_out(), int(first.depth_out() * second.marginal0()))
+        best = Decimal(amount_in)
+        for venue in hops:
+            best = _CONTEXT.multiply(best, venue.marginal0())
+        curve_impact = _CONTEXT.multiply(1 - _CONTEXT.divide(Decimal(out), best), Decimal(BPS)).quantize(
+            _BPS_QUANTUM
+        )
+    # A path's liquidity is its shallowest hop, measured in token_out.
+    depth = hops[-1].depth_out()
+    downstream = Decimal(1)
+    for i in range(len(hops) - 2, -1, -1):
+        downstream = _CONTEXT.multiply(downstream, hops[i + 1].marginal0())
+        depth = min(depth, int(hops[i].depth_out() * downstream))
     return VenueQuote(
-        venue_id=f"{first.venue_id}>{second.venue_id}",
-        venue=f"{first.venue} → {second.venue}",
+        venue_id=">".join(v.venue_id for v in hops),
+        venue=" → ".join(v.venue for v in hops),
         kind=kind,
-        path=(first.token_in, first.token_out, second.token_out),
+        path=(hops[0].token_in, *(v.token_out for v in hops)),
         amount_in=amount_in,
         amount_out=out,
-        price_impact_bps=impact,
-        fee_bps=None if reason else _combined_fee_bps((first.fee_bps(amount_in), second.fee_bps(middle))),
+        price_impact_bps=None if reason else _impact_vs(reference, amount_in, out),
+        curve_impact_bps=curve_impact,
+        fee_bps=None if reason else _combined_fee_bps(tuple(fees)),
         available=reason is None,
         reason=reason,
-        latency_ms=first.latency_ms + second.latency_ms,
+        latency_ms=sum(v.latency_ms for v in hops),
         depth_out=depth,
-        is_estimate=first.is_estimate or second.is_estimate,
+        is_estimate=any(v.is_estimate for v in hops),
     )
+
+
+_HOP_NAMES = ("first", "second", "third")
+
+
+def _path_combinations(paths: Sequence[TwoHop]) -> list[tuple[Venue, ...]]:
+    """Every venue combination of every path (two and three hops), at most ``_MAX_PATH_ROWS``."""
+    rows: list[tuple[Venue, ...]] = []
+    for p in paths:
+        rows += [(a, b) for a in p.first for b in p.second]
+        rows += [(a, b, c) for a in p.first for o in p.onward for b in o.first for c in o.second]
+        rows += [(a, b, c) for o in p.before for a in o.first for b in o.second for c in p.second]
+    return rows[:_MAX_PATH_ROWS]
 
 
 def _single_route_legs(quote: VenueQuote, venues: dict[LeafKey, Venue]) -> tuple[Leg, ...]:
@@ -124,7 +191,7 @@ def _single_route_legs(quote: VenueQuote, venues: dict[LeafKey, Venue]) -> tuple
     legs = []
     amount = quote.amount_in
     for hop, venue_id in enumerate(ids):
-        venue = venues[(hop, venue_id, quote.path[hop])]  # same form as _leaf_key
+        venue = venues[(hop, venue_id, quote.path[hop])]  # same form as leaf_key
         out = venue.quote(amount)
         legs.append(
             Leg(
@@ -171,12 +238,37 @@ def missing_aggregator_quote(
         amount_in=amount_in,
         amount_out=0,
         price_impact_bps=None,
+        curve_impact_bps=None,
         fee_bps=None,
         available=False,
         reason=market.aggregator_unavailable,
         latency_ms=market.latency.aggregator_ms,
         depth_out=0,
         is_estimate=True,
+    )
+
+
+def _rejected_quote(venue: Venue, outlier: Outlier, amount_in: int) -> VenueQuote:
+    """A venue rejected as an outlier, as a row of the side-by-side table (not routed)."""
+    pair = f"{venue.token_out} per {venue.token_in}"
+    return VenueQuote(
+        venue_id=venue.venue_id,
+        venue=venue.venue,
+        kind=venue.kind,
+        path=(venue.token_in, venue.token_out),
+        amount_in=amount_in,
+        amount_out=0,
+        price_impact_bps=None,
+        fee_bps=None,
+        available=False,
+        reason=(
+            f"rejected: outlier: its price {outlier.price:.6g} {pair} is {outlier.deviation_bps} bps "
+            f"from the reference {outlier.reference:.6g}, beyond what its curve and fee explain"
+        ),
+        latency_ms=venue.latency_ms,
+        depth_out=venue.depth_out(),
+        is_estimate=venue.is_estimate,
+        outlier=outlier,
     )
 
 
@@ -192,28 +284,54 @@ def find_route(
     """Quote every venue and path for the order and choose a route by ``strategy``."""
     strategy = parse_strategy(strategy)
     validate_order(token_in, token_out, amount_in, slippage_bps)
-    direct = direct_venues(market, token_in, token_out)
-    paths = two_hop_paths(market, token_in, token_out) if config.two_hop else []
+    direct, search, rejected = reject_outliers(
+        market,
+        direct_venues(market, token_in, token_out),
+        search_paths(market, token_in, token_out, amount_in, config),
+        config,
+    )
+    paths = search.paths
+    reference = reference_ratio(market, token_in, token_out)
 
-    quotes = [_quote_direct(v, amount_in) for v in direct]
+    scale = _impact_scale(reference, amount_in) if reference is not None and reference > 0 else None
+    quotes = []
+    for v in direct:
+        reason = v.check(amount_in)
+        quotes.append(_quote_row(v, amount_in, 0 if reason else v.quote(amount_in), reason, scale))
+    quotes += [_rejected_quote(v, outlier, amount_in) for v, outlier in rejected]
     missing = missing_aggregator_quote(market, direct, token_in, token_out, amount_in)
-    if missing is not None:
+    if missing is not None and not any(v.kind is VenueKind.AGGREGATOR for v, _ in rejected):
         quotes.append(missing)
-    quotes += [_quote_two_hop(a, b, amount_in) for p in paths for a in p.first for b in p.second]
+    quotes += [_quote_path(hops, amount_in, reference) for hops in _path_combinations(paths)]
     available = [q for q in quotes if q.available]
     best_single = max(available, key=lambda q: q.amount_out) if available else None
     venue_index: dict[LeafKey, Venue] = {leaf_key(0, v): v for v in direct}
-    venue_index |= {leaf_key(0, v): v for p in paths for v in p.first}
-    venue_index |= {leaf_key(1, v): v for p in paths for v in p.second}
+    for p in paths:
+        venue_index |= {leaf_key(0, v): v for v in p.first}
+        venue_index |= {leaf_key(1, v): v for v in p.second}
+        for o in p.onward:
+            venue_index |= {leaf_key(1, v): v for v in o.first}
+            venue_index |= {leaf_key(2, v): v for v in o.second}
+        for o in p.before:
+            venue_index |= {leaf_key(0, v): v for v in o.first}
+            venue_index |= {leaf_key(1, v): v for v in o.second}
+            venue_index |= {leaf_key(2, v): v for v in p.second}
 
     legs: tuple[Leg, ...]
     plan = plan_split(
-        market, direct, paths, token_in, amount_in, config, split=strategy is Strategy.OPTIMAL_SPLIT
+        market,
+        direct,
+        paths,
+        token_in,
+        amount_in,
+        config,
+        split=strategy is Strategy.OPTIMAL_SPLIT,
+        shared=search.with_shared() if search.shared else (),
     )
     upper = plan.upper_bound_out
     if strategy is Strategy.OPTIMAL_SPLIT:
         if not plan.legs and best_single is None:
-            raise NoRouteError(f"no route can fill {amount_in} base units of {token_in} for {token_out}")
+            raise NoRouteError(_no_route_message(quotes, token_in, token_out, amount_in))
         if plan.legs and (best_single is None or plan.amount_out >= best_single.amount_out):
             legs = plan.legs
         else:
@@ -224,19 +342,16 @@ def find_route(
 
     amount_out = sum(leg.amount_out for leg in legs if leg.token_out == token_out)
     if amount_out <= 0:
-        raise NoRouteError(f"no route pays anything for {amount_in} units of {token_in}")
+        raise NoRouteError(
+            f"no route pays anything for {format_amount(token_in, amount_in)} {token_in} in {token_out}"
+        )
     gap = (
         _bps(Decimal(max(upper - amount_out, 0)), Decimal(amount_out), _GAP_QUANTUM, ROUND_CEILING)
         if upper
         else None
     )
 
-    reference = market.mid_price(token_in, token_out)
-    impact = None
-    if reference is not None:
-        scale = Decimal(10) ** (get_token(token_out).decimals - get_token(token_in).decimals)
-        expected = amount_in * reference * scale
-        impact = _bps(expected - amount_out, expected, _BPS_QUANTUM)
+    impact = _impact_vs(reference, amount_in, amount_out)
     savings = None
     if best_single is not None:
         savings = _bps(
@@ -256,18 +371,32 @@ def find_route(
         optimality_gap_bps=gap,
         upper_bound_out=upper,
         expected_latency_ms=latency,
+        bound_note=plan.bound_note if upper else None,
     )
+    human_reference = market.mid_price(token_in, token_out)
     return RouteResult(
-        token_in, token_out, amount_in, slippage_bps, reference, tuple(quotes), best_single, route
+        token_in, token_out, amount_in, slippage_bps, human_reference, tuple(quotes), best_single, route
     )
+
+
+def _no_route_message(quotes: Sequence[VenueQuote], token_in: str, token_out: str, amount_in: int) -> str:
+    """Why nothing fills the order, in token units, with each venue's own reason (at most 6)."""
+    head = f"no route can fill {format_amount(token_in, amount_in)} {token_in} for {token_out}"
+    reasons = [f"{q.venue}: {q.reason}" for q in quotes if q.reason][:6]
+    return f"{head} ({'; '.join(reasons)})" if reasons else f"{head}: no pool or desk connects the pair"
 
 
 def _expected_latency_ms(legs: Sequence[Leg]) -> int:
-    """Legs of one hop run in parallel (the slowest counts); hops run in sequence; paths in parallel."""
+    """Legs of one hop run in parallel (the slowest counts); hops run in sequence; paths in parallel.
+
+    A leg at hop h serves every path that shares its first h + 2 tokens (a first-hop leg into X
+    feeds the two-hop path through X and the three-hop paths through X alike).
+    """
     per_hop: dict[tuple[tuple[str, ...], int], int] = {}
     for leg in legs:
-        per_hop[(leg.path, leg.hop)] = max(per_hop.get((leg.path, leg.hop), 0), leg.latency_ms)
-    per_path: dict[tuple[str, ...], int] = {}
-    for (path, _hop), ms in per_hop.items():
-        per_path[path] = per_path.get(path, 0) + ms
-    return max(per_path.values(), default=0)
+        key = (leg.path[: leg.hop + 2], leg.hop)
+        per_hop[key] = max(per_hop.get(key, 0), leg.latency_ms)
+    best = 0
+    for path in {leg.path for leg in legs}:
+        best = max(best, sum(per_hop.get((path[: h + 2], h), 0) for h in range(len(path) - 1)))
+    return best

@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "LeafKey",
     "Leg",
+    "Outlier",
     "Route",
     "RouteResult",
     "RouterConfig",
@@ -34,7 +35,17 @@ class RouterConfig:
     # worth a transaction), or, optionally, less than ``min_leg_fraction`` of what its hop carries.
     min_leg_usd: Decimal = Decimal("1")
     min_leg_fraction: Decimal = Decimal(0)
-    two_hop: bool = True
+    # A venue whose own mid (fee taken out) is more than this far from the reference mid is not
+    # routed and is listed as rejected (0: never reject).
+    outlier_bps: Decimal = Decimal(2_000)
+    # An extra leg of a split is kept only if it adds at least this much output (see splitting).
+    min_gain_bps_per_leg: Decimal = Decimal("0.5")
+    min_gain_max_legs: int = 12  # splits with more first-hop legs are not checked (see splitting)
+    two_hop: bool = True  # paths through intermediate tokens at all
+    max_hops: int = 3  # 2: two-hop paths only; 3: also A→X→Y→B (see paths.route_paths)
+    max_three_hop_paths: int = 16  # the deepest ones; the rest are not searched
+    min_path_depth_ratio: Decimal = Decimal("0.01")  # a three-hop path that can pay less than this
+    # share of the order's USD value is not searched
     max_nodes: int = 64  # branch-and-bound nodes over desk minimums before settling for a looser bound
 
 
@@ -42,8 +53,27 @@ DEFAULT_CONFIG = RouterConfig()
 
 
 @dataclass(frozen=True, slots=True)
+class Outlier:
+    """Why a venue was rejected as an outlier: its own mid against the reference mid.
+
+    Prices are human units of the venue's token_out per token_in; ``price`` is the venue's price
+    for an infinitesimal order with its fee (or desk base spread) taken back out, so neither its
+    curve nor its fee explains the deviation.
+    """
+
+    price: Decimal
+    reference: Decimal
+    deviation_bps: Decimal  # (price / reference − 1) × 10⁴, 2 places
+
+
+@dataclass(frozen=True, slots=True)
 class VenueQuote:
-    """One venue's (or one two-hop path's) quote for the whole order."""
+    """One venue's (or one multi-hop path's) quote for the whole order.
+
+    ``price_impact_bps``: fees included, against the reference mid (None without one): the one
+    definition of price impact. ``curve_impact_bps``: against the venue's own best price, so
+    size-driven only (fees and base spread excluded).
+    """
 
     venue_id: str
     venue: str
@@ -58,11 +88,17 @@ class VenueQuote:
     latency_ms: int
     depth_out: int
     is_estimate: bool
+    curve_impact_bps: Decimal | None = None
+    outlier: Outlier | None = None  # set when the venue was rejected as an outlier (not routed)
 
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    """One venue's part of a route: hop 0 is the first (or only) hop, hop 1 the second."""
+    """One venue's part of a route: hop 0 is the first (or only) hop, hop 1 the second, hop 2 the third.
+
+    ``path`` is the path the leg is on; a first-hop leg that feeds both a two-hop path and
+    three-hop paths through the same intermediate carries the two-hop one.
+    """
 
     venue_id: str
     venue: str
@@ -142,6 +178,7 @@ class Route:
     optimality_gap_bps: Decimal | None
     upper_bound_out: int | None
     expected_latency_ms: int
+    bound_note: str | None = None  # how the bound was relaxed, when it was (see splitting.plan_split)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +202,7 @@ class SplitPlan:
     legs: tuple[Leg, ...]
     amount_out: int
     upper_bound_out: int | None
+    bound_note: str | None = None  # how the bound was relaxed, when it was (see splitting.plan_split)
 
 
 LeafKey = tuple[int, str, str]

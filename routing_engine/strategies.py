@@ -45,7 +45,7 @@ def pick_single(strategy: Strategy, candidates: Sequence[VenueQuote]) -> VenueQu
         reasons = "; ".join(f"{q.venue}: {q.reason}" for q in candidates) or "no venue trades this pair"
         raise NoRouteError(f"no single venue can fill this order ({reasons})")
     if strategy is Strategy.LOWEST_SLIPPAGE:
-        return min(available, key=lambda q: (q.price_impact_bps or Decimal(0), -q.amount_out))
+        return min(available, key=lambda q: (q.curve_impact_bps or Decimal(0), -q.amount_out))
     if strategy is Strategy.HIGHEST_LIQUIDITY:
         return max(available, key=lambda q: (q.depth_out, q.amount_out))
     if strategy is Strategy.FASTEST_EXECUTION:

@@ -30,6 +30,7 @@ from amm.constant_product import BPS, amount_out_unchecked
 from amm.pools import Pool
 from errors import InsufficientLiquidityError, ValidationError
 from routing_engine.curves import CPCurve, PolyCurve
+from tokens import format_amount
 
 __all__ = [
     "AggregatorQuote",
@@ -161,7 +162,9 @@ class AmmVenue:
         """Exact constant-product output."""
         out = self.quote_unchecked(amount_in)
         if out <= 0:
-            raise InsufficientLiquidityError(f"{amount_in} units buy nothing on {self.venue_id}")
+            raise InsufficientLiquidityError(
+                f"{format_amount(self.token_in, amount_in)} {self.token_in} buys nothing on {self.venue_id}"
+            )
         return out
 
     def curve(self, forced_on: bool = False) -> CPCurve:
@@ -344,7 +347,7 @@ class AggregatorVenue:
         if amount_in <= 0:
             return "amount must be positive"
         if amount_in > self.max_in:
-            return f"above the quoted size of {self.max_in} units"
+            return f"above the quoted size of {format_amount(self.token_in, self.max_in)} {self.token_in}"
         if self.quote_unchecked(amount_in) <= 0:
             return "amount too small: it buys nothing"
         return None

@@ -104,7 +104,8 @@ def stored(app: Flask) -> tuple[list[Order], list[Trade], list[Fill]]:
 
 
 def leg_shares(trades: list[Trade], fills: list[Fill]) -> list[tuple[Fill, Trade, float]]:
-    """Each leg's share of its trade: first hop by input; second hop by input times the share sent via."""
+    """Each leg's share of its trade: first hop by input; a later hop by its input over all later legs'
+    input of its token, times the share of the trade the legs producing that token carry (any hop)."""
     by_id = {t.id: t for t in trades}
     legs: dict[int, list[Fill]] = defaultdict(list)
     for f in fills:
@@ -112,14 +113,15 @@ def leg_shares(trades: list[Trade], fills: list[Fill]) -> list[tuple[Fill, Trade
     shares = []
     for trade_id, trade_legs in legs.items():
         trade = by_id[trade_id]
-        for f in trade_legs:
+
+        def share_of(f: Fill, trade_legs: list[Fill] = trade_legs, trade: Trade = trade) -> float:
             if f.hop == 0:
-                share = f.amount_in / trade.amount_in
-            else:
-                via = sum(g.amount_in for g in trade_legs if g.hop == 0 and g.token_out == f.token_in)
-                fed = sum(g.amount_in for g in trade_legs if g.hop == 1 and g.token_in == f.token_in)
-                share = f.amount_in / fed * via / trade.amount_in
-            shares.append((f, trade, share))
+                return f.amount_in / trade.amount_in
+            reached = sum(share_of(g) for g in trade_legs if g.token_out == f.token_in)
+            fed = sum(g.amount_in for g in trade_legs if g.hop > 0 and g.token_in == f.token_in)
+            return f.amount_in / fed * reached
+
+        shares.extend((f, trade, share_of(f)) for f in trade_legs)
     return shares
 
 
@@ -631,10 +633,14 @@ def test_curves_are_the_exact_pool_and_desk_maths_on_the_current_state(
             assert units("SOL", point["amountIn"]) == size
             out = amount_out_for_in(reserve_in, reserve_out, size, pool["feeBps"])
             assert units("USDC", point["amountOut"]) == out, (pool_id, size)
-            impact = Decimal(point["priceImpactBps"])
+            # The pool's own size-driven impact is curveImpactBps; priceImpactBps (the one definition)
+            # is fees included, against the reference mid.
+            impact = Decimal(point["curveImpactBps"])
             assert abs(impact - price_impact_bps(reserve_in, reserve_out, size, pool["feeBps"])) <= Decimal(
                 "0.005"
             )
+            against_mid = (1 - Decimal(out) / (size * mid / 1_000)) * 10_000
+            assert abs(Decimal(point["priceImpactBps"]) - against_mid) <= Decimal("0.005")
             assert Decimal(point["feeBps"]) == pool["feeBps"]
             exact = Context(prec=60).divide(Decimal(point["amountOut"]), Decimal(point["amountIn"]))
             assert Decimal(point["price"]) == rounded(exact)

@@ -208,7 +208,8 @@ def test_real_responses_of_every_endpoint_match_the_document(
     get("/api/openapi.json", 200)
     get("/api/tokens", 200)
     get("/api/quote?tokenIn=RAY&tokenOut=USDC&amountIn=25", 200)
-    get("/api/quote?tokenIn=RAY&tokenOut=JUP&amountIn=25", 422)
+    get("/api/quote?tokenIn=RAY&tokenOut=JUP&amountIn=25", 200)  # three hops: RAY→SOL→USDC→JUP
+    get("/api/quote?tokenIn=BONK&tokenOut=SOL&amountIn=0.00001", 422)  # too small for any venue
     get("/api/quote?tokenIn=SOL&tokenOut=USDC&amountIn=0.0000000001", 400)
     get("/api/prices", 200)
     get("/api/prices?x=1", 400)

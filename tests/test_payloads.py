@@ -16,9 +16,12 @@ QUOTE: dict[str, Any] = {
     "path": ["SOL", "USDC"],
     "amountOut": "12.5",
     "priceImpactBps": "1.2345",
+    "curveImpactBps": "0.5000",
     "feeBps": "25.0000",
     "available": True,
     "reason": None,
+    "rejected": None,
+    "outlier": None,
     "isEstimate": False,
     "latencyMs": 400,
 }

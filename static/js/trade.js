@@ -455,7 +455,8 @@ function renderVenueTable(q) {
       el("td", { class: "text-end num", title: v.amountOut ?? "" }, v.available ? formatAmount(v.amountOut) : "–",
         diff !== null && diff !== 0 ? el("span", { class: "d-block d-sm-none small text-body-secondary" }, formatBps(diff)) : null),
       el("td", { class: "text-end small num d-none d-sm-table-cell" }, diff === null ? "–" : diff === 0 ? "best" : formatBps(diff)),
-      el("td", { class: "text-end d-none d-md-table-cell small num" }, formatBps(v.priceImpactBps)),
+      el("td", { class: "text-end d-none d-md-table-cell small num", title: "price impact (fees incl.) · curve impact (size only)" },
+        `${formatBps(v.priceImpactBps)} · ${formatBps(v.curveImpactBps)}`),
       el("td", { class: "small venue-status" }, status));
   }));
 }
