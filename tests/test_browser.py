@@ -1335,3 +1335,36 @@ def test_a_twap_placed_from_the_trade_page_fills_its_slices_and_its_page_shows_t
     finally:
         with contextlib.suppress(Error):
             wide.close()
+
+
+def test_an_order_field_the_api_refuses_shows_the_message_under_that_field(
+    context: BrowserContext, site: Site
+) -> None:
+    # One base unit of USDC cannot be split into two slices: the API names "slices".
+    order = {
+        "tokenIn": "USDC",
+        "tokenOut": "SOL",
+        "amountIn": "0.000001",
+        "orderType": "twap",
+        "slices": 2,
+        "intervalS": 60,
+    }
+    refusal = site.api("POST", "/api/orders/execute", json=order)
+    assert refusal.status_code in (400, 422) and refusal.json()["error"]["field"] == "slices", refusal.text
+    tab = open_tab(context, site, "/trade?tokenIn=USDC&tokenOut=SOL")
+    page = tab.page
+    ready_trade(tab)
+    page.locator("#order-type").select_option("twap")
+    page.locator("#amount-in").fill("0.000001")
+    page.locator("#slices").fill("2")
+    page.locator("#interval").fill("60")
+    expect(page.locator("#quote-panel")).to_have_attribute("data-state", re.compile(r"^(ready|error)$"))
+    with tab.watch.provoking(refusal.status_code, "/api/orders/execute"):
+        page.locator("#submit-order").click()
+        expect(page.locator("#slices-feedback")).to_have_text(refusal.json()["error"]["message"])
+        expect(page.locator("#slices-feedback")).to_be_visible()
+        expect(page.locator("#slices")).to_have_class(re.compile(r"\bis-invalid\b"))
+        expect(page.locator("#order-panel")).to_be_hidden()
+        tab.screenshot("trade-form-twap-refused-1280")
+        tab.watch.assert_clean()
+    close_tab(tab)

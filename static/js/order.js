@@ -40,6 +40,7 @@ function renderType(o) {
   const badge = document.getElementById("order-type-badge");
   badge.textContent = orderTypeLabel(o.orderType);
   badge.dataset.orderType = o.orderType;
+  badge.className = `badge type-badge type-${o.orderType}`;
   let label = orderTypeLabel(o.orderType);
   if (o.exactSide === "out") label += ` · exact out (${formatTokenAmount(o.amountOutWanted, o.tokenOut)} wanted)`;
   const node = document.getElementById("order-type");
@@ -164,7 +165,7 @@ function drawTwapChart(o) {
     type: "line",
     data: { labels, datasets: [...datasets, ...lines] },
     options: {
-      scales: { y: { title: { display: true, text: `${o.tokenOut} per ${o.tokenIn}` } }, x: { title: { display: true, text: "slice" } } },
+      scales: { y: { title: { display: true, text: `${o.tokenOut} per ${o.tokenIn}` } }, x: { offset: true, title: { display: true, text: "slice" } } },
       plugins: { legend: { position: "bottom" } },
     },
   }, summary);
@@ -257,9 +258,15 @@ function renderRoute(o) {
   show(document.getElementById("route-details"), Boolean(r));
   text("route-heading", failed && r ? "Route attempted (not filled)" : "Route certificate");
   if (!r) {
-    pending.textContent = failed
-      ? `No route: the order failed before it was routed${o.error ? ` (${o.error.message || o.error.code})` : ""}.`
-      : "The route appears once the order has been routed.";
+    if (failed) {
+      pending.textContent = `No route: the order failed before it was routed${o.error ? ` (${o.error.message || o.error.code})` : ""}.`;
+    } else if (o.orderType === "twap" && !o.parentId) {
+      pending.textContent = "Each slice is routed on its own when it is due: its certificate is on its page.";
+    } else if (o.status === "open") {
+      pending.textContent = "The route appears once the order's price has come and it has been routed.";
+    } else {
+      pending.textContent = "The route appears once the order has been routed.";
+    }
     return;
   }
   text("optimality-gap", formatBps(r.optimalityGapBps, 6),

@@ -198,11 +198,26 @@ function applyOrderType() {
   renderPriceUnits();
   setSubmitting(false);
   renderTwapHelp();
+  renderLimitMinOut();
 }
 
 function renderPriceUnits() {
   const unit = `${controls.tokenOut.value} per ${controls.tokenIn.value}`;
   for (const node of document.querySelectorAll("#type-fields .price-unit")) node.textContent = unit;
+}
+
+/** What a limit order receives at least: amountIn × limitPrice (display only; the API rounds it up). */
+function renderLimitMinOut() {
+  const node = document.getElementById("limit-min-out");
+  const amount = controls.amountIn.value.trim();
+  const price = controls.limitPrice.value.trim();
+  if (!AMOUNT.test(amount) || !PRICE.test(price) || !(Number(price) > 0)) {
+    node.textContent = "";
+    return;
+  }
+  node.replaceChildren("You receive at least ",
+    el("span", { class: "num" }, `≈ ${formatTokenAmount(String(Number(amount) * Number(price)), controls.tokenOut.value)}`),
+    " if it fills.");
 }
 
 /** What a TWAP will do: "4 slices of 2.5 SOL, one every 60 s (3 min in all)". */
@@ -910,12 +925,13 @@ async function init() {
   }
   controls.expiry.addEventListener("change", () => { clearFieldError(controls.expiry); applyOrderType(); });
   for (const control of [controls.limitPrice, controls.triggerPrice]) {
-    control.addEventListener("input", () => { control.dataset.edited = "true"; clearFieldError(control); });
+    control.addEventListener("input", () => { control.dataset.edited = "true"; clearFieldError(control); renderLimitMinOut(); });
   }
   for (const control of [controls.slices, controls.intervalS, controls.amountIn]) {
     control.addEventListener("input", () => {
       if (control !== controls.amountIn) clearFieldError(control);
       renderTwapHelp();
+      renderLimitMinOut();
     });
   }
   for (const control of [controls.expiresAt, controls.onChildFailure]) {
@@ -966,4 +982,5 @@ function prefillPrices(q) {
     control.value = priceText(value);
     control.dataset.prefilled = "true";
   }
+  renderLimitMinOut();
 }
