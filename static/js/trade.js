@@ -232,7 +232,9 @@ function renderTwapHelp() {
   }
   const total = (slices - 1) * interval;
   const span = total >= 3600 ? `${(total / 3600).toFixed(1)} h` : total >= 60 ? `${(total / 60).toFixed(1)} min` : `${total} s`;
-  node.textContent = `${slices} slices of about ${formatAmount(Number(amount) / slices)} ${controls.tokenIn.value}, `
+  const decimals = state.tokens.get(controls.tokenIn.value)?.decimals ?? 9;
+  const each = (Number(amount) / slices).toFixed(Math.min(decimals, 20)); // a decimal string, never "5e-7"
+  node.textContent = `${slices} slices of about ${formatAmount(each)} ${controls.tokenIn.value}, `
     + `one every ${interval} s: the first now, the last in ${span}.`;
 }
 
