@@ -1242,7 +1242,8 @@ def test_a_limit_order_far_from_the_price_rests_open_and_is_cancelled_from_its_p
         order_id = str(submitted.value.json()["orderId"])
         expect(page.locator("#order-status")).to_have_attribute("data-status", "open")
         expect(page.locator("#order-heading")).to_have_text("Your limit order")
-        expect(page.locator('#order-lifecycle li[data-step="open"]')).to_have_attribute("data-state", "active")
+        open_step = page.locator('#order-lifecycle li[data-step="open"]')
+        expect(open_step).to_have_attribute("data-state", "active")
         tab.screenshot("trade-limit-open-1400")
         assert Decimal(available(site, "SOL")) == sol_before - 2  # held while it rests
 
