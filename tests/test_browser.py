@@ -1082,3 +1082,305 @@ def test_the_orders_list_shows_the_orders_filters_them_and_links_to_each_order(
     tab.screenshot("order-detail")
     tab.watch.assert_clean()
     close_tab(tab)
+
+
+# === order types on the pages (issue 13, "Pages"): the trade form's types, exact out, a resting ====
+# === limit order cancelled from its page, a TWAP watched to the end =================================
+
+TYPE_FIELDS = {  # the order type → the fields of #type-fields it shows
+    "market": [],
+    "limit": ["#limit-price", "#expiry"],
+    "stop_loss": ["#trigger-price", "#expiry"],
+    "take_profit": ["#trigger-price", "#expiry"],
+    "twap": ["#slices", "#interval", "#on-child-failure"],
+}
+ALL_TYPE_FIELDS = sorted({f for fields in TYPE_FIELDS.values() for f in fields})
+
+
+def posted_order(response: Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.request.post_data_json
+    return body
+
+
+def test_the_trade_form_shows_the_fields_of_each_order_type_at_desktop_and_phone_width(
+    browser: Browser, site: Site
+) -> None:
+    for viewport, suffix in ((WIDE, "1400"), (PHONE, "phone-390")):
+        created = browser.new_context(
+            viewport=viewport,
+            reduced_motion="reduce",
+            timezone_id="UTC",
+            locale="en-GB",
+            service_workers="block",
+        )
+        created.set_default_timeout(ACTION_TIMEOUT_MS)
+        try:
+            tab = open_tab(created, site, "/trade")
+            page = tab.page
+            ready_trade(tab)
+            page.locator("#amount-in").fill("2")
+            expect(page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
+            for order_type, fields in TYPE_FIELDS.items():
+                page.locator("#order-type").select_option(order_type)
+                expect(page.locator("#trade-form")).to_have_attribute("data-order-type", order_type)
+                for selector in ALL_TYPE_FIELDS:
+                    if selector in fields:
+                        expect(page.locator(selector)).to_be_visible()
+                    else:
+                        expect(page.locator(selector)).to_be_hidden()
+                # Exact in / exact out is a market order's choice only.
+                if order_type == "market":
+                    expect(page.locator("#exact-side-group")).to_be_visible()
+                else:
+                    expect(page.locator("#exact-side-group")).to_be_hidden()
+                if order_type == "limit":  # prefilled with the current rate
+                    expect(page.locator("#limit-price")).not_to_have_value("")
+                    rate = Decimal(page.locator("#limit-price").input_value())
+                    quote = site.api(
+                        "GET", "/api/quote", params={"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "2"}
+                    ).json()
+                    quoted = Decimal(quote["route"]["amountOut"]) / 2
+                    assert abs(rate - quoted) / quoted < Decimal("0.01"), (rate, quoted)
+                if order_type == "twap":
+                    expect(page.locator("#twap-help")).to_contain_text("slices of about")
+                tab.screenshot(f"trade-form-{order_type}-{suffix}")
+                if viewport is PHONE:
+                    overflow = horizontal_overflow(page)
+                    assert not overflow, f"/trade ({order_type}) overflows 390px: " + "; ".join(overflow)
+                    wrapped = wrapped_numbers(page)
+                    assert not wrapped, f"/trade ({order_type}): numbers wrap at 390px: " + "; ".join(wrapped)
+            # A type's field checked before sending: its message under it, nothing sent.
+            page.locator("#order-type").select_option("stop_loss")
+            page.locator("#trigger-price").fill("")
+            page.locator("#submit-order").click()
+            expect(page.locator("#trigger-price-feedback")).to_have_text("Enter a trigger price.")
+            expect(page.locator("#trigger-price")).to_have_class(re.compile(r"\bis-invalid\b"))
+            assert tab.watch.count("POST", r"/api/orders/execute") == 0
+            tab.watch.assert_clean()
+            close_tab(tab)
+        finally:
+            with contextlib.suppress(Error):
+                created.close()
+
+
+def test_the_exact_out_toggle_quotes_with_amount_out_and_the_order_buys_that_amount(
+    context: BrowserContext, site: Site
+) -> None:
+    tab = open_tab(context, site, "/trade")
+    page = tab.page
+    ready_trade(tab)
+    tab.wait_connected()
+    page.locator('label[for="exact-out"]').click()
+    expect(page.locator("#trade-form")).to_have_attribute("data-exact-side", "out")
+    expect(page.locator("#amount-out")).to_be_visible()
+    expect(page.locator("#amount-in")).to_be_hidden()
+    page.locator("#amount-out").fill("150")
+    expect(page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
+    asked = [url for method, url in tab.watch.requests if method == "GET" and "/api/quote?" in url]
+    assert asked and "amountOut=150" in asked[-1] and "amountIn=" not in asked[-1], asked
+    expected = site.api(
+        "GET", "/api/quote", params={"tokenIn": "SOL", "tokenOut": "USDC", "amountOut": "150"}
+    ).json()
+    assert expected["exactSide"] == "out"
+    expect(page.locator("#form-amount-in")).to_have_attribute("data-value", expected["amountIn"])
+    expect(page.locator("#max-amount-in")).to_be_visible()
+    expect(page.locator("#max-amount-in-value")).to_have_attribute("data-value", expected["maxAmountIn"])
+    tab.screenshot("trade-form-exact-out-1280")
+
+    with page.expect_response(lambda r: r.url.endswith("/api/orders/execute")) as submitted:
+        page.locator("#submit-order").click()
+    assert submitted.value.status == 202, submitted.value.text()
+    body = posted_order(submitted.value)
+    assert body["amountOut"] == "150" and "amountIn" not in body and body["orderType"] == "market", body
+    order_id = str(submitted.value.json()["orderId"])
+    expect(page.locator("#order-status")).to_have_attribute(
+        "data-status", "confirmed", timeout=ORDER_TIMEOUT_MS
+    )
+    order = site.order(order_id)
+    assert order["exactSide"] == "out" and Decimal(order["amountOutWanted"]) == 150, order
+    assert Decimal(order["filledAmountOut"]) >= 150, order
+    tab.watch.assert_clean()
+    close_tab(tab)
+
+
+def test_a_limit_order_far_from_the_price_rests_open_and_is_cancelled_from_its_page(
+    browser: Browser, site: Site
+) -> None:
+    wide = wide_context(browser)
+    try:
+        sol_before = Decimal(available(site, "SOL"))
+        tab = open_tab(wide, site, "/trade")
+        page = tab.page
+        ready_trade(tab)
+        tab.wait_connected()
+        page.locator("#order-type").select_option("limit")
+        page.locator("#amount-in").fill("2")
+        expect(page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#limit-price")).not_to_have_value("")
+        far = (Decimal(page.locator("#limit-price").input_value()) * 2).quantize(Decimal("0.01"))
+        page.locator("#limit-price").fill(str(far))
+        page.locator("#expiry").select_option("86400")
+        with page.expect_response(lambda r: r.url.endswith("/api/orders/execute")) as submitted:
+            page.locator("#submit-order").click()
+        assert submitted.value.status == 202, submitted.value.text()
+        body = posted_order(submitted.value)
+        assert body["orderType"] == "limit" and body["limitPrice"] == str(far), body
+        assert body["amountIn"] == "2" and body["expiresInS"] == 86400, body
+        order_id = str(submitted.value.json()["orderId"])
+        expect(page.locator("#order-status")).to_have_attribute("data-status", "open")
+        expect(page.locator("#order-heading")).to_have_text("Your limit order")
+        open_step = page.locator('#order-lifecycle li[data-step="open"]')
+        expect(open_step).to_have_attribute("data-state", "active")
+        tab.screenshot("trade-limit-open-1400")
+        assert Decimal(available(site, "SOL")) == sol_before - 2  # held while it rests
+
+        with tab.watch.navigation():
+            page.locator("#order-link").click()
+            page.wait_for_url(f"{site.url}/orders/{order_id}")
+        expect(page.locator("#order-page")).to_have_attribute("data-status", "open")
+        expect(page.locator("#order-type-badge")).to_have_text("Limit")
+        expect(page.locator("#resting-panel")).to_be_visible()
+        expect(page.locator("#resting-price")).to_contain_text("USDC per SOL")
+        expect(page.locator("#current-price")).not_to_have_text("–")
+        distance = page.locator("#distance")
+        expect(distance).to_contain_text("above the price now")
+        expect(distance).to_have_attribute("data-bps", re.compile(r"^\d+(\.\d+)?$"))
+        api_bps = Decimal(site.order(order_id)["distanceBps"])
+        page_bps = Decimal(distance.get_attribute("data-bps") or "0")
+        assert api_bps > 9000 and page_bps > 9000, (api_bps, page_bps)  # the limit is twice the price
+        expect(page.locator("#order-expires")).not_to_contain_text("never")
+        tab.wait_connected()
+        tab.screenshot("order-limit-open-1400")
+        page.set_viewport_size(PHONE)
+        expect(distance).to_be_visible()
+        tab.screenshot("order-limit-open-phone-390")
+        overflow = horizontal_overflow(page)
+        assert not overflow, "an open limit order's page overflows 390px: " + "; ".join(overflow)
+        wrapped = wrapped_numbers(page)
+        assert not wrapped, "an open limit order's page: numbers wrap at 390px: " + "; ".join(wrapped)
+        page.set_viewport_size(WIDE)
+
+        cancel = page.locator("#cancel-order")
+        expect(cancel).to_be_visible()
+        with page.expect_response(lambda r: r.url.endswith(f"/api/orders/{order_id}/cancel")) as cancelled:
+            cancel.click()
+        assert cancelled.value.status == 200, cancelled.value.text()
+        expect(page.locator("#order-page")).to_have_attribute("data-status", "cancelled")
+        expect(page.locator("#order-status")).to_have_text("cancelled")
+        expect(cancel).to_be_hidden()
+        expect(page.locator("#cancel-error")).to_be_hidden()
+        assert site.order(order_id)["status"] == "cancelled"
+        assert Decimal(available(site, "SOL")) == sol_before  # the hold released
+        tab.screenshot("order-limit-cancelled-1400")
+        tab.watch.assert_clean()
+        close_tab(tab)
+    finally:
+        with contextlib.suppress(Error):
+            wide.close()
+
+
+def test_a_twap_placed_from_the_trade_page_fills_its_slices_and_its_page_shows_them(
+    browser: Browser, site: Site
+) -> None:
+    wide = wide_context(browser)
+    try:
+        tab = open_tab(wide, site, "/trade")
+        page = tab.page
+        ready_trade(tab)
+        tab.wait_connected()
+        page.locator("#order-type").select_option("twap")
+        page.locator("#amount-in").fill("3")
+        page.locator("#slices").fill("3")
+        page.locator("#interval").fill("1")
+        expect(page.locator("#quote-panel")).to_have_attribute("data-state", "ready")
+        with page.expect_response(lambda r: r.url.endswith("/api/orders/execute")) as submitted:
+            page.locator("#submit-order").click()
+        assert submitted.value.status == 202, submitted.value.text()
+        body = posted_order(submitted.value)
+        assert body["orderType"] == "twap" and body["slices"] == 3 and body["intervalS"] == 1, body
+        assert body["onChildFailure"] == "stop" and body["amountIn"] == "3", body
+        order_id = str(submitted.value.json()["orderId"])
+        expect(page.locator("#order-heading")).to_have_text("Your TWAP order")
+
+        with tab.watch.navigation():
+            page.locator("#order-link").click()
+            page.wait_for_url(f"{site.url}/orders/{order_id}")
+        expect(page.locator("#twap-panel")).to_be_visible()
+        expect(page.locator("#order-page")).to_have_attribute(
+            "data-status", "confirmed", timeout=ORDER_TIMEOUT_MS
+        )
+        order = site.order(order_id)
+        assert order["status"] == "confirmed" and order["slicesSent"] == 3, order
+        assert [c["status"] for c in order["children"]] == ["confirmed"] * 3, order["children"]
+        progress = page.locator("#twap-progress")
+        expect(progress).to_have_attribute("data-filled", "3")
+        expect(progress).to_have_attribute("data-slices", "3")
+        expect(progress).to_have_attribute("aria-valuenow", "100")
+        rows = page.locator("#twap-children tbody tr")
+        expect(rows).to_have_count(3)
+        assert [r.get_attribute("data-order-id") for r in rows.all()] == [
+            c["orderId"] for c in order["children"]
+        ]
+        expect(page.locator("#twap-filled-out")).to_contain_text("USDC")
+        expect(page.locator("#twap-average")).to_contain_text("USDC per SOL")
+        expect(page.locator("#twap-next")).to_have_text("none")
+        chart = page.locator("canvas#chart-twap")
+        expect(chart).to_have_attribute("data-updates", POSITIVE)
+        expect(chart).not_to_have_attribute("data-points", "0")
+        expect(page.locator("#cancel-order")).to_be_hidden()
+        tab.screenshot("order-twap-1400")
+        page.set_viewport_size(PHONE)
+        page.wait_for_timeout(100)  # let the chart resize (layout only; nothing is asserted on time)
+        tab.screenshot("order-twap-phone-390")
+        overflow = horizontal_overflow(page)
+        assert not overflow, "the TWAP page overflows 390px: " + "; ".join(overflow)
+        wrapped = wrapped_numbers(page)
+        assert not wrapped, "the TWAP page: numbers wrap at 390px: " + "; ".join(wrapped)
+
+        # The orders list: filtered by type, with its badge.
+        tab.goto("/orders?orderType=twap")
+        ready_orders(tab)
+        expect(page.locator("#filter-type")).to_have_value("twap")
+        expect(page.locator(f'#orders-table tbody tr[data-order-id="{order_id}"]')).to_be_visible()
+        expect(
+            page.locator('#orders-table tbody tr[data-order-id]:not([data-order-type="twap"])')
+        ).to_have_count(0)
+        tab.screenshot("orders-twap-phone-390")
+        tab.watch.assert_clean()
+        close_tab(tab)
+    finally:
+        with contextlib.suppress(Error):
+            wide.close()
+
+
+def test_an_order_field_the_api_refuses_shows_the_message_under_that_field(
+    context: BrowserContext, site: Site
+) -> None:
+    # One base unit of USDC cannot be split into two slices: the API names "slices".
+    order = {
+        "tokenIn": "USDC",
+        "tokenOut": "SOL",
+        "amountIn": "0.000001",
+        "orderType": "twap",
+        "slices": 2,
+        "intervalS": 60,
+    }
+    refusal = site.api("POST", "/api/orders/execute", json=order)
+    assert refusal.status_code in (400, 422) and refusal.json()["error"]["field"] == "slices", refusal.text
+    tab = open_tab(context, site, "/trade?tokenIn=USDC&tokenOut=SOL")
+    page = tab.page
+    ready_trade(tab)
+    page.locator("#order-type").select_option("twap")
+    page.locator("#amount-in").fill("0.000001")
+    page.locator("#slices").fill("2")
+    page.locator("#interval").fill("60")
+    expect(page.locator("#quote-panel")).to_have_attribute("data-state", re.compile(r"^(ready|error)$"))
+    with tab.watch.provoking(refusal.status_code, "/api/orders/execute"):
+        page.locator("#submit-order").click()
+        expect(page.locator("#slices-feedback")).to_have_text(refusal.json()["error"]["message"])
+        expect(page.locator("#slices-feedback")).to_be_visible()
+        expect(page.locator("#slices")).to_have_class(re.compile(r"\bis-invalid\b"))
+        expect(page.locator("#order-panel")).to_be_hidden()
+        tab.screenshot("trade-form-twap-refused-1280")
+        tab.watch.assert_clean()
+    close_tab(tab)

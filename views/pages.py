@@ -38,6 +38,14 @@ pages = Blueprint("pages", __name__)
 
 IMPACT_WARNING_BPS = 100  # the trade page warns above this price impact
 ORDERS_PAGE_SIZE = 25
+# The orders list's type filter (GET /api/orders?orderType=...), in the trade page's order.
+ORDER_TYPES = (
+    ("market", "Market"),
+    ("limit", "Limit"),
+    ("stop_loss", "Stop loss"),
+    ("take_profit", "Take profit"),
+    ("twap", "TWAP"),
+)
 STRATEGY_LABELS = {
     Strategy.OPTIMAL_SPLIT: "Optimal split",
     Strategy.BEST_PRICE: "Best price",
@@ -125,6 +133,7 @@ def orders() -> ResponseReturnValue:
     return render_template(
         "orders.html",
         statuses=[s.value for s in OrderStatus],
+        order_types=ORDER_TYPES,
         strategies=_strategies(),
         page_size=ORDERS_PAGE_SIZE,
     )

@@ -5,7 +5,12 @@
 // - formatting of exact decimal strings, bps, percentages and times; debounce; small DOM helpers.
 // Amounts stay strings: the API sends exact decimals and the pages never do money in floats.
 
-export const FINAL_STATUSES = new Set(["confirmed", "failed"]);
+export const FINAL_STATUSES = new Set(["confirmed", "failed", "cancelled", "expired"]);
+/** Orders that still wait for something (a price, a slice, a worker) and may be cancelled. */
+export const CANCELLABLE_STATUSES = new Set(["open", "working", "pending"]);
+export const ORDER_TYPE_LABELS = {
+  market: "Market", limit: "Limit", stop_loss: "Stop loss", take_profit: "Take profit", twap: "TWAP",
+};
 export const LIFECYCLE = ["pending", "quoting", "routing", "building", "submitted"];
 
 // --- requests ---------------------------------------------------------------------------------
@@ -248,6 +253,10 @@ const STATUS_CLASSES = {
   submitted: "text-bg-primary",
   confirmed: "text-bg-success",
   failed: "text-bg-danger",
+  open: "text-bg-warning",
+  working: "text-bg-primary",
+  cancelled: "text-bg-dark",
+  expired: "text-bg-dark",
 };
 
 /** Style a status badge element for an order status. */
@@ -599,11 +608,22 @@ export function subtractDecimal(a, b) {
 /** What an order's list row or page says it received: the amount, or why there is none. */
 export function receivedText(order) {
   if (order.amountOut !== null && order.amountOut !== undefined) return formatTokenAmount(order.amountOut, order.tokenOut);
-  if (order.status === "failed") return "not filled";
+  if (["failed", "cancelled", "expired"].includes(order.status)) return "not filled";
   return "not filled yet";
 }
 
 /** An order event's message for people: strategy enums by name ("OPTIMAL_SPLIT: …" → "Optimal split: …"). */
 export function eventText(message) {
   return String(message ?? "").replace(/\b[A-Z]+(?:_[A-Z]+)+\b/g, (name) => strategyLabel(name));
+}
+
+/** An order type's name for people ("stop_loss" → "Stop loss"). */
+export function orderTypeLabel(value) {
+  return ORDER_TYPE_LABELS[value] || strategyLabel(value);
+}
+
+/** A small badge naming an order's type (data-order-type carries the API value). */
+export function orderTypeBadge(value) {
+  return el("span", { class: `badge type-badge type-${value || "market"}`, dataset: { orderType: value || "market" } },
+    orderTypeLabel(value || "market"));
 }

@@ -1,15 +1,16 @@
-// The orders page: the account's orders from GET /api/orders, filtered (status, strategy, tokens)
+// The orders page: the account's orders from GET /api/orders, filtered (status, type, strategy, tokens)
 // and paginated; the filters live in the URL so a filtered page can be linked and reloaded.
 // Received is the filled amount, "not filled" for a failed order, or the quote ("≈ …") while live.
-// On a phone the row keeps Pair, Received and Status; the date and the amount paid fold into them.
+// On a phone the row keeps Pair, Received and Status; the date and the amount paid fold into them
+// (and the type, when not market). Open and working orders come first (the API orders them so).
 import {
-  describeError, el, fetchJSON, formatDateTime, formatTokenAmount, loadTokens, receivedText, show, statusBadge,
+  describeError, el, fetchJSON, formatDateTime, formatTokenAmount, loadTokens, orderTypeBadge, receivedText, show, statusBadge,
   strategyLabel, tokenIcon,
 } from "./common.js";
 
 const form = document.getElementById("orders-filters");
 const pageSize = Number(form.dataset.pageSize || "25");
-const FILTERS = ["status", "routingStrategy", "tokenIn", "tokenOut"];
+const FILTERS = ["status", "orderType", "routingStrategy", "tokenIn", "tokenOut"];
 const table = document.getElementById("orders-table");
 const count = document.getElementById("orders-count");
 const errorBox = document.getElementById("orders-error");
@@ -53,7 +54,10 @@ function writeUrl(filters) {
 
 function receivedCell(order) {
   if (order.amountOut !== null && order.amountOut !== undefined) return formatTokenAmount(order.amountOut, order.tokenOut);
-  if (order.status === "failed") return el("span", { class: "text-body-secondary", dataset: { notFilled: "true" } }, receivedText(order));
+  if (order.orderType === "twap" && Number(order.filledAmountOut) > 0) {
+    return el("span", { title: "Filled so far by its slices" }, formatTokenAmount(order.filledAmountOut, order.tokenOut));
+  }
+  if (["failed", "cancelled", "expired"].includes(order.status)) return el("span", { class: "text-body-secondary", dataset: { notFilled: "true" } }, receivedText(order));
   return el("span", { class: "text-body-secondary", title: "Quoted: the order is not filled yet" },
     `≈ ${formatTokenAmount(order.quotedAmountOut, order.tokenOut)}`);
 }
@@ -61,13 +65,16 @@ function receivedCell(order) {
 function row(order) {
   const href = `/orders/${encodeURIComponent(order.orderId)}`;
   const title = order.amountOut ? `${order.amountOut} ${order.tokenOut}` : null;
-  return el("tr", { dataset: { orderId: order.orderId, status: order.status } },
+  const type = order.orderType || "market";
+  return el("tr", { dataset: { orderId: order.orderId, status: order.status, orderType: type } },
     el("td", { class: "small num d-none d-sm-table-cell" }, formatDateTime(order.createdAt)),
     el("td", {},
       el("a", { href, class: "link-light pair-link" }, tokenIcon(order.tokenIn), order.tokenIn, " → ", tokenIcon(order.tokenOut), order.tokenOut),
       el("span", { class: "d-block d-sm-none small text-body-secondary order-phone-meta" },
         el("span", { class: "order-status-phone" }, statusBadge(order.status)), " ",
+        type !== "market" ? el("span", { class: "order-type-phone" }, orderTypeBadge(type), " ") : null,
         el("span", { class: "num" }, formatDateTime(order.createdAt)))),
+    el("td", { class: "d-none d-sm-table-cell order-type" }, orderTypeBadge(type)),
     el("td", { class: "text-end num d-none d-sm-table-cell", title: `${order.amountIn} ${order.tokenIn}` },
       formatTokenAmount(order.amountIn, order.tokenIn)),
     el("td", { class: "text-end num order-received", title },

@@ -4,10 +4,13 @@
 // side by side), then the order: POST /api/orders/execute, its lifecycle live from Socket.IO
 // (subscribe_order → order_update) and its paper fills.
 //
-// The order's own fields are read in readForm() and sent by submitOrder(); an order-type selector
-// (limit, stop, TWAP) adds its control to `controls` and its fields to readForm().
+// The order type (market, limit, stop loss, take profit, TWAP) shows its own fields (#type-fields,
+// each .type-field names its types in data-types); a market order may be exact out ("You receive"
+// becomes the input, the quote is asked with amountOut and shows maxAmountIn). readForm() checks
+// the fields and builds both the quote's query and the order's body; every API error appears under
+// the field it names (FIELD_ALIASES maps fields without a control of their own).
 import {
-  ApiError, FINAL_STATUSES, LIFECYCLE, addDecimal, amountNode, bpsToPercent, clearFieldError, debounce, describeError, el,
+  ApiError, FINAL_STATUSES, LIFECYCLE, orderTypeLabel, addDecimal, amountNode, bpsToPercent, clearFieldError, debounce, describeError, el,
   emitWithAck, eventText, fetchJSON, formatAmount, formatBps, formatPrice, formatShare, formatTime, formatTokenAmount,
   formatUnitPrice, formatUsd, fromUnits, getConnectionState, liveSocket, loadTokens, msBetween, newId,
   onConnectionChange, setFieldError, setStatusBadge, show, strategyLabel, subtractDecimal, toUnits, tokenIcon,
@@ -26,9 +29,29 @@ const controls = {
   amountIn: document.getElementById("amount-in"),
   routingStrategy: document.getElementById("strategy"),
   slippageBps: document.getElementById("slippage"),
+  orderType: document.getElementById("order-type"),
+  amountOut: document.getElementById("amount-out"),
+  limitPrice: document.getElementById("limit-price"),
+  triggerPrice: document.getElementById("trigger-price"),
+  expiry: document.getElementById("expiry"),
+  expiresAt: document.getElementById("expires-at"),
+  slices: document.getElementById("slices"),
+  intervalS: document.getElementById("interval"),
+  onChildFailure: document.getElementById("on-child-failure"),
 };
 // API error fields that have no control of their own are shown at the closest one.
-const FIELD_ALIASES = { minAmountOut: "amountIn", orderType: "routingStrategy" };
+const FIELD_ALIASES = {
+  minAmountOut: "amountIn", expiresInS: "expiry", ocoGroup: "orderType", quoteId: "amountIn",
+};
+const RESTING_TYPES = new Set(["limit", "stop_loss", "take_profit"]);
+const PRICE = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/;
+const TYPE_HELP = {
+  market: "Fills at once at the best route.",
+  limit: "Rests (the amount held) until the best route pays your limit price for the whole amount.",
+  stop_loss: "Rests until the reference price falls to your trigger, then sells at market.",
+  take_profit: "Rests until the reference price rises to your trigger, then sells at market.",
+  twap: "Sells the amount in equal slices, one every interval, each at the market then.",
+};
 const tradeError = document.getElementById("trade-error");
 const submitButton = document.getElementById("submit-order");
 const impactWarningBps = Number(form.dataset.impactWarningBps || "100");
@@ -140,6 +163,123 @@ function renderTokenIcons() {
 
 // --- form values and errors ---------------------------------------------------------------------
 
+function orderType() {
+  return controls.orderType.value || "market";
+}
+
+/** Exact out: a market order that names what it receives (the toggle is hidden for other types). */
+function isExactOut() {
+  return orderType() === "market" && document.getElementById("exact-out").checked;
+}
+
+/** Show the fields of the chosen order type and side; the quote follows. */
+function applyOrderType() {
+  const type = orderType();
+  const exactOut = isExactOut();
+  for (const node of document.querySelectorAll("#type-fields .type-field")) {
+    show(node, node.dataset.types.split(" ").includes(type));
+  }
+  show(document.getElementById("type-fields"), type !== "market");
+  show(document.getElementById("exact-side-group"), type === "market");
+  show(controls.expiresAt, RESTING_TYPES.has(type) && controls.expiry.value === "custom");
+  show(controls.amountIn, !exactOut);
+  show(document.getElementById("form-amount-in"), exactOut);
+  show(document.getElementById("amount-in-help"), !exactOut);
+  show(document.getElementById("max-amount-in"), exactOut);
+  show(controls.amountOut, exactOut);
+  show(document.getElementById("form-amount-out"), !exactOut);
+  document.getElementById("max-button").hidden = exactOut;
+  document.getElementById("order-type-help").textContent = TYPE_HELP[type] || "";
+  form.dataset.orderType = type;
+  form.dataset.exactSide = exactOut ? "out" : "in";
+  if (exactOut && !controls.amountOut.value.trim() && state.quote) {
+    controls.amountOut.value = state.quote.route.amountOut; // keep the amount the trader was looking at
+  }
+  renderPriceUnits();
+  setSubmitting(false);
+  renderTwapHelp();
+  renderLimitMinOut();
+}
+
+function renderPriceUnits() {
+  const unit = `${controls.tokenOut.value} per ${controls.tokenIn.value}`;
+  for (const node of document.querySelectorAll("#type-fields .price-unit")) node.textContent = unit;
+}
+
+/** What a limit order receives at least: amountIn × limitPrice (display only; the API rounds it up). */
+function renderLimitMinOut() {
+  const node = document.getElementById("limit-min-out");
+  const amount = controls.amountIn.value.trim();
+  const price = controls.limitPrice.value.trim();
+  if (!AMOUNT.test(amount) || !PRICE.test(price) || !(Number(price) > 0)) {
+    node.textContent = "";
+    return;
+  }
+  node.replaceChildren("You receive at least ",
+    el("span", { class: "num" }, `≈ ${formatTokenAmount(String(Number(amount) * Number(price)), controls.tokenOut.value)}`),
+    " if it fills.");
+}
+
+/** What a TWAP will do: "4 slices of 2.5 SOL, one every 60 s (3 min in all)". */
+function renderTwapHelp() {
+  const node = document.getElementById("twap-help");
+  const slices = Number(controls.slices.value);
+  const interval = Number(controls.intervalS.value);
+  const amount = controls.amountIn.value.trim();
+  if (!Number.isInteger(slices) || slices < 2 || !(interval > 0) || !AMOUNT.test(amount)) {
+    node.textContent = "";
+    return;
+  }
+  const total = (slices - 1) * interval;
+  const span = total >= 3600 ? `${(total / 3600).toFixed(1)} h` : total >= 60 ? `${(total / 60).toFixed(1)} min` : `${total} s`;
+  const decimals = state.tokens.get(controls.tokenIn.value)?.decimals ?? 9;
+  const each = (Number(amount) / slices).toFixed(Math.min(decimals, 20)); // a decimal string, never "5e-7"
+  node.textContent = `${slices} slices of about ${formatAmount(each)} ${controls.tokenIn.value}, `
+    + `one every ${interval} s: the first now, the last in ${span}.`;
+}
+
+/** A positive price typed in a field, or an error message. */
+function readPrice(control, what) {
+  const raw = control.value.trim();
+  if (raw === "") return { error: `Enter a ${what}.` };
+  if (!PRICE.test(raw) || !(Number(raw) > 0)) return { error: `Enter a ${what} above zero, such as 150.5.` };
+  return { value: raw };
+}
+
+/** The order type's own fields for the body, checked; null (and the fields marked) when not valid. */
+function readTypeFields(type) {
+  const fields = {};
+  let ok = true;
+  const fail = (control, message) => { setFieldError(control, message); ok = false; };
+  if (type === "limit" || type === "stop_loss" || type === "take_profit") {
+    const control = type === "limit" ? controls.limitPrice : controls.triggerPrice;
+    const price = readPrice(control, type === "limit" ? "limit price" : "trigger price");
+    if (price.error) fail(control, price.error);
+    else fields[type === "limit" ? "limitPrice" : "triggerPrice"] = price.value;
+    const expiry = controls.expiry.value;
+    if (expiry === "custom") {
+      const at = controls.expiresAt.value ? new Date(controls.expiresAt.value) : null;
+      if (!at || Number.isNaN(at.getTime())) fail(controls.expiresAt, "Choose the time the order expires.");
+      else if (at.getTime() <= Date.now()) fail(controls.expiresAt, "Choose a time in the future.");
+      else fields.expiresAt = at.toISOString();
+    } else if (expiry) {
+      fields.expiresInS = Number(expiry);
+    }
+  } else if (type === "twap") {
+    const slices = Number(controls.slices.value);
+    if (!Number.isInteger(slices) || slices < 2 || slices > 1000) fail(controls.slices, "2 to 1,000 slices.");
+    else fields.slices = slices;
+    const interval = Number(controls.intervalS.value);
+    if (controls.intervalS.value.trim() === "" || !(interval > 0) || interval > 86400) {
+      fail(controls.intervalS, "Seconds between slices: more than 0, at most 86,400.");
+    } else {
+      fields.intervalS = interval;
+    }
+    fields.onChildFailure = controls.onChildFailure.value;
+  }
+  return ok ? fields : null;
+}
+
 function slippageBps() {
   const raw = controls.slippageBps.value.trim();
   if (raw === "") return { error: "Enter a slippage tolerance, e.g. 0.5." };
@@ -172,20 +312,22 @@ function showError(err) {
 function readForm({ forSubmit = false } = {}) {
   const tokenIn = controls.tokenIn.value;
   const tokenOut = controls.tokenOut.value;
-  const amountIn = controls.amountIn.value.trim();
+  const exactOut = isExactOut();
+  const amountControl = exactOut ? controls.amountOut : controls.amountIn;
+  const amount = amountControl.value.trim();
   let ok = true;
   if (tokenIn && tokenIn === tokenOut) {
     setFieldError(controls.tokenOut, "Choose two different tokens.");
     ok = false;
   }
-  if (amountIn === "") {
-    if (forSubmit) setFieldError(controls.amountIn, "Enter an amount to sell.");
+  if (amount === "") {
+    if (forSubmit) setFieldError(amountControl, exactOut ? "Enter the amount to receive." : "Enter an amount to sell.");
     ok = false;
-  } else if (!AMOUNT.test(amountIn)) {
-    setFieldError(controls.amountIn, "Enter a number such as 10 or 0.25.");
+  } else if (!AMOUNT.test(amount)) {
+    setFieldError(amountControl, "Enter a number such as 10 or 0.25.");
     ok = false;
-  } else if (Number(amountIn) === 0) {
-    setFieldError(controls.amountIn, "The amount must be more than zero.");
+  } else if (Number(amount) === 0) {
+    setFieldError(amountControl, "The amount must be more than zero.");
     ok = false;
   }
   const slippage = slippageBps();
@@ -194,10 +336,19 @@ function readForm({ forSubmit = false } = {}) {
     ok = false;
   }
   if (!tokenIn || !tokenOut) ok = false;
-  if (ok && !checkBalance()) ok = !forSubmit; // quote an amount above the balance, never send it
-  return ok ? {
-    tokenIn, tokenOut, amountIn, routingStrategy: controls.routingStrategy.value, slippageBps: slippage.bps,
-  } : null;
+  const type = orderType();
+  // The type's fields do not change the quote: checked (and marked) only when submitting.
+  const typeFields = forSubmit ? readTypeFields(type) : {};
+  if (typeFields === null) ok = false;
+  if (ok && !exactOut && !checkBalance()) ok = !forSubmit; // quote an amount above the balance, never send it
+  if (!ok) return null;
+  const base = { tokenIn, tokenOut, routingStrategy: controls.routingStrategy.value, slippageBps: slippage.bps };
+  const side = exactOut ? { amountOut: amount } : { amountIn: amount };
+  return {
+    ...base, ...side, exactOut,
+    query: { ...base, ...side, slippageBps: String(slippage.bps) },
+    body: { ...base, ...side, orderType: type, ...typeFields },
+  };
 }
 
 // --- quoting ------------------------------------------------------------------------------------
@@ -216,14 +367,25 @@ function renderFormOutput(q) {
   const out = document.getElementById("form-amount-out");
   const usd = document.getElementById("form-amount-out-usd");
   const rate = document.getElementById("form-rate");
+  const pay = document.getElementById("form-amount-in");
+  const max = document.getElementById("max-amount-in-value");
   if (!q) {
-    out.textContent = "–";
-    out.removeAttribute("title");
-    out.dataset.value = "";
+    for (const node of [out, pay, max]) {
+      node.textContent = "–";
+      node.removeAttribute("title");
+      node.dataset.value = "";
+    }
     usd.textContent = "";
     rate.textContent = "";
     return;
   }
+  pay.textContent = q.exactSide === "out" ? formatAmount(q.amountIn) : "–";
+  pay.title = q.exactSide === "out" ? `${q.amountIn} ${q.tokenIn}` : "";
+  pay.dataset.value = q.exactSide === "out" ? q.amountIn : "";
+  max.textContent = q.maxAmountIn ? formatTokenAmount(q.maxAmountIn, q.tokenIn) : "–";
+  max.title = q.maxAmountIn ? `${q.maxAmountIn} ${q.tokenIn}` : "";
+  max.dataset.value = q.maxAmountIn || "";
+  prefillPrices(q);
   out.textContent = formatAmount(q.route.amountOut);
   out.title = `${q.route.amountOut} ${q.tokenOut}`;
   out.dataset.value = q.route.amountOut;
@@ -240,7 +402,8 @@ function requestQuote() {
   if (!params) {
     state.quoteSeq += 1;
     state.quote = null;
-    if (controls.amountIn.value.trim() === "") setQuoteState("empty", "Enter an amount to see every venue's price.");
+    const amountControl = isExactOut() ? controls.amountOut : controls.amountIn;
+    if (amountControl.value.trim() === "") setQuoteState("empty", "Enter an amount to see every venue's price.");
     else setQuoteState("error", "Fix the highlighted field to get a quote.");
     return;
   }
@@ -248,10 +411,7 @@ function requestQuote() {
   const controller = new AbortController();
   state.quoteController = controller;
   setQuoteState("loading", "Quoting every venue…");
-  const query = new URLSearchParams({
-    tokenIn: params.tokenIn, tokenOut: params.tokenOut, amountIn: params.amountIn,
-    routingStrategy: params.routingStrategy, slippageBps: String(params.slippageBps),
-  });
+  const query = new URLSearchParams(params.query);
   fetchJSON(`/api/quote?${query}`, { signal: controller.signal })
     .then((quote) => {
       if (seq !== state.quoteSeq) return; // a newer request is on its way
@@ -492,10 +652,15 @@ function renderJupiter(q) {
 
 // --- submitting and following the order ---------------------------------------------------------
 
+const SUBMIT_LABELS = {
+  market: "Swap (paper trade)", limit: "Place limit order", stop_loss: "Place stop loss",
+  take_profit: "Place take profit", twap: "Start TWAP",
+};
+
 function setSubmitting(busy) {
   submitButton.disabled = busy;
   show(document.getElementById("submit-spinner"), busy);
-  document.getElementById("submit-label").textContent = busy ? "Submitting…" : "Swap (paper trade)";
+  document.getElementById("submit-label").textContent = busy ? "Submitting…" : SUBMIT_LABELS[orderType()];
 }
 
 async function submitOrder(event) {
@@ -513,7 +678,7 @@ async function submitOrder(event) {
     const accepted = await fetchJSON("/api/orders/execute", {
       method: "POST",
       headers: { "Idempotency-Key": newId() },
-      body: params,
+      body: params.body,
     });
     followOrder(accepted, params);
   } catch (err) {
@@ -524,19 +689,35 @@ async function submitOrder(event) {
   }
 }
 
+/**
+ * The steps an order goes through: a market order's lifecycle; a resting order first waits "open"
+ * (then runs that lifecycle from its trigger); a TWAP parent is "working" until its slices end.
+ * The last step is how it ended (confirmed, failed, cancelled or expired).
+ */
+function lifecycleSteps(order) {
+  const ended = ["failed", "cancelled", "expired"].includes(order.status) ? order.status : "confirmed";
+  const type = order.orderType || state.order?.type || "market";
+  if (type === "twap") return ["working", ended];
+  if (RESTING_TYPES.has(type)) return ["open", ...LIFECYCLE, ended];
+  return [...LIFECYCLE, ended];
+}
+
 function renderLifecycle(order) {
   const list = document.getElementById("order-lifecycle");
   const phases = order.phases || {};
-  const failed = order.status === "failed";
-  const steps = [...LIFECYCLE, failed ? "failed" : "confirmed"];
+  const failed = ["failed", "cancelled", "expired"].includes(order.status);
+  const steps = lifecycleSteps(order);
+  const resting = steps[0] === "open";
   const current = steps.indexOf(order.status);
   list.replaceChildren(...steps.map((step, i) => {
-    const at = step === "pending" ? order.createdAt : phases[step];
+    let at = phases[step];
+    if (step === steps[0]) at = order.createdAt;
+    else if (step === "pending") at = resting ? order.triggeredAt : order.createdAt;
     let stepState = "todo";
     if (step === order.status) stepState = FINAL_STATUSES.has(step) ? (failed ? "failed" : "done") : "active";
     else if (at || i < current) stepState = "done";
     // The first step shows the clock; later ones the time since it (the order's latency so far).
-    const since = at && step !== "pending" ? msBetween(order.createdAt, at) : null;
+    const since = at && step !== steps[0] ? msBetween(order.createdAt, at) : null;
     const when = !at ? "" : since === null ? formatTime(at) : `+${Math.max(0, since).toFixed(0)} ms`;
     return el("li", { class: `lifecycle-step lifecycle-${stepState}`, dataset: { step, state: stepState },
       "aria-current": step === order.status ? "step" : null },
@@ -606,6 +787,15 @@ async function finishOrder(orderId) {
 
 function renderOrderResult(detail) {
   const errorNode = document.getElementById("order-error");
+  if (detail.status === "cancelled" || detail.status === "expired") {
+    const filled = Number(detail.filledAmountIn) > 0;
+    errorNode.textContent = `${detail.status === "cancelled" ? "Cancelled" : "Expired"}: `
+      + (filled ? `${formatTokenAmount(detail.filledAmountIn, detail.tokenIn)} had been sold; the rest of the hold is available again.`
+        : "nothing was traded and the held amount is available again.");
+    show(errorNode, true);
+    show(document.getElementById("order-result"), false);
+    return;
+  }
   if (detail.status === "failed") {
     errorNode.textContent = `Not filled: ${detail.error ? detail.error.message : "the order failed"}. `
       + "Nothing was traded and the held amount is available again.";
@@ -615,7 +805,8 @@ function renderOrderResult(detail) {
   }
   show(errorNode, false);
   const out = detail.tokenOut;
-  document.getElementById("order-amount-out").textContent = formatTokenAmount(detail.amountOut, out);
+  document.getElementById("order-amount-out").textContent =
+    formatTokenAmount(detail.orderType === "twap" ? detail.filledAmountOut : detail.amountOut, out);
   document.getElementById("order-quoted-out").textContent = formatTokenAmount(detail.quotedAmountOut, out);
   document.getElementById("order-min-out").textContent = formatTokenAmount(detail.minAmountOut, out);
   const tbody = document.querySelector("#order-fills tbody");
@@ -669,17 +860,33 @@ async function subscribe() {
 function followOrder(accepted, params) {
   stopPolling();
   stopCountdown();
-  state.order = { id: accepted.orderId, lastSeq: null, status: accepted.status, pollTimer: null, final: false };
+  const type = params.body.orderType;
+  state.order = { id: accepted.orderId, lastSeq: null, status: accepted.status, pollTimer: null, final: false, type };
   const link = document.getElementById("order-link");
   link.href = `/orders/${encodeURIComponent(accepted.orderId)}`;
   link.textContent = accepted.orderId;
-  document.getElementById("order-message").textContent =
-    `Selling ${formatTokenAmount(params.amountIn, params.tokenIn)}; quoted ${formatTokenAmount(accepted.quotedAmountOut, params.tokenOut)}.`;
+  const heading = document.getElementById("order-heading");
+  heading.textContent = type === "market" ? "Your order" : `Your ${orderTypeLabel(type).toLowerCase()} order`;
+  if (type === "twap") heading.textContent = "Your TWAP order";
+  let message = params.exactOut
+    ? `Buying ${formatTokenAmount(params.amountOut, params.tokenOut)}; holding at most ${formatTokenAmount(
+      state.quote?.maxAmountIn ?? "", params.tokenIn)}.`
+    : `Selling ${formatTokenAmount(params.amountIn, params.tokenIn)}; quoted ${formatTokenAmount(accepted.quotedAmountOut, params.tokenOut)}.`;
+  if (RESTING_TYPES.has(type)) {
+    message = `${orderTypeLabel(type)} order open: ${formatTokenAmount(params.amountIn, params.tokenIn)} held until `
+      + (type === "limit" ? `the route pays ${params.body.limitPrice} ${params.tokenOut} per ${params.tokenIn}`
+        : `the reference price reaches ${params.body.triggerPrice}`)
+      + ". Follow or cancel it on its page.";
+  } else if (type === "twap") {
+    message = `TWAP working: ${params.body.slices} slices of ${formatTokenAmount(params.amountIn, params.tokenIn)} in all, `
+      + `one every ${params.body.intervalS} s. Its page shows each slice.`;
+  }
+  document.getElementById("order-message").textContent = message;
   loadBalances(); // the amount sold is held now
   show(document.getElementById("order-error"), false);
   show(document.getElementById("order-result"), false);
   setStatusBadge(document.getElementById("order-status"), accepted.status);
-  renderLifecycle({ status: accepted.status, phases: {}, createdAt: new Date().toISOString() });
+  renderLifecycle({ status: accepted.status, phases: {}, createdAt: new Date().toISOString(), orderType: type });
   const panel = document.getElementById("order-panel");
   show(panel, true);
   panel.scrollIntoView({ block: "nearest", behavior: "smooth" });
@@ -697,6 +904,8 @@ function fillTokenSelect(select, tokens, preferred) {
 
 function tokensChanged() {
   renderTokenIcons();
+  renderPriceUnits();
+  for (const control of [controls.limitPrice, controls.triggerPrice]) delete control.dataset.edited; // another pair
   renderBalances();
   scheduleQuote();
 }
@@ -710,7 +919,27 @@ async function init() {
   onConnectionChange((connection) => { if (connection !== "connected") startPolling(); });
 
   form.addEventListener("submit", submitOrder);
-  for (const control of [controls.amountIn, controls.slippageBps]) control.addEventListener("input", scheduleQuote);
+  for (const control of [controls.amountIn, controls.amountOut, controls.slippageBps]) {
+    control.addEventListener("input", scheduleQuote);
+  }
+  controls.orderType.addEventListener("change", () => { clearErrors(); applyOrderType(); scheduleQuote(); });
+  for (const radio of document.querySelectorAll('input[name="exactSide"]')) {
+    radio.addEventListener("change", () => { clearErrors(); applyOrderType(); scheduleQuote(); });
+  }
+  controls.expiry.addEventListener("change", () => { clearFieldError(controls.expiry); applyOrderType(); });
+  for (const control of [controls.limitPrice, controls.triggerPrice]) {
+    control.addEventListener("input", () => { control.dataset.edited = "true"; clearFieldError(control); renderLimitMinOut(); });
+  }
+  for (const control of [controls.slices, controls.intervalS, controls.amountIn]) {
+    control.addEventListener("input", () => {
+      if (control !== controls.amountIn) clearFieldError(control);
+      renderTwapHelp();
+      renderLimitMinOut();
+    });
+  }
+  for (const control of [controls.expiresAt, controls.onChildFailure]) {
+    control.addEventListener("input", () => clearFieldError(control));
+  }
   for (const control of [controls.routingStrategy, controls.slippageBps]) control.addEventListener("change", scheduleQuote);
   for (const control of [controls.tokenIn, controls.tokenOut]) control.addEventListener("change", tokensChanged);
   document.getElementById("max-button").addEventListener("click", useMax);
@@ -728,6 +957,7 @@ async function init() {
     fillTokenSelect(controls.tokenIn, tokens, form.dataset.defaultTokenIn || "SOL");
     fillTokenSelect(controls.tokenOut, tokens, form.dataset.defaultTokenOut || "USDC");
     renderTokenIcons();
+    applyOrderType();
     await balances;
     renderBalances();
     form.dataset.ready = "true";
@@ -739,3 +969,21 @@ async function init() {
 }
 
 init();
+
+/** A price for an input: six significant figures, no grouping (the API reads it exactly as typed). */
+function priceText(value) {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) return "";
+  return String(Number(n.toPrecision(6)));
+}
+
+/** Limit and trigger prices start at the current rate until the trader types one. */
+function prefillPrices(q) {
+  const rate = Number(q.route.amountOut) / Number(q.route.amountIn);
+  for (const [control, value] of [[controls.limitPrice, rate], [controls.triggerPrice, q.referencePrice ?? rate]]) {
+    if (control.dataset.edited === "true") continue;
+    control.value = priceText(value);
+    control.dataset.prefilled = "true";
+  }
+  renderLimitMinOut();
+}
