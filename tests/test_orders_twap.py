@@ -170,6 +170,7 @@ def test_a_twap_without_what_it_needs_or_with_what_it_cannot_use_is_422_naming_t
     r = client.post("/api/orders/execute", json=body, headers={"X-API-Key": api_key})
     assert r.status_code == 422, r.get_data(as_text=True)
     assert r.get_json()["error"]["field"] == field
+    assert r.get_json()["error"]["code"] == "invalid_order"  # as every order type's refusals
 
 
 @pytest.mark.parametrize(("fields", "field"), [({"slices": 1}, "slices"), ({"intervalS": 0}, "intervalS")])

@@ -673,6 +673,7 @@ MAX_PRICE = Decimal(10) ** 20
 
 
 def _refuse(field: str, message: str) -> ApiError:
+    """An order whose fields are well formed but do not make an order of its type (every type's)."""
     return ApiError(422, "invalid_order", message, field)
 
 
@@ -801,29 +802,23 @@ _NOT_FOR_TWAP = (
 )
 
 
-def _twap_error(message: str, field: str) -> ApiError:
-    return ApiError(422, "invalid_input", message, field)
-
-
 def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
     """A TWAP parent (``working``, input held) whose slices run as child market orders."""
     for name, why in _NOT_FOR_TWAP:
         if getattr(body, name) is not None:
-            raise _twap_error(f"{name} does not apply to a twap order: {why}", name)
+            raise _refuse(name, f"{name} does not apply to a twap order: {why}")
     if body.amountIn is None:
-        raise _twap_error("amountIn is required for a twap order", "amountIn")
+        raise _refuse("amountIn", "amountIn is required for a twap order")
     if body.slices is None:
-        raise _twap_error(
-            f"slices ({twap.MIN_SLICES}-{twap.MAX_SLICES}) is required for a twap order", "slices"
-        )
+        raise _refuse("slices", f"slices ({twap.MIN_SLICES}-{twap.MAX_SLICES}) is required for a twap order")
     if body.intervalS is None:
-        raise _twap_error("intervalS (seconds between slices, > 0) is required for a twap order", "intervalS")
+        raise _refuse("intervalS", "intervalS (seconds between slices, > 0) is required for a twap order")
     amount_in = _units(token_in, body.amountIn, "amountIn")
     interval_s = float(body.intervalS)
     try:
         twap.check_schedule(amount_in, body.slices, interval_s)
     except ValidationError as exc:
-        raise _twap_error(exc.message, exc.field or "slices") from exc
+        raise _refuse(exc.field or "slices", exc.message) from exc
     strategy = parse_strategy(body.routingStrategy)
     key = _idempotency_key()
     digest = request_hash(
