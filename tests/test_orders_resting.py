@@ -263,9 +263,14 @@ def test_moving_the_pool_by_trading_triggers_a_limit_and_a_stop_exactly_once(
     stop = place(client, api_key, sell | {"orderType": "stop_loss", "triggerPrice": str(stop_at)})
     assert tick(app)["triggered"] == 0
 
+    # The moves trade with wide slippage: each one's quote may come from the web's venue snapshot
+    # taken before the move just made (up to 2 x VENUE_CACHE_S old); the orders under test are the
+    # limit and the stop.
+    buy_jup = {"tokenIn": "USDC", "tokenOut": "JUP", "amountIn": "4000", "slippageBps": 3000}
+    sell_jup = {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "5000", "slippageBps": 3000}
     # Buy JUP until the pool pays the limit: the limit sells, the stop stays.
     for _ in range(40):
-        traded(execute(client, api_key, {"tokenIn": "USDC", "tokenOut": "JUP", "amountIn": "4000"}))
+        traded(execute(client, api_key, buy_jup))
         if tick(app)["triggered"]:
             break
     limit_order = wait_status(client, api_key, limit["orderId"], "confirmed", "failed")
@@ -274,7 +279,7 @@ def test_moving_the_pool_by_trading_triggers_a_limit_and_a_stop_exactly_once(
 
     # Sell JUP until the reference falls to the stop.
     for _ in range(40):
-        traded(execute(client, api_key, {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "5000"}))
+        traded(execute(client, api_key, sell_jup))
         if tick(app)["triggered"]:
             break
     stop_order = wait_status(client, api_key, stop["orderId"], "confirmed", "failed")
@@ -538,7 +543,11 @@ def test_a_triggered_limit_the_price_left_behind_goes_back_to_open_holding_its_i
     # The price falls between the trigger and the execution: the batch path, then the single one.
     for run in (lambda: jobs.execute_orders([order_id]), lambda: jobs.execute_order(order_id, 1)):
         trigger()
-        execute(client, api_key, {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "20000"})
+        # The move itself: wide slippage, since its quote may come from the web's venue snapshot
+        # taken before the previous round's move (up to 2 x VENUE_CACHE_S old), and what is tested
+        # here is the limit order, not this one.
+        move = {"tokenIn": "JUP", "tokenOut": "USDC", "amountIn": "20000", "slippageBps": 3000}
+        execute(client, api_key, move)
         with app.app_context():
             run()
         order = detail(client, api_key, order_id)
