@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -619,6 +620,28 @@ def _replay(order: Order) -> tuple[OrderAccepted, int, dict[str, str]]:
     return OrderAccepted.of(order), 200, {"Idempotent-Replayed": "true"}
 
 
+Accepted = tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]
+
+
+def _idempotent(account_id: int, fields: Mapping[str, Any]) -> tuple[str | None, str, Accepted | None]:
+    """The request's Idempotency-Key, the digest of the ``fields`` that define its order, and the
+    earlier answer when this key already placed this order (OrderConflictError: another order)."""
+    key = _idempotency_key()
+    digest = request_hash(fields)
+    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
+    return key, digest, None if existing is None else _replay(existing)
+
+
+def _answer(order: Order, created: bool, *, dispatch: bool) -> Accepted:
+    """202 for a new order (handed to the market path when ``dispatch``: the dispatcher batches new
+    orders into jobs.execute_orders), or the first answer for a replayed Idempotency-Key."""
+    if not created:
+        return _replay(order)
+    if dispatch:
+        get_services().dispatcher.submit(order.id)
+    return OrderAccepted.of(order), 202
+
+
 def _refuse_when_backlogged() -> None:
     """503 with Retry-After when more orders wait than ORDER_QUEUE_LIMIT: latency stays bounded."""
     limit = current_app.config["ORDER_QUEUE_LIMIT"]
@@ -649,9 +672,7 @@ def _refuse_when_backlogged() -> None:
     also=((200, "A replay of an earlier request with the same Idempotency-Key: the first answer"),),
     replayable=True,
 )
-def execute_order(
-    account_id: int, body: ExecuteOrderRequest
-) -> tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]:
+def execute_order(account_id: int, body: ExecuteOrderRequest) -> Accepted:
     """Accept an order (202) or replay the one with this Idempotency-Key (200)."""
     token_in, token_out = _pair(body.tokenIn, body.tokenOut)
     if body.orderType in ("limit", "stop_loss", "take_profit"):
@@ -663,9 +684,6 @@ def execute_order(
     if body.quoteId is not None:
         return _accept_firm_quote(account_id, body, token_in, token_out)
     return _accept_market(account_id, body, token_in, token_out)
-
-
-Accepted = tuple[OrderAccepted, int] | tuple[OrderAccepted, int, dict[str, str]]
 
 
 _PRICE_TEXT = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")  # ASCII only: Decimal takes "0_1", "١" too
@@ -721,8 +739,8 @@ def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, t
     amount_in = _units(token_in, body.amountIn, "amountIn")
     strategy = parse_strategy(body.routingStrategy)
     expires_at = _expiry(body)
-    key = _idempotency_key()
-    digest = request_hash(
+    key, digest, earlier = _idempotent(
+        account_id,
         {
             "orderType": kind,
             "tokenIn": token_in,
@@ -735,11 +753,10 @@ def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, t
             "expiresAt": None if body.expiresAt is None else iso(body.expiresAt),
             "expiresInS": body.expiresInS,
             "ocoGroup": body.ocoGroup,
-        }
+        },
     )
-    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
-    if existing is not None:
-        return _replay(existing)
+    if earlier is not None:
+        return earlier
     route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route  # the pair routes
     if kind == "limit":
         minimum = limit_min_amount_out(token_in, token_out, amount_in, price)
@@ -784,9 +801,7 @@ def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, t
         columns=columns,
         hold_units=hold_units,
     )
-    if not created:
-        return _replay(order)
-    return OrderAccepted.of(order), 202
+    return _answer(order, created, dispatch=False)
 
 
 # Fields that mean nothing for a TWAP order: refused rather than ignored.
@@ -820,8 +835,8 @@ def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, toke
     except ValidationError as exc:
         raise _refuse(exc.field or "slices", exc.message) from exc
     strategy = parse_strategy(body.routingStrategy)
-    key = _idempotency_key()
-    digest = request_hash(
+    key, digest, earlier = _idempotent(
+        account_id,
         {
             "orderType": "twap",
             "tokenIn": token_in,
@@ -832,11 +847,10 @@ def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, toke
             "slices": body.slices,
             "intervalS": interval_s,
             "onChildFailure": body.onChildFailure,
-        }
+        },
     )
-    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
-    if existing is not None:
-        return _replay(existing)
+    if earlier is not None:
+        return earlier
     _refuse_when_backlogged()
     # Every slice must route now (the remainder makes the last one larger): what the slices would
     # pay at today's prices is the parent's quote, and their minimums its minimum.
@@ -895,19 +909,18 @@ def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str,
         )
     amount_out = _units(token_out, body.amountOut, "amountOut")
     strategy = parse_strategy(body.routingStrategy)
-    key = _idempotency_key()
-    digest = request_hash(
+    key, digest, earlier = _idempotent(
+        account_id,
         {
             "tokenIn": token_in,
             "tokenOut": token_out,
             "amountOut": amount_out,
             "strategy": strategy.value,
             "slippageBps": body.slippageBps,
-        }
+        },
     )
-    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
-    if existing is not None:
-        return _replay(existing)
+    if earlier is not None:
+        return earlier
     _refuse_when_backlogged()
     _, exact = _quote_exact_out(token_in, token_out, amount_out, strategy, body.slippageBps)
     max_in = exact.max_amount_in
@@ -933,10 +946,7 @@ def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str,
         )
     except InsufficientBalanceError as exc:
         raise InsufficientBalanceError(f"{exc.message} (maxAmountIn)", field="amountOut") from exc
-    if not created:
-        return _replay(order)
-    get_services().dispatcher.submit(order.id)
-    return OrderAccepted.of(order), 202
+    return _answer(order, created, dispatch=True)
 
 
 def _contradiction(name: str, given: object, quoted: object) -> ApiError:
@@ -995,11 +1005,11 @@ def _accept_firm_quote(account_id: int, body: ExecuteOrderRequest, token_in: str
             details={"expiredAt": expired_at, "now": now_iso},
         )
     _check_body_matches(body, firm, token_in, token_out)
-    key = _idempotency_key()
-    digest = request_hash({"quoteId": body.quoteId, "tokenIn": token_in, "tokenOut": token_out})
-    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
-    if existing is not None:
-        return _replay(existing)
+    key, digest, earlier = _idempotent(
+        account_id, {"quoteId": body.quoteId, "tokenIn": token_in, "tokenOut": token_out}
+    )
+    if earlier is not None:
+        return earlier
     _refuse_when_backlogged()
     stored = {
         "firm_quote": {
@@ -1030,10 +1040,7 @@ def _accept_firm_quote(account_id: int, body: ExecuteOrderRequest, token_in: str
         f"at least {format_amount(token_out, firm.min_amount_out)} {token_out}",
         columns={"exact_side": firm.exact_side, "amount_out_wanted": firm.amount_out_wanted},
     )
-    if not created:
-        return _replay(order)
-    get_services().dispatcher.submit(order.id)
-    return OrderAccepted.of(order), 202
+    return _answer(order, created, dispatch=True)
 
 
 def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, token_out: str) -> Accepted:
@@ -1043,8 +1050,8 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
     amount_in = _units(token_in, body.amountIn, "amountIn")
     strategy = parse_strategy(body.routingStrategy)
     min_out = None if body.minAmountOut is None else _units(token_out, body.minAmountOut, "minAmountOut")
-    key = _idempotency_key()
-    digest = request_hash(
+    key, digest, earlier = _idempotent(
+        account_id,
         {
             "tokenIn": token_in,
             "tokenOut": token_out,
@@ -1052,11 +1059,10 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
             "strategy": strategy.value,
             "slippageBps": body.slippageBps,
             "minAmountOut": min_out,
-        }
+        },
     )
-    existing = None if key is None else replayed_order(db.session, account_id, key, digest)
-    if existing is not None:
-        return _replay(existing)
+    if earlier is not None:
+        return earlier
     _refuse_when_backlogged()
     route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
     if min_out is not None and min_out > route.amount_out:
@@ -1082,10 +1088,7 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
         idempotency_key=key,
         request_digest=digest,
     )
-    if not created:
-        return _replay(order)
-    get_services().dispatcher.submit(order.id)  # batched into jobs.execute_orders
-    return OrderAccepted.of(order), 202
+    return _answer(order, created, dispatch=True)
 
 
 @operations.get(
