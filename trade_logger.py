@@ -1626,18 +1626,10 @@ def trigger_orders(
                 order.quoted_amount_out = t.quoted_amount_out
             events[order.id].append(_event(order, OrderStatus.PENDING, t.message, now))
             triggered.append(order.id)
-            if order.oco_group is None:
-                continue
-            for sibling in rows:
-                if (
-                    sibling.id != order.id
-                    and sibling.status == OrderStatus.OPEN
-                    and sibling.account_id == order.account_id
-                    and sibling.oco_group == order.oco_group
-                ):
-                    note = f"cancelled: one-cancels-other, {order.id} of group {order.oco_group!r} triggered"
-                    events[sibling.id].append(_event(sibling, OrderStatus.CANCELLED, note, now))
-                    cancelled.append(sibling.id)
+            for sibling in _open_oco_siblings(order, rows):
+                note = f"cancelled: one-cancels-other, {order.id} of group {order.oco_group!r} triggered"
+                events[sibling.id].append(_event(sibling, OrderStatus.CANCELLED, note, now))
+                cancelled.append(sibling.id)
         _release(session, before, rows)
         changed = [orders[i] for i in events]
         stored = _insert_events(session, [row for o in changed for row in events[o.id]])
@@ -1645,13 +1637,35 @@ def trigger_orders(
     except BaseException:
         session.rollback()
         raise
-    by_order: dict[str, list[StoredEvent]] = defaultdict(list)
-    flat = [(o, row) for o in changed for row in events[o.id]]
-    for (o, _), event in zip(flat, stored, strict=True):
-        by_order[o.id].append(event)
     return RestingChanges(
-        tuple(triggered), tuple(expired), tuple(cancelled), tuple((o, by_order[o.id]) for o in changed)
+        tuple(triggered), tuple(expired), tuple(cancelled), _stored_by_order(changed, events, stored)
     )
+
+
+def _open_oco_siblings(order: Order, rows: Sequence[Order]) -> list[Order]:
+    """The other open orders of ``order``'s one-cancels-other group among ``rows`` (none without one)."""
+    if order.oco_group is None:
+        return []
+    return [
+        o
+        for o in rows
+        if o.id != order.id
+        and o.status == OrderStatus.OPEN
+        and o.account_id == order.account_id
+        and o.oco_group == order.oco_group
+    ]
+
+
+def _stored_by_order(
+    changed: Sequence[Order], events: Mapping[str, Sequence[dict[str, Any]]], stored: Sequence[StoredEvent]
+) -> tuple[tuple[Order, list[StoredEvent]], ...]:
+    """Each changed order with its stored events: ``stored`` came back in the order the rows of
+    ``events`` were inserted (changed order by changed order)."""
+    by_order: dict[str, list[StoredEvent]] = defaultdict(list)
+    flat = [o for o in changed for _ in events[o.id]]
+    for o, event in zip(flat, stored, strict=True):
+        by_order[o.id].append(event)
+    return tuple((o, by_order[o.id]) for o in changed)
 
 
 @dataclass(frozen=True)
@@ -1713,18 +1727,9 @@ def cancel_order(session: DbSession, order_id: str, account_id: int) -> CancelRe
         else:
             message = "cancelled by the trader; input released"
         events[order.id].append(_event(order, OrderStatus.CANCELLED, message, now))
-        for sibling in rows:
-            if (
-                sibling.id != order.id
-                and order.oco_group is not None
-                and sibling.oco_group == order.oco_group
-                and sibling.account_id == order.account_id
-                and sibling.status == OrderStatus.OPEN
-            ):
-                note = (
-                    f"cancelled: one-cancels-other, order {order.id} of group {order.oco_group!r} cancelled"
-                )
-                events[sibling.id].append(_event(sibling, OrderStatus.CANCELLED, note, now))
+        for sibling in _open_oco_siblings(order, rows):
+            note = f"cancelled: one-cancels-other, order {order.id} of group {order.oco_group!r} cancelled"
+            events[sibling.id].append(_event(sibling, OrderStatus.CANCELLED, note, now))
         for child in children:
             if child.status == OrderStatus.PENDING:
                 before[_hold_key(child)] = (child.account_id, child.token_in, child.amount_in)
@@ -1737,11 +1742,7 @@ def cancel_order(session: DbSession, order_id: str, account_id: int) -> CancelRe
     except BaseException:
         session.rollback()
         raise
-    by_order: dict[str, list[StoredEvent]] = defaultdict(list)
-    flat = [(o, row) for o in changed for row in events[o.id]]
-    for (o, _), event in zip(flat, stored, strict=True):
-        by_order[o.id].append(event)
-    return CancelResult("cancelled", order, tuple((o, by_order[o.id]) for o in changed))
+    return CancelResult("cancelled", order, _stored_by_order(changed, events, stored))
 
 
 def oco_hold(session: DbSession, account_id: int, token_in: str, oco_group: str, amount_in: int) -> int:
