@@ -850,6 +850,8 @@ def test_a_failed_order_reads_not_filled_and_its_page_shows_the_reason_and_the_r
         expect(page.locator("#order-error")).to_contain_text(order["error"]["message"])
         expect(page.locator("#route-details")).to_be_visible()
         expect(page.locator("#route-heading")).to_contain_text("attempted")
+        if order["route"]["priceImpactBps"] is None:  # a firm quote's legs carry no impact: no "0.00%"
+            expect(page.locator("#route-impact")).to_have_text("– (–)")
         expect(page.locator("#order-legs tbody tr")).to_have_count(len(order["legs"]))
         expect(page.locator("#legs-empty")).to_be_hidden()
         expect(page.locator("#otc-countdown")).to_be_hidden()

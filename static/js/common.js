@@ -154,6 +154,7 @@ export function formatBps(value, digits = 2) {
 
 /** Basis points as a percentage ("1.23%"). */
 export function bpsToPercent(value, digits = 2) {
+  if (value === null || value === undefined || value === "") return "–"; // Number(null) is 0
   const n = Number(value);
   if (!Number.isFinite(n)) return "–";
   return `${(n / 100).toFixed(digits)}%`;
