@@ -301,6 +301,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "quoting",
                 "executor",
                 "venue_state",
+                "resting_book",
             }
         ),
     ),

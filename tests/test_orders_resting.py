@@ -559,3 +559,64 @@ def test_a_triggered_limit_the_price_left_behind_goes_back_to_open_holding_its_i
         jup -= 20000
     assert trades_of(app, order_id) == 0
     assert [e["status"] for e in detail(client, api_key, order_id)["events"]].count("open") == 3
+
+
+# --- the watcher's book between ticks ---------------------------------------------------------------
+
+
+def test_the_kept_book_follows_new_cancelled_and_triggered_orders_like_a_full_read(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    """``RestingBook`` reads the whole book once, then only what changed: after orders are placed,
+    cancelled and triggered, the kept book equals a fresh full read, and no full read happened."""
+    from resting_book import RestingBook, open_order_book
+
+    kept = RestingBook(full_reload_s=1e9)
+
+    def kept_ids() -> set[str]:
+        with app.app_context():
+            book = kept.book(db.session, 0.0)
+            db.session.rollback()
+            return set(book.by_id)
+
+    def full_ids() -> set[str]:
+        with app.app_context():
+            book = open_order_book(db.session)
+            db.session.rollback()
+            return set(book.by_id)
+
+    first = place(client, api_key, LIMIT)["orderId"]
+    assert kept_ids() == full_ids() == {first}
+    second = place(client, api_key, LIMIT | {"limitPrice": "900"})["orderId"]
+    stop = place(client, api_key, LIMIT | {"orderType": "stop_loss", "limitPrice": None, "triggerPrice": "1"})
+    assert kept_ids() == full_ids() == {first, second, stop["orderId"]}
+    assert cancel(client, api_key, first).status_code == 200
+    assert kept_ids() == full_ids() == {second, stop["orderId"]}
+    cheap = place(client, api_key, LIMIT | {"limitPrice": "1"})["orderId"]  # fills now
+    assert kept_ids() == full_ids() == {second, stop["orderId"], cheap}
+    tick(app)
+    assert kept_ids() == full_ids() == {second, stop["orderId"]}
+    assert kept.reloads == 1 and kept.refreshes == 4
+
+
+def test_the_first_orders_of_a_new_oco_group_placed_together_hold_the_largest_once(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    """No row of the group exists yet when its first orders arrive together: each intake must
+    still see the others' hold (on PostgreSQL an advisory lock per group orders them)."""
+    answers: list[int] = []
+    sizes = ["2", "3", "1", "2.5", "1.5", "3"]
+
+    def go(size: str) -> None:
+        body = LIMIT | {"amountIn": size, "ocoGroup": "born-together"}
+        answers.append(
+            app.test_client().post("/api/orders/execute", json=body, headers=auth(api_key)).status_code
+        )
+
+    threads = [threading.Thread(target=go, args=(size,)) for size in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [202] * len(sizes)
+    assert reserved(client, api_key, "SOL") == 3
