@@ -248,6 +248,8 @@ def _settle_batch(
         log.exception("settling a batch of %d orders failed; re-running each alone", len(decided))
         return {d.order_id: _rerun(app, attempts[d.order_id]) for d in decided}
     live_updates.publish_batch(batch)
+    if batch.trades:
+        get_services(app).venues_moved.set()
     outcome = {t.order_id: OrderStatus.CONFIRMED.value for t in batch.trades}
     outcome.update({f.order.id: OrderStatus.FAILED.value for f in batch.failed})
     return outcome
@@ -284,6 +286,7 @@ def _settle(app: Flask, settlements: list[Settlement]) -> str:
     batch = settle_orders(db.session, settlements, now=time.time())
     live_updates.publish_batch(batch)
     if batch.trades:
+        get_services(app).venues_moved.set()
         return OrderStatus.CONFIRMED
     if batch.failed:
         return OrderStatus.FAILED

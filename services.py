@@ -119,11 +119,14 @@ class Services:
     emit_mode: EmitMode
     redis: Redis | None = None
     resting_book: RestingBook = field(default_factory=RestingBook)  # the watcher's, kept between ticks
+    # Set when this process settles trades: the resting-order watcher ticks at once, not on its timer.
+    venues_moved: threading.Event = field(default_factory=threading.Event)
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def shutdown(self) -> None:
         self.stop_event.set()
+        self.venues_moved.set()  # wakes the watcher's loop to see the stop
         for thread in self.threads:
             thread.join(timeout=5)
         self.dispatcher.close()

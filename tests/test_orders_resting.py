@@ -620,3 +620,30 @@ def test_the_first_orders_of_a_new_oco_group_placed_together_hold_the_largest_on
         t.join()
     assert answers == [202] * len(sizes)
     assert reserved(client, api_key, "SOL") == 3
+
+
+def test_a_trade_wakes_the_watcher_without_waiting_for_its_tick(database_url: str) -> None:
+    """With an hour-long tick, a limit order still triggers right after a trade moves the pools:
+    settling trades wakes the watcher's loop of the process (``Services.venues_moved``)."""
+    from background import run_maintenance
+    from services import get_services
+    from tests.conftest import build_app
+
+    app, key = build_app(database_url, RESTING_ORDERS_TICK_S=3600, RECOVERY_INTERVAL_S=3600)
+    client = app.test_client()
+    try:
+        run_maintenance(app)
+        fund(app, key, {"USDC": "2000000"})
+        pays = route_pays(client, "1")  # USDC for 1 SOL now
+        order_id = place(client, key, LIMIT | {"amountIn": "1", "limitPrice": str(pays * Decimal("1.01"))})[
+            "orderId"
+        ]
+        wait_until(lambda: get_services(app).resting_book.reloads >= 1, "the watcher's first tick")
+        assert detail(client, key, order_id)["status"] == "open"
+        # Buy SOL with USDC: SOL gets dearer in the pools, so 1 SOL pays more than 1% more.
+        execute(
+            client, key, {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "1500000", "slippageBps": 5000}
+        )
+        wait_status(client, key, order_id, "confirmed")
+    finally:
+        get_services(app).shutdown()
