@@ -96,13 +96,22 @@ def _token(plan: Plan, name: str) -> str:
         raise ValidationError(f"params.{name}: unknown token {symbol!r}", field=f"params.{name}") from exc
 
 
-def _fraction(plan: Plan, name: str, *, upper: Decimal | None = None) -> Decimal:
-    value = plan.params.get(name)
-    if isinstance(value, (int, str)) and not isinstance(value, bool):
+def _decimal(value: Any) -> Decimal | None:
+    """A plan's ratio as a Decimal (floats through their repr: 0.1 is 0.1); None if it is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, (int, str, Decimal)):
         try:
-            value = Decimal(value)
+            return Decimal(value)
         except ArithmeticError:
-            value = None
+            return None
+    return None
+
+
+def _fraction(plan: Plan, name: str, *, upper: Decimal | None = None) -> Decimal:
+    value = _decimal(plan.params.get(name))
     if (
         not isinstance(value, Decimal)
         or not value.is_finite()
@@ -110,7 +119,8 @@ def _fraction(plan: Plan, name: str, *, upper: Decimal | None = None) -> Decimal
         or (upper is not None and value > upper)
     ):
         raise ValidationError(
-            f"params.{name} must be a Decimal in [0, {upper if upper is not None else '∞'}), got {value!r}",
+            f"params.{name} must be a Decimal in [0, {upper if upper is not None else '∞'}], "
+            f"got {plan.params.get(name)!r}",
             field=f"params.{name}",
         )
     return value
@@ -225,7 +235,7 @@ class _Venues:
             reserve_a, reserve_b = swap_toward(pool.reserve_a, pool.reserve_b, pool.fee_bps, target)
             pool = replace(pool, reserve_a=reserve_a, reserve_b=reserve_b)
             q = reserve_b / reserve_a
-        if g * q <= r * (1 + 1e-9) and g * r <= q * (1 + 1e-9):
+        if steps > 0 and g * q <= r * (1 + 1e-9) and g * r <= q * (1 + 1e-9):
             del self.pools[pool.pool_id]
             return None
         self.pools[pool.pool_id] = (pool, step)
@@ -398,8 +408,8 @@ class _Rebalance(_Decider):
         super().__init__(plan, replay)
         self.next_t = plan.start
         self.a, self.b = get_token(self.p["token_a"]).symbol, get_token(self.p["token_b"]).symbol
-        self.target = float(Decimal(self.p["target_weight"]))
-        self.band = float(Decimal(self.p["band"]))
+        self.target = float(_fraction(plan, "target_weight"))
+        self.band = float(_fraction(plan, "band"))
 
     def step(self, frame: Frame) -> None:
         if frame.t < self.next_t:
@@ -434,7 +444,7 @@ class _MeanReversion(_Decider):
         super().__init__(plan, replay)
         self.token, self.quote = get_token(self.p["token"]).symbol, get_token(self.p["quote_token"]).symbol
         self.window = float(self.p["window_s"])
-        self.threshold = float(Decimal(self.p["threshold"]))
+        self.threshold = float(_fraction(plan, "threshold"))
         self.points: deque[tuple[float, float]] = deque()
         self.total = 0.0
         self.first_t: float | None = None
@@ -479,7 +489,7 @@ class _LimitLadder(_Decider):
     def _place(self, frame: Frame) -> None:
         self.placed = True
         p0 = _CONTEXT.divide(frame.prices[self.token], frame.prices[self.quote])
-        step = Decimal(self.p["step"])
+        step = _fraction(self.plan, "step")
         amount_in = self.p["amount_in"]
         lot = int(
             _CONTEXT.divide(

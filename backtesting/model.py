@@ -107,6 +107,10 @@ class Plan:
     rebalance: token_a, token_b, target_weight (Decimal 0..1), band (Decimal), check_every_s;
     mean_reversion: token, quote_token, window_s, threshold (Decimal, e.g. 0.02), amount_in;
     limit_ladder: token, quote_token, rungs (int), step (Decimal fraction), amount_in per rung.
+    (Details in ``backtesting.engine``: mean_reversion's amount_in is quote_token spent per buy, the
+    lot bought is sold whole; limit_ladder's buy rungs each spend amount_in of quote_token below the
+    first frame's price, its sell rungs each sell what amount_in bought at that price, above it.
+    Ratios may be Decimal, str, int or float (read through its repr).)
     """
 
     kind: PlanKind

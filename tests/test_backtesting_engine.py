@@ -287,3 +287,18 @@ def test_a_run_without_frames_gives_nulls() -> None:
     result = run(dca(1), _no_frames())
     assert result.steps == 0 and not result.trades and result.equity == ()
     json.dumps(result.metrics, allow_nan=False)
+
+
+def test_ratios_may_be_strings_or_floats_and_out_of_range_ones_are_refused() -> None:
+    params = {
+        "token_a": "SOL",
+        "token_b": "USDC",
+        "target_weight": 0.5,
+        "band": "0.02",
+        "check_every_s": 3_600,
+    }
+    initial = {"SOL": 1_000 * SOL, "USDC": 50_000 * USDC}
+    assert run(plan(PlanKind.REBALANCE, params, initial, days=0.5), market_frames(1)).trades
+    with pytest.raises(ValidationError) as caught:
+        run(plan(PlanKind.REBALANCE, params | {"target_weight": "1.5"}, initial), market_frames(1)[:2])
+    assert caught.value.field == "params.target_weight"
