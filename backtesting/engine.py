@@ -191,8 +191,12 @@ class _Venues:
 
     def market(self, frame: Frame, step: int) -> tuple[Market, dict[str, Pool], dict[str, otc_engine.Desk]]:
         """The Market for a decision at ``frame`` (moved venues relaxed to ``step``)."""
-        if not self.terms:
-            self.terms = {d.desk_id: d for d in otc_engine.default_desks(frame.prices, frame.t)}
+        for spec in otc_engine.DEFAULT_DESK_SPECS:
+            if spec.desk_id not in self.terms:  # built once, at the first frame pricing both its tokens
+                try:
+                    self.terms[spec.desk_id] = otc_engine.make_desk(spec, frame.prices, frame.t)
+                except SolrouteError:
+                    continue
         pools: dict[str, Pool] = {}
         for state in frame.pools:
             if not self._pool_wanted(state):
@@ -286,12 +290,17 @@ class _Replay:
         self, frame: Frame, token_in: str, token_out: str, amount_in: int, min_out: int = 0
     ) -> SimTrade | None:
         """Route and settle one trade; None (counted as skipped) when it cannot trade."""
-        if amount_in <= 0 or self.balances.get(token_in, 0) < amount_in:
+        if (
+            amount_in <= 0
+            or self.balances.get(token_in, 0) < amount_in
+            or not frame.prices.get(token_in)
+            or not frame.prices.get(token_out)  # no reference to measure the cost against
+        ):
             self.skipped += 1
             return None
         plan = self.plan
-        market, pools, desks = self.venues.market(frame, self.step)
         try:
+            market, pools, desks = self.venues.market(frame, self.step)
             result = find_route(market, token_in, token_out, amount_in, self.router, plan.slippage_bps)
             minimum = max(result.route.min_amount_out, min_out)
             if result.route.amount_out < minimum:

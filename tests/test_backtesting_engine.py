@@ -302,3 +302,14 @@ def test_ratios_may_be_strings_or_floats_and_out_of_range_ones_are_refused() -> 
     with pytest.raises(ValidationError) as caught:
         run(plan(PlanKind.REBALANCE, params | {"target_weight": "1.5"}, initial), market_frames(1)[:2])
     assert caught.value.field == "params.target_weight"
+
+
+def test_frames_missing_a_price_skip_what_they_cannot_value_and_drop_desks_they_cannot_price() -> None:
+    frames = market_frames(1)[:120]
+    no_usdt = [replace(f, prices={k: v for k, v in f.prices.items() if k != "USDT"}) for f in frames]
+    result = run(dca(30_000, days=0.1), no_usdt)
+    assert len(result.trades) == 2 and result.skipped == 0  # t = 0 and 3,600 s in 120 frames
+    assert not any(leg["venueId"] == "otc-b-sol-usdt" for t in result.trades for leg in t.legs)
+    no_sol = [replace(f, prices={k: v for k, v in f.prices.items() if k != "SOL"}) for f in frames]
+    skipped = run(dca(30_000, days=0.1), no_sol)
+    assert not skipped.trades and skipped.skipped == 2
