@@ -46,7 +46,8 @@ from backtesting.synthetic import SECONDS_PER_YEAR
 from errors import SolrouteError, ValidationError
 from execution_plan import plan_from_route, price_of, settle_plan
 from order_book import limit_min_amount_out
-from routing_engine import Market, Strategy, find_route, parse_strategy
+from routing_engine import LatencyConfig, Market, RouterConfig, Strategy, find_route, parse_strategy
+from routing_engine.routes import DEFAULT_CONFIG
 from tokens import get_token
 
 __all__ = ["MAX_POINTS", "STABLE", "compare", "parse_plan_strategy", "run", "validate_plan"]
@@ -56,6 +57,7 @@ STABLE = frozenset({"USDC", "USDT"})  # cash: no position, no round trip
 _CONTEXT = Context(prec=28)
 _COST_QUANTUM = Decimal("0.0001")
 _VENUE_PREFIX = "VENUE:"
+DEFAULT_LATENCY = LatencyConfig()
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,9 @@ def validate_plan(plan: Plan) -> None:
 class _Venues:
     """The strategy's view of the market: recorded frames, plus the pools and desks it moved."""
 
-    def __init__(self, venue: str | None, relax_fraction: float) -> None:
+    def __init__(self, venue: str | None, relax_fraction: float, latency: LatencyConfig) -> None:
         self.venue = venue
+        self.latency = latency
         self.keep = 1.0 - relax_fraction  # share of a gap left after one step
         self.pools: dict[str, tuple[Pool, int]] = {}  # moved pools, and the step they were last relaxed at
         self.desks: dict[str, otc_engine.Desk] = {}  # moved desks
@@ -224,7 +227,9 @@ class _Venues:
             desks[desk_state.desk_id] = replace(
                 terms, inventory_base=inventory[0], inventory_quote=inventory[1], updated_at=frame.t
             )
-        market = Market(tuple(pools.values()), tuple(desks.values()), frame.prices, frame.t)
+        market = Market(
+            tuple(pools.values()), tuple(desks.values()), frame.prices, frame.t, latency=self.latency
+        )
         return market, pools, desks
 
     def _relaxed(self, pool: Pool, recorded: PoolState, steps: int, step: int) -> Pool | None:
@@ -255,10 +260,13 @@ class _Venues:
 
 
 class _Replay:
-    def __init__(self, plan: Plan, relax_fraction: float) -> None:
+    def __init__(
+        self, plan: Plan, relax_fraction: float, config: RouterConfig, latency: LatencyConfig
+    ) -> None:
         self.plan = plan
+        self.config = config
         self.router, venue = parse_plan_strategy(plan.strategy)
-        self.venues = _Venues(venue, relax_fraction)
+        self.venues = _Venues(venue, relax_fraction, latency)
         self.balances: dict[str, int] = {get_token(s).symbol: int(a) for s, a in plan.initial.items()}
         self.units = {s: get_token(s).unit for s in self.balances}
         self.trades: list[SimTrade] = []
@@ -301,7 +309,9 @@ class _Replay:
         plan = self.plan
         try:
             market, pools, desks = self.venues.market(frame, self.step)
-            result = find_route(market, token_in, token_out, amount_in, self.router, plan.slippage_bps)
+            result = find_route(
+                market, token_in, token_out, amount_in, self.router, plan.slippage_bps, self.config
+            )
             minimum = max(result.route.min_amount_out, min_out)
             if result.route.amount_out < minimum:
                 self.skipped += 1
@@ -549,12 +559,16 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     progress_every: int = 1000,
     relax_fraction: float = 0.5,
+    router_config: RouterConfig = DEFAULT_CONFIG,
+    latency: LatencyConfig = DEFAULT_LATENCY,
 ) -> BacktestResult:
     """Replay ``plan`` over the frames with t in [plan.start, plan.end] (frames in time order).
 
     ``progress`` is called every ``progress_every`` steps and at the end; ``should_stop`` is asked
     as often, and a True stops the run (the result is marked ``cancelled``). ``relax_fraction``:
     the share of a moved pool's gap to the recorded one that arbitrage closes per step.
+    ``router_config`` and ``latency``: the live app's (``Quotes.router_config`` and ``.latency``)
+    to route exactly as it does; the router's defaults otherwise.
     """
     validate_plan(plan)
     if not 0.0 <= relax_fraction <= 1.0:
@@ -562,7 +576,7 @@ def run(
             f"relax_fraction must be in [0, 1], got {relax_fraction}", field="relax_fraction"
         )
     progress_every = max(1, int(progress_every))
-    replay = _Replay(plan, relax_fraction)
+    replay = _Replay(plan, relax_fraction, router_config, latency)
     decider = _DECIDERS[plan.kind](plan, replay)
     total = len(frames) if isinstance(frames, Sequence) else 0
     stats = EquityStats()
@@ -633,7 +647,14 @@ def run(
 
 
 def compare(
-    plan: Plan, frames_factory: Callable[[], Iterable[Frame]], strategies: Iterable[str]
+    plan: Plan,
+    frames_factory: Callable[[], Iterable[Frame]],
+    strategies: Iterable[str],
+    **options: Any,
 ) -> dict[str, BacktestResult]:
-    """The same plan over the same frames through each strategy, by strategy name."""
-    return {strategy: run(replace(plan, strategy=strategy), frames_factory()) for strategy in strategies}
+    """The same plan over the same frames through each strategy, by strategy name (``options``:
+    ``run``'s keyword arguments)."""
+    return {
+        strategy: run(replace(plan, strategy=strategy), frames_factory(), **options)
+        for strategy in strategies
+    }

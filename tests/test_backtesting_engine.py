@@ -313,3 +313,15 @@ def test_frames_missing_a_price_skip_what_they_cannot_value_and_drop_desks_they_
     no_sol = [replace(f, prices={k: v for k, v in f.prices.items() if k != "SOL"}) for f in frames]
     skipped = run(dca(30_000, days=0.1), no_sol)
     assert not skipped.trades and skipped.skipped == 2
+
+
+def test_the_live_apps_router_settings_are_honoured() -> None:
+    from routing_engine import RouterConfig
+
+    frames = market_frames(1)[:61]
+    direct_only = run(dca(30_000, days=0.05), frames, router_config=RouterConfig(two_hop=False, max_hops=1))
+    assert direct_only.trades and all(
+        leg["hop"] == 0 and leg["tokenIn"] == "USDC" for t in direct_only.trades for leg in t.legs
+    )
+    default = run(dca(30_000, days=0.05), frames)
+    assert any(leg["hop"] == 1 for t in default.trades for leg in t.legs)  # via USDT by default
