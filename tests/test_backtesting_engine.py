@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import otc_engine
 from amm.pools import Pool
@@ -325,3 +327,24 @@ def test_the_live_apps_router_settings_are_honoured() -> None:
     )
     default = run(dca(30_000, days=0.05), frames)
     assert any(leg["hop"] == 1 for t in default.trades for leg in t.legs)  # via USDT by default
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(1, 3),
+    clip=st.integers(1, 2_000_000),
+    every_s=st.sampled_from([60, 600, 3_600]),
+    strategy=st.sampled_from(["OPTIMAL_SPLIT", "BEST_PRICE", "LOWEST_SLIPPAGE", "VENUE:orca", "VENUE:otc"]),
+)
+def test_every_replay_conserves_the_balances_and_stays_json_safe(
+    seed: int, clip: int, every_s: int, strategy: str
+) -> None:
+    frames = market_frames(seed)[:240]
+    result = run(dca(clip, every_s=every_s, days=1, strategy=strategy, cash=5_000_000), frames)
+    spent = sum(t.amount_in for t in result.trades)
+    bought = sum(t.amount_out for t in result.trades)
+    final = result.trades[-1].balances if result.trades else {"USDC": 5_000_000 * USDC}
+    assert final["USDC"] == 5_000_000 * USDC - spent and final.get("SOL", 0) == bought
+    assert all(t.amount_out > 0 and t.cost_bps > -100 for t in result.trades)
+    assert len(result.trades) + result.skipped == -(-240 * 60 // every_s)
+    json.dumps(result.metrics, allow_nan=False)
