@@ -30,8 +30,6 @@ class EquityStats:
     max_drawdown: float = 0.0  # min over t of v_t / max_{s≤t} v_s − 1 (≤ 0)
     value_sum: float = 0.0  # Σ v_t, for the mean equity (turnover)
     returns: int = 0  # returns counted (steps with a positive previous value)
-    return_sum: float = 0.0  # Σ r_i
-    return_sq_sum: float = 0.0  # Σ r_i²
     downside_sq_sum: float = 0.0  # Σ min(r_i, 0)²
     # Welford's running mean and M2: the sample variance without cancellation on tiny returns.
     mean: float = 0.0
@@ -45,8 +43,6 @@ class EquityStats:
             if self.last > 0:
                 r = value / self.last - 1.0
                 self.returns += 1
-                self.return_sum += r
-                self.return_sq_sum += r * r
                 if r < 0:
                     self.downside_sq_sum += r * r
                 delta = r - self.mean
