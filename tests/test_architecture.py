@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE_PACKAGES = ("amm", "routing_engine")
+PURE_PACKAGES = ("amm", "routing_engine", "backtesting")
 PURE_MODULES = (
     "otc_engine",
     "execution_plan",

@@ -106,3 +106,43 @@ def test_every_gap_parses_and_meets_the_target(quick_output: str) -> None:
         assert number(gap) <= GAP_TARGET_BPS
         assert result == "PASS"
     assert 0 <= number(by_venues["all"][3]) <= GAP_TARGET_BPS
+
+
+# --- bench/backtest.py ---------------------------------------------------------------------------
+
+BACKTEST_RUNS = ("generate (baseline)", "replay, 1 trade", "replay, DCA hourly")
+
+
+@pytest.fixture(scope="module")
+def backtest_quick_output() -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "backtest.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_backtest_bench_names_its_command_and_reports_every_run(backtest_quick_output: str) -> None:
+    lines = backtest_quick_output.splitlines()
+    assert "bench/backtest.py --quick" in lines[0] and f"Python {sys.version.split()[0]}" in lines[0]
+    assert "20,160 one-minute steps" in lines[1]
+    rows = {
+        row[0]: row
+        for row in (re.split(r"\s{2,}", line.strip()) for line in lines)
+        if row[0] in BACKTEST_RUNS
+    }
+    assert set(rows) == set(BACKTEST_RUNS)
+    for name in BACKTEST_RUNS:
+        assert number(rows[name][2]) > 0  # steps per second
+    # 14 days of one-minute steps with a trade an hour: 336 trades, none skipped
+    assert venues(rows["replay, DCA hourly"][3]) == 336
+    assert venues(rows["replay, 1 trade"][3]) == 1
+    assert re.search(r"frames generated per second: [\d,]+", backtest_quick_output)
+    assert "skipped 0" in backtest_quick_output
+    assert re.search(r"load average: before [\d. ]+, after [\d. ]+ on \d+ cores", backtest_quick_output)
