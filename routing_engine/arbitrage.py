@@ -59,7 +59,7 @@ __all__ = [
 OpportunityKind = Literal["cross_venue", "cycle"]
 
 _CONTEXT = Context(prec=40)
-_NEIGHBOURS = 3  # integers either side of the closed-form optimum checked on the exact maths
+_NEIGHBOURS = 2  # integers either side of the closed-form optimum checked on the exact maths
 _SCAN = 16  # the ternary search stops at a bracket this narrow and scans it
 
 
@@ -97,8 +97,9 @@ class ArbitrageSearch:
     """What a search did: the opportunities and the work counts the bench prints."""
 
     opportunities: tuple[Opportunity, ...]
-    examined: int  # venue loops whose marginal-price product was computed
-    sized: int  # loops (per rotation) whose optimal size was searched
+    checked: int  # marginal-price products compared with 1 (token loops and venue loops)
+    examined: int  # venue loops that passed (all of them without pruning)
+    sized: int  # optimal-size searches: one per examined loop and start token with a USD price
 
 
 # --- the graph of directional venues ------------------------------------------------------------
@@ -135,11 +136,12 @@ def _edges(market: Market) -> dict[tuple[str, str], list[tuple[float, _Edge]]]:
 
 
 def _loops(
-    by_pair: Mapping[tuple[str, str], Sequence[tuple[float, _Edge]]], *, prune: bool
+    by_pair: Mapping[tuple[str, str], Sequence[tuple[float, _Edge]]], *, prune: bool, checks: list[int]
 ) -> Iterator[tuple[_Edge, ...]]:
     """Venue loops of two and three hops, each once (from its smallest token), with product > 1.
 
     With ``prune`` off every loop is yielded (the bench's baseline); the product is not checked.
+    ``checks[0]`` counts the products compared.
     """
     out: dict[str, list[str]] = {}
     for a, b in by_pair:
@@ -153,11 +155,14 @@ def _loops(
             first = by_pair[(a, b)]
             # Two hops: a→b on one venue, b→a on another.
             back = by_pair.get((b, a), ())
+            checks[0] += bool(back and prune)
             if back and (not prune or first[0][0] * back[0][0] > 1.0):
                 for m1, e1 in first:
+                    checks[0] += prune
                     if prune and m1 * back[0][0] <= 1.0:
                         break
                     for m2, e2 in back:
+                        checks[0] += prune
                         if prune and m1 * m2 <= 1.0:
                             break
                         if e1.venue_id != e2.venue_id:
@@ -169,15 +174,19 @@ def _loops(
                 second, third = by_pair[(b, c)], by_pair.get((c, a), ())
                 if not third:
                     continue
+                checks[0] += prune
                 if prune and first[0][0] * second[0][0] * third[0][0] <= 1.0:
                     continue
                 for m1, e1 in first:
+                    checks[0] += prune
                     if prune and m1 * second[0][0] * third[0][0] <= 1.0:
                         break
                     for m2, e2 in second:
+                        checks[0] += prune
                         if prune and m1 * m2 * third[0][0] <= 1.0:
                             break
                         for m3, e3 in third:
+                            checks[0] += prune
                             if prune and m1 * m2 * m3 <= 1.0:
                                 break
                             yield (e1, e2, e3)
@@ -233,15 +242,24 @@ def _best_of(loop: Sequence[_Edge], candidates: Iterator[int] | Sequence[int]) -
 def _size_cp(loop: Sequence[AmmVenue]) -> tuple[int, int] | None:
     """Closed form for constant-product loops (module docstring), then the exact neighbours."""
     big_a, big_b, big_c = 1, 1, 0
+    legs = []
     for v in loop:
         g = BPS - v.pool.fee_bps
-        a, b, c = g * v.reserve_out, BPS * v.reserve_in, g
-        big_a, big_b, big_c = big_a * a, big_b * b, b * big_c + c * big_a
+        a, b = g * v.reserve_out, BPS * v.reserve_in
+        big_a, big_b, big_c = big_a * a, big_b * b, b * big_c + g * big_a
+        legs.append((g, v.reserve_out, b))
     if big_a <= big_b:
         return None
     x_star = (math.isqrt(big_a * big_b) - big_b) // big_c
-    lo = max(1, x_star - _NEIGHBOURS)
-    return _best_of(loop, range(lo, x_star + _NEIGHBOURS + 2))
+    best: tuple[int, int] | None = None
+    for x in range(max(1, x_star - _NEIGHBOURS), x_star + _NEIGHBOURS + 2):
+        amount = x
+        for g, reserve_out, scaled_in in legs:  # amm's amount_out_unchecked, inlined: the hot loop
+            after_fee = amount * g
+            amount = after_fee * reserve_out // (scaled_in + after_fee)
+        if amount > 0 and (best is None or amount - x > best[1]):
+            best = (x, amount - x)
+    return best
 
 
 def _bound(loop: Sequence[_Edge], hi: int, *, lowest: bool) -> int | None:
@@ -339,6 +357,11 @@ def _unit(token: str, decimals: Mapping[str, int] | None) -> int | None:
         return None
 
 
+def _usd(amount: int, unit: int, usd_price: Decimal) -> Decimal:
+    """Base units of a token at its USD price."""
+    return _CONTEXT.multiply(_CONTEXT.divide(Decimal(amount), Decimal(unit)), usd_price)
+
+
 def _opportunity(
     market: Market, loop: Sequence[_Edge], x: int, decimals: Mapping[str, int] | None
 ) -> Opportunity | None:
@@ -351,7 +374,7 @@ def _opportunity(
     usd, unit = market.usd_prices.get(start), _unit(start, decimals)
     if profit <= 0 or not usd or unit is None:
         return None
-    profit_usd = _CONTEXT.multiply(_CONTEXT.divide(Decimal(profit), Decimal(unit)), usd)
+    profit_usd = _usd(profit, unit, usd)
     profit_bps = _CONTEXT.divide(Decimal(profit * BPS), Decimal(x))
     return Opportunity(
         kind="cross_venue" if len(loop) == 2 else "cycle",
@@ -388,24 +411,31 @@ def search_opportunities(
     by_pair = _edges(market)
     found: list[Opportunity] = []
     examined = sized = 0
-    for loop in _loops(by_pair, prune=prune):
+    checks = [0]
+    for loop in _loops(by_pair, prune=prune, checks=checks):
         examined += 1
-        best: Opportunity | None = None
+        # Size the loop from each start token; value each in USD; build the best one only.
+        best: tuple[Decimal, tuple[_Edge, ...], int] | None = None
         for r in range(len(loop)):
             rotation = loop[r:] + loop[:r]
-            if not market.usd_prices.get(rotation[0].token_in):
+            start = rotation[0].token_in
+            usd, unit = market.usd_prices.get(start), _unit(start, decimals)
+            if not usd or unit is None:
                 continue
             sized += 1
             size = _size(rotation)
             if size is None or size[1] <= 0:
                 continue
-            opportunity = _opportunity(market, rotation, size[0], decimals)
-            if opportunity is not None and (best is None or opportunity.profit_usd > best.profit_usd):
-                best = opportunity
-        if best is not None and best.profit_usd >= min_profit_usd:
-            found.append(best)
+            value = _usd(size[1], unit, usd)
+            if best is None or value > best[0]:
+                best = (value, rotation, size[0])
+        if best is None or best[0] < min_profit_usd:
+            continue
+        opportunity = _opportunity(market, best[1], best[2], decimals)
+        if opportunity is not None:
+            found.append(opportunity)
     found.sort(key=lambda o: (-o.profit_usd, -o.profit_bps, tuple(leg.venue_id for leg in o.legs)))
-    return ArbitrageSearch(tuple(found[: max(0, limit)]), examined, sized)
+    return ArbitrageSearch(tuple(found[: max(0, limit)]), checks[0], examined, sized)
 
 
 def find_opportunities(
