@@ -192,10 +192,16 @@ def zoom_search(profit: Callable[[int], int | None], lo: int, hi: int) -> tuple[
         lo, hi = max(lo, best[0] - 2 * step), min(hi, best[0] + 2 * step)
 
 
-def test_a_pool_against_a_desk_is_a_cross_venue_opportunity_sized_like_the_optimiser() -> None:
-    desk = otc_engine.default_desks(PRICES, NOW)[0]  # SOL/USDC around 150, 25 bps + size spread
-    # One SOL/USDC pool pricing SOL at 156: buy SOL from the desk with USDC, sell it to the pool.
-    pool = Pool("p", "Raydium", "SOL", "USDC", 50_000 * 10**9, 50_000 * 156 * 10**6, 25)
+@pytest.mark.parametrize(
+    ("desk_index", "pool_price", "pool_sol"),
+    [(0, 156, 50_000), (0, 143, 50_000), (1, 158, 20_000), (1, 147, 200_000), (0, 151, 1_000_000)],
+)
+def test_a_pool_against_a_desk_is_a_cross_venue_opportunity_sized_like_the_optimiser(
+    desk_index: int, pool_price: int, pool_sol: int
+) -> None:
+    desk = otc_engine.default_desks(PRICES, NOW)[desk_index]  # SOL/USDC or SOL/USDT around 150
+    # One pool pricing SOL off the desk's mid: buy SOL where it is cheap, sell it where it is dear.
+    pool = Pool("p", "Raydium", "SOL", desk.quote, pool_sol * 10**9, pool_sol * pool_price * 10**6, 25)
     market = Market((pool,), (desk,), PRICES, NOW)
     found = find_opportunities(market)
     assert found, "the desk/pool spread was not found"
@@ -203,19 +209,56 @@ def test_a_pool_against_a_desk_is_a_cross_venue_opportunity_sized_like_the_optim
     assert o.kind == "cross_venue"
     assert {leg.venue_id for leg in o.legs} == {"p", desk.desk_id}
     check_reported(market, o)
-    mid = market.mid_price("SOL", "USDC")
+    mid = market.mid_price(desk.base, desk.quote)
     assert mid is not None
-    params = otc_engine.curve(desk, o.legs[0].token_in, o.legs[0].token_out, mid, NOW)
-    assert params is not None and params.min_in <= o.legs[0].amount_in <= params.max_in
+    desk_leg = next(leg for leg in o.legs if leg.venue_id == desk.desk_id)
+    params = otc_engine.curve(desk, desk_leg.token_in, desk_leg.token_out, mid, NOW)
+    assert params is not None and params.min_in <= desk_leg.amount_in <= params.max_in
 
     def profit(x: int) -> int | None:
-        q = otc_engine.quote(desk, o.legs[0].token_in, o.legs[0].token_out, x, mid, NOW)
-        if not q.available:
-            return None
-        return cp_out(pool, "SOL", q.amount_out) - x
+        amount = x
+        for leg in o.legs:
+            if leg.venue_id == "p":
+                amount = cp_out(pool, leg.token_in, amount)
+                continue
+            q = otc_engine.quote(desk, leg.token_in, leg.token_out, amount, mid, NOW)
+            if not q.available:
+                return None
+            amount = q.amount_out
+        return amount - x
 
-    _, best = zoom_search(profit, params.min_in, params.max_in)
-    assert o.profit >= best - TOLERANCE
+    if o.legs[0].venue_id == desk.desk_id:
+        lo, hi = params.min_in, params.max_in
+    else:  # the pool first: search every input the pool could take up to its reserve
+        lo, hi = 1, pool.reserves(o.legs[0].token_in)[0]
+    _, best = zoom_search(profit, lo, hi)
+    assert best > 0 and o.profit >= best - TOLERANCE
+    assert o.profit == profit(o.amount_in)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(PRICES)),
+            st.sampled_from(sorted(PRICES)),
+            st.integers(10_000, 50_000_000),
+            st.sampled_from((1, 4, 5, 20, 25, 30, 100)),
+        ).filter(lambda t: t[0] != t[1]),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_pools_at_the_reference_prices_with_the_desks_offer_no_opportunity(
+    specs: list[tuple[str, str, int, int]],
+) -> None:
+    pools = []
+    for i, (a, b, depth_usd, fee) in enumerate(specs):
+        reserve_a = int(Decimal(depth_usd) / PRICES[a] * get_token(a).unit)
+        reserve_b = int(Decimal(depth_usd) / PRICES[b] * get_token(b).unit)
+        pools.append(Pool(f"p{i}", "Raydium", a, b, reserve_a, reserve_b, fee))
+    market = Market(tuple(pools), otc_engine.default_desks(PRICES, NOW), PRICES, NOW)
+    assert find_opportunities(market) == ()
 
 
 def random_market(rng: random.Random, n_pools: int, *, mispriced: float) -> Market:
