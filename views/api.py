@@ -1219,3 +1219,8 @@ def cancel(account: Account, order_id: str) -> OrderSummary:
 def account_me(account: Account) -> AccountResponse:
     """The account and its paper balances."""
     return AccountResponse.of(account)
+
+
+# Operations declared in their own modules on this blueprint: imported here, once this module's
+# names exist, so their routes are in place before the app registers the blueprint.
+from views import arbitrage as arbitrage  # noqa: E402
