@@ -16,7 +16,8 @@ Socket.IO payloads (``order_update``, ``trade_executed``, ``pool_update``, ``pri
 declared and built here too, so jobs and views share one shape and jobs never import the views.
 
 One module a part: ``common`` (formatting, the ``_Out`` base, shared field types, the error body),
-``system``, ``market``, ``orders``, ``analytics``, ``curves`` (liquidity curves) and ``events``
+``system``, ``market``, ``orders``, ``analytics``, ``curves`` (liquidity curves), ``backtests``
+(runs, datasets, candles and their events) and ``events``
 (the Socket.IO bodies and their plain-JSON functions). Import from ``payloads`` itself.
 """
 
@@ -30,6 +31,23 @@ from payloads.analytics import (
     PriceHistoryResponse,
     SlippageResponse,
     TimeseriesResponse,
+)
+from payloads.backtests import (
+    BacktestAccepted,
+    BacktestDetail,
+    BacktestProgress,
+    BacktestsPage,
+    BacktestSummary,
+    BacktestTradeOut,
+    BacktestTradesPage,
+    CandlesResponse,
+    CompareResponse,
+    DatasetProgress,
+    DatasetsResponse,
+    DeletedResponse,
+    GenerateAccepted,
+    backtest_progress_json,
+    dataset_progress_json,
 )
 from payloads.common import (
     PRICE_DIGITS,
@@ -90,12 +108,25 @@ __all__ = [
     "PRICE_DIGITS",
     "AccountResponse",
     "AnalyticsSummary",
+    "BacktestAccepted",
+    "BacktestDetail",
+    "BacktestProgress",
+    "BacktestSummary",
+    "BacktestTradeOut",
+    "BacktestTradesPage",
+    "BacktestsPage",
     "BreakdownResponse",
+    "CandlesResponse",
+    "CompareResponse",
     "DatabaseCheck",
+    "DatasetProgress",
+    "DatasetsResponse",
+    "DeletedResponse",
     "DeskUpdate",
     "DispatchStats",
     "ErrorResponse",
     "FillOut",
+    "GenerateAccepted",
     "HealthChecks",
     "HealthResponse",
     "ImpactResponse",
@@ -126,6 +157,8 @@ __all__ = [
     "VenueQuoteOut",
     "Window",
     "amount_str",
+    "backtest_progress_json",
+    "dataset_progress_json",
     "decimal_str",
     "desk_update_json",
     "epoch_iso",

@@ -301,6 +301,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "quoting",
                 "executor",
                 "venue_state",
+                "market_history",
+                "backtest_runs",
             }
         ),
     ),

@@ -99,7 +99,7 @@ __all__ = ["api", "current_account", "openapi_document", "operations", "symbol"]
 log = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__, url_prefix="/api")
-operations = Operations(api, tags=("market", "orders", "accounts", "analytics", "system"))
+operations = Operations(api, tags=("market", "orders", "accounts", "analytics", "backtests", "system"))
 
 MAX_DB_AMOUNT = 2**63 - 1  # amounts are BIGINT columns
 IDEMPOTENCY_KEY_MAX = 255
@@ -1219,3 +1219,8 @@ def cancel(account: Account, order_id: str) -> OrderSummary:
 def account_me(account: Account) -> AccountResponse:
     """The account and its paper balances."""
     return AccountResponse.of(account)
+
+
+# The backtest operations live in their own module and declare themselves on this blueprint's
+# operations: imported here, last, so that importing views.api always gives the whole API.
+from views import backtests as _backtests  # noqa: E402, F401
