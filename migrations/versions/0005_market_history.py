@@ -89,7 +89,9 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_backtests_account_id_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_backtests_account_id_accounts")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_backtests")),
     )
     with op.batch_alter_table("backtests", schema=None) as batch_op:
