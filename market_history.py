@@ -396,9 +396,7 @@ def candles(
             f"candles, more than {MAX_CANDLES}: choose a larger interval or a shorter range",
             field="interval",
         )
-    slot = (_EpochSeconds(PriceHistory.t) / interval_s).label("slot")
-    if session.get_bind().dialect.name == "postgresql":  # '/' on two integers is integer division
-        slot = sa.func.div(_EpochSeconds(PriceHistory.t), interval_s).label("slot")
+    slot = (_EpochSeconds(PriceHistory.t) // interval_s).label("slot")  # floor division on both
     ranked = (
         sa.select(
             slot,
