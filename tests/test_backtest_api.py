@@ -338,3 +338,45 @@ def test_the_trades_export_is_a_csv_of_every_trade(app: Flask, client: Any, api_
     assert rows[0]["tokenIn"] == "USDC" and rows[0]["amountIn"] == "100"
     other = client.get(f"/backtests/{run}/trades.csv", headers=auth(other_account_key(app)))
     assert other.status_code == 404
+
+
+def test_the_cli_generates_lists_and_runs_with_a_progress_bar(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "backtest",
+            "generate",
+            "--dataset",
+            "cli",
+            "--days",
+            "0.5",
+            "--step-s",
+            "600",
+            "--start",
+            "2026-02-01",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "dataset cli: 72 frames" in result.stdout and "rows/s" in result.stdout
+    assert "72/72 frames" in result.stderr  # the progress bar, on stderr
+    listed = runner.invoke(args=["backtest", "datasets"])
+    assert "cli" in listed.stdout and "2026-02-01T00:00:00+00:00" in listed.stdout
+    ran = runner.invoke(
+        args=[
+            "backtest",
+            "run",
+            "--dataset",
+            "cli",
+            "--strategy",
+            "OPTIMAL_SPLIT",
+            "--strategy",
+            "best_price",
+        ]
+    )
+    assert ran.exit_code == 0, ran.output
+    lines = [line for line in ran.stdout.splitlines() if "completed" in line]
+    assert len(lines) == 2 and "OPTIMAL_SPLIT" in lines[0] and "BEST_PRICE" in lines[1]
+    bad = runner.invoke(args=["backtest", "run", "--dataset", "nowhere"])
+    assert bad.exit_code != 0 and "nowhere" in bad.output
+    live = runner.invoke(args=["backtest", "generate", "--dataset", "live", "--days", "1"])
+    assert live.exit_code != 0 and "recorded history" in live.output
