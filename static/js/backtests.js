@@ -2,7 +2,7 @@
 // poll while anything runs), a run's metrics, charts and trades, and comparisons of runs.
 import {
   ApiError, chartPalette, describeError, drawChart, el, fetchJSON, formatDateTime, formatUsd,
-  formatUsdCompact, liveSocket, show,
+  liveSocket, show,
 } from "./common.js";
 
 const page = document.getElementById("backtests-page");
@@ -39,6 +39,25 @@ let nextCursor = null;
 let current = null; // the detail's backtestId
 let tradesOffset = 0;
 let pollTimer = null;
+
+/** Label each cell with its column's header, for the phone layout (.table-cards: one card per row). */
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const row of table.querySelectorAll("tbody tr")) {
+    [...row.children].forEach((cell, i) => {
+      if (cell.tagName === "TD" && !cell.hasAttribute("colspan") && heads[i]) cell.dataset.label = heads[i];
+    });
+  }
+}
+
+const SHORT_TIME = new Intl.DateTimeFormat(undefined, {
+  month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZone: "UTC",
+});
+
+function usdTick(value) {
+  const n = Number(value);
+  return Math.abs(n) >= 1000 ? formatUsd(n, 0) : formatUsd(n);
+}
 
 function formatMetric(value, kind) {
   if (value === null || value === undefined) return "–";
@@ -185,6 +204,7 @@ function runRow(run) {
 function renderRuns() {
   const list = [...runs.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.backtestId < b.backtestId ? 1 : -1));
   runsBody.replaceChildren(...list.map(runRow));
+  labelCells(runsBody.closest("table"));
   show(document.getElementById("runs-empty"), list.length === 0);
   show(document.getElementById("runs-more"), Boolean(nextCursor));
   compareButton.disabled = selected.size < 1;
@@ -316,21 +336,32 @@ document.getElementById("runs-more").addEventListener("click", () => loadRuns({ 
 
 // --- one run -------------------------------------------------------------------------------------
 
-const timeTicks = {
-  type: "linear",
-  ticks: { maxTicksLimit: 6, callback: (v) => formatDateTime(new Date(v).toISOString()) },
-};
+/** A time x axis (epoch ms) spanning exactly the data, with few enough ticks to fit the width. */
+function timeAxis(points) {
+  const xs = points.map((p) => p.x);
+  return {
+    type: "linear",
+    min: xs.length ? Math.min(...xs) : undefined,
+    max: xs.length ? Math.max(...xs) : undefined,
+    ticks: {
+      maxTicksLimit: window.innerWidth < 576 ? 3 : 5,
+      maxRotation: 0,
+      callback: (v) => SHORT_TIME.format(new Date(v)),
+    },
+  };
+}
 
 function lineConfig(series, label, color, { percent = false } = {}) {
+  const data = series.map(([t, v]) => ({ x: t * 1000, y: percent ? v * 100 : v }));
   return {
     type: "line",
-    data: { datasets: [{ label, data: series.map(([t, v]) => ({ x: t * 1000, y: percent ? v * 100 : v })), borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 1.5, fill: false }] },
+    data: { datasets: [{ label, data, borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 1.5, fill: false }] },
     options: {
       parsing: false,
       animation: false,
       scales: {
-        x: timeTicks,
-        y: { ticks: { callback: (v) => (percent ? `${Number(v).toFixed(1)}%` : formatUsdCompact(v)) } },
+        x: timeAxis(data),
+        y: { ticks: { maxTicksLimit: 6, callback: (v) => (percent ? `${Number(v).toPrecision(2)}%` : usdTick(v)) } },
       },
       plugins: { legend: { display: false } },
     },
@@ -379,6 +410,7 @@ async function loadTrades() {
     el("td", { class: "small" }, [...new Set(t.legs.map((l) => l.venue))].join(", ")),
     el("td", { class: "text-end" }, formatUsd(t.valueUsd)),
   )) : [el("tr", { class: "table-empty" }, el("td", { colspan: "7" }, "No trades."))]));
+  labelCells(tbody.closest("table"));
   const last = Math.min(body.total, tradesOffset + body.trades.length);
   document.getElementById("trades-page").textContent = body.total ? `${tradesOffset + 1}–${last} of ${body.total}` : "";
   document.getElementById("trades-prev").disabled = tradesOffset === 0;
@@ -411,10 +443,14 @@ compareButton.addEventListener("click", async () => {
     });
     document.querySelector("#compare-table tbody").replaceChildren(...rows);
     const palette = chartPalette();
+    const datasets = body.runs.map((r, i) => ({
+      label: r.name, data: r.equity.map(([t, v]) => ({ x: t * 1000, y: v })),
+      borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 1.5,
+    }));
     drawChart(document.getElementById("chart-compare"), {
       type: "line",
-      data: { datasets: body.runs.map((r, i) => ({ label: r.name, data: r.equity.map(([t, v]) => ({ x: t * 1000, y: v })), borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 1.5 })) },
-      options: { parsing: false, animation: false, scales: { x: timeTicks, y: { ticks: { callback: (v) => formatUsdCompact(v) } } } },
+      data: { datasets },
+      options: { parsing: false, animation: false, scales: { x: timeAxis(datasets.flatMap((d) => d.data)), y: { ticks: { maxTicksLimit: 6, callback: usdTick } } } },
     }, `Equity of ${body.runs.length} runs`);
     section.dataset.runs = String(body.runs.length);
     section.scrollIntoView({ behavior: "smooth", block: "start" });
