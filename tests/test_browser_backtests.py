@@ -97,3 +97,27 @@ def test_a_person_generates_data_runs_every_strategy_and_compares_them(
     tab.screenshot("backtests-390")
     tab.watch.assert_clean()
     close_tab(tab)
+
+
+def test_the_trade_page_draws_candles_from_the_recorded_history(
+    browser: Browser, context: BrowserContext, site: Site
+) -> None:
+    # The worker's maintenance records a live snapshot when it starts (HISTORY_INTERVAL_S).
+    candles = site.api("GET", "/api/prices/history?token=SOL&interval=15m").json()["candles"]
+    assert candles, "the worker recorded no live history"
+    tab = open_tab(context, site, "/trade")
+    page = tab.page
+    page.set_viewport_size(WIDE)
+    section = page.locator("#trade-price-history")
+    expect(section).to_have_attribute("data-state", "ready")
+    expect(section).to_have_attribute("data-token", "SOL")
+    expect(page.locator("canvas#chart-trade-candles")).to_have_attribute(
+        "data-points", re.compile(r"^[1-9]\d*$")
+    )
+    page.select_option("#token-in", "JUP")
+    expect(section).to_have_attribute("data-token", "JUP")
+    expect(page.locator("#trade-price-token")).to_have_text("JUP")
+    assert horizontal_overflow(page) == []
+    tab.screenshot("trade-candles-1400")
+    tab.watch.assert_clean()
+    close_tab(tab)
