@@ -48,6 +48,7 @@ from views.schemas import (
 __all__ = ["INTERVALS"]
 
 INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3_600, "4h": 14_400, "1d": 86_400}
+LONG_JOB_TIMEOUT_S = 6 * 3600  # a backtest or a generation may run long: RQ's default stops jobs at 180 s
 MAX_GENERATED_FRAMES = 2_000_000  # one request's generation: ~50 M rows; the CLI has no such cap
 BACKTEST_ID_PARAM = {
     "name": "backtestId",
@@ -89,7 +90,10 @@ def price_candles(q: PriceHistoryCandlesQuery) -> CandlesResponse:
     token = _symbol(q.token, "token")
     interval_s = INTERVALS[q.interval]
     end = q.to or utcnow()
-    start = q.from_ or end - timedelta(days=1)
+    try:
+        start = q.from_ or end - timedelta(days=1)
+    except OverflowError as exc:
+        raise ValidationError("to is too early for a day of history before it", field="to") from exc
     if end <= start:
         raise ValidationError(f"to ({end.isoformat()}) is not after from ({start.isoformat()})", field="to")
     try:
@@ -146,7 +150,9 @@ def generate_data(account_id: int, body: GenerateDataRequest) -> tuple[GenerateA
     if body.drift is not None:
         options["drift"] = {t: body.drift for t in ("SOL", "JUP", "RAY", "BONK")}
     job_id = secrets.token_hex(8)
-    get_services().executor.enqueue("jobs.generate_dataset", job_id, account_id, body.dataset, options)
+    get_services().executor.enqueue(
+        "jobs.generate_dataset", job_id, account_id, body.dataset, options, timeout_s=LONG_JOB_TIMEOUT_S
+    )
     accepted = GenerateAccepted.make(
         jobId=job_id,
         dataset=body.dataset,
@@ -189,7 +195,7 @@ def run_backtest(account_id: int, body: RunBacktestRequest) -> tuple[BacktestAcc
     )
     backtest = backtest_runs.create(db.session, account_id, request)
     db.session.commit()
-    get_services().executor.enqueue("jobs.run_backtest", backtest.id)
+    get_services().executor.enqueue("jobs.run_backtest", backtest.id, timeout_s=LONG_JOB_TIMEOUT_S)
     return BacktestAccepted.of(backtest), 202
 
 
