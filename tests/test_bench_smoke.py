@@ -106,3 +106,22 @@ def test_every_gap_parses_and_meets_the_target(quick_output: str) -> None:
         assert number(gap) <= GAP_TARGET_BPS
         assert result == "PASS"
     assert 0 <= number(by_venues["all"][3]) <= GAP_TARGET_BPS
+
+
+def test_the_history_write_bench_writes_the_same_rows_every_way_and_reports_rates() -> None:
+    """bench/history_write.py --quick: COPY, executemany and SQLite each write every row of the frames."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "history_write.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {row[0]: row[1:] for row in table(result.stdout, 1)}
+    assert set(rows) == {"copy", "executemany", "sqlite"}
+    assert len({venues(cells[0]) for cells in rows.values()}) == 1  # the same rows every way
+    assert all(number(cells[2]) > 0 for cells in rows.values())
+    assert re.search(r"^copy / executemany: \d+\.\d+x$", result.stdout, re.M)
+    assert re.search(r"^load average: [\d.]+ [\d.]+ [\d.]+$", result.stdout, re.M)
