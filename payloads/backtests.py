@@ -138,6 +138,29 @@ class BacktestsPage(_Out):
         return cls.make(backtests=[BacktestSummary.of(b) for b in backtests], nextCursor=next_cursor)
 
 
+class BacktestLegOut(_Out):
+    """One leg of a simulated trade: a venue's part, at its hop of the path."""
+
+    venue: str
+    tokenIn: str
+    tokenOut: str
+    amountIn: Amount
+    amountOut: Amount
+    hop: int
+
+    @classmethod
+    def of(cls, leg: Mapping[str, Any]) -> Self:
+        token_in, token_out = str(leg["tokenIn"]), str(leg["tokenOut"])
+        return cls.make(
+            venue=str(leg["venue"]),
+            tokenIn=token_in,
+            tokenOut=token_out,
+            amountIn=amount_str(token_in, int(leg["amountIn"])),
+            amountOut=amount_str(token_out, int(leg["amountOut"])),
+            hop=int(leg.get("hop", 0)),
+        )
+
+
 class BacktestTradeOut(_Out):
     seq: int
     t: Timestamp
@@ -148,7 +171,7 @@ class BacktestTradeOut(_Out):
     executionPrice: DecimalText = Field(description="tokenOut per tokenIn, human units")
     referencePrice: DecimalText = Field(description="The reference mid at the frame, same units")
     costBps: DecimalText = Field(description="(reference − execution) / reference × 10,000")
-    legs: list[dict[str, Any]]
+    legs: list[BacktestLegOut]
     balances: dict[str, Amount] = Field(description="The portfolio after the trade, in token units")
     valueUsd: float
 
@@ -164,7 +187,7 @@ class BacktestTradeOut(_Out):
             executionPrice=decimal_str(trade.execution_price),
             referencePrice=decimal_str(trade.reference_price),
             costBps=decimal_str(trade.cost_bps, 2),
-            legs=trade.legs,
+            legs=[BacktestLegOut.of(leg) for leg in trade.legs],
             balances={token: amount_str(token, int(units)) for token, units in trade.balances.items()},
             valueUsd=trade.value_usd,
         )

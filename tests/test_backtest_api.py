@@ -8,6 +8,7 @@ import csv
 import io
 import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -101,6 +102,8 @@ def test_a_dca_backtest_runs_over_a_generated_dataset_and_reports_its_trades(
     assert (trade["tokenIn"], trade["tokenOut"], trade["amountIn"]) == ("USDC", "SOL", "100")
     assert float(trade["costBps"]) > 0  # fees and impact: never better than the mid
     assert trade["legs"] and trade["balances"]["USDC"] == str(10000 - 100 * 11)
+    # legs in token units, as every amount of the API: the first hop's inputs add up to the trade's
+    assert sum(Decimal(leg["amountIn"]) for leg in trade["legs"] if leg["hop"] == 0) == Decimal("100")
 
     # the same rows in the database, written in batches with their exact columns
     with app.app_context():
