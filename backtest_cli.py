@@ -95,9 +95,9 @@ def commands(app: Flask) -> AppGroup:
     def list_datasets() -> None:
         """List the stored datasets and their ranges."""
         for d in market_history.datasets(db.session):
+            span = f"{d.start.isoformat()} .. {d.end.isoformat()}" if d.start and d.end else "(empty)"
             click.echo(
-                f"{d.name:<20} {d.start.isoformat()} .. {d.end.isoformat()}  "
-                f"{d.frames:,} frames, {d.tokens} tokens"
+                f"{d.name:<20} {d.status:<10} {span}  {d.frames:,} frames, {d.rows:,} rows, {d.tokens} tokens"
             )
 
     @group.command("run")

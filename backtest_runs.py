@@ -28,6 +28,7 @@ from models import (
     BacktestStatus,
     BacktestTrade,
     DbSession,
+    MarketDataset,
     PoolSnapshot,
     utcnow,
 )
@@ -278,6 +279,11 @@ def request_of_config(config: Mapping[str, Any]) -> BacktestRequest:
 def resolve_range(session: DbSession, request: BacktestRequest) -> tuple[datetime, datetime]:
     """The run's [start, end]: the request's, within the dataset's range (its whole range by default)."""
     check_dataset_name(request.dataset)
+    entry = session.get(MarketDataset, request.dataset)
+    if entry is not None and entry.status != "ready":
+        raise ValidationError(
+            f"dataset {request.dataset!r} is {entry.status}: run it once it is ready", field="dataset"
+        )
     found = dataset_range(session, request.dataset)
     if found is None:
         raise ValidationError(f"dataset {request.dataset!r} has no data: generate it first", field="dataset")

@@ -700,6 +700,7 @@ def generate_dataset(job_id: str, account_id: int, dataset: str, options: dict[s
         except Exception as exc:
             log.exception("generating dataset %s failed", dataset)
             db.session.rollback()
+            market_history.mark_failed(db.session, dataset)
             publish("failed", 0, 0, f"{type(exc).__name__}: {exc}")
             return {"dataset": dataset, "status": "failed"}
         publish("completed", config.steps, rows)

@@ -15,6 +15,7 @@ streamed with server-side cursors (``yield_per``) in time order.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -32,7 +33,7 @@ from analytics import _EpochSeconds
 from backtesting.model import DeskState, Frame, PoolState, SyntheticConfig
 from backtesting.synthetic import generate
 from errors import ValidationError
-from models import DbSession, PoolSnapshot, PriceHistory, Trade
+from models import DbSession, MarketDataset, PoolSnapshot, PriceHistory, Trade, utcnow
 from price_feeds import PriceQuote
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "delete_dataset",
     "generate_dataset",
     "is_snapshot_due",
+    "mark_failed",
     "prune",
     "record_live",
     "stream_frames",
@@ -59,6 +61,7 @@ LIVE = "live"
 INSERT_BATCH = 2_000  # rows per executemany: well inside SQLite's and psycopg2's parameter limits
 COPY_BATCH = 50_000  # rows per COPY round trip on PostgreSQL
 COMMIT_FRAMES = 5_000  # a generation commits this often
+PRUNE_INSTANTS = 500  # live snapshots retention deletes per call at most
 DELETE_BATCH = 5_000  # rows per retention DELETE, so no single statement holds locks for long
 MAX_CANDLES = 2_000
 _DATASET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -238,10 +241,25 @@ def _csv_value(value: Any) -> str:
 
 
 def delete_dataset(session: DbSession, dataset: str) -> int:
-    """Delete every row of ``dataset`` (in batches); the number of rows deleted."""
-    return _delete_batched(session, PriceHistory, [PriceHistory.dataset == dataset]) + _delete_batched(
+    """Delete every row of ``dataset`` (in batches) and its catalogue entry; the rows deleted."""
+    deleted = _delete_batched(session, PriceHistory, [PriceHistory.dataset == dataset]) + _delete_batched(
         session, PoolSnapshot, [PoolSnapshot.dataset == dataset]
     )
+    session.execute(sa.delete(MarketDataset).where(MarketDataset.name == dataset))
+    return deleted
+
+
+def _entry(session: DbSession, name: str, source: str) -> MarketDataset:
+    """The catalogue entry of ``name`` (created empty if missing), locked for this transaction."""
+    entry = session.execute(
+        sa.select(MarketDataset).where(MarketDataset.name == name).with_for_update()
+    ).scalar_one_or_none()
+    if entry is None:
+        entry = MarketDataset(
+            name=name, source=source, status="ready", frames=0, rows=0, tokens=0, updated_at=utcnow()
+        )
+        session.add(entry)
+    return entry
 
 
 def _delete_batched(session: DbSession, model: Any, where: list[Any]) -> int:
@@ -293,6 +311,13 @@ def record_live(
         session.execute(PriceHistory.__table__.insert(), price_rows)
     if pool_rows:
         session.execute(PoolSnapshot.__table__.insert(), pool_rows)
+    entry = _entry(session, LIVE, LIVE)
+    entry.start_at = entry.start_at or now
+    entry.end_at = now
+    entry.frames += 1
+    entry.rows += len(price_rows) + len(pool_rows)
+    entry.tokens = max(entry.tokens, len(price_rows))
+    entry.updated_at = utcnow()
     return len(price_rows) + len(pool_rows)
 
 
@@ -317,11 +342,32 @@ def is_snapshot_due(session: DbSession, now: datetime, *, interval_s: float, min
     return traded is not None
 
 
-def prune(session: DbSession, before: datetime) -> int:
-    """Delete live history older than ``before``, in batches; rows deleted (generated datasets stay)."""
-    return _delete_batched(
-        session, PriceHistory, [PriceHistory.dataset == LIVE, PriceHistory.t < before]
-    ) + _delete_batched(session, PoolSnapshot, [PoolSnapshot.dataset == LIVE, PoolSnapshot.t < before])
+def prune(session: DbSession, before: datetime, *, instants: int = PRUNE_INSTANTS) -> int:
+    """Delete live history older than ``before``: at most ``instants`` whole snapshots per call
+    (the oldest; retention catches up over calls), in batches. Rows deleted; generated datasets stay."""
+    old = list(
+        session.execute(
+            sa.select(PoolSnapshot.t)
+            .where(PoolSnapshot.dataset == LIVE, PoolSnapshot.t < before)
+            .group_by(PoolSnapshot.t)
+            .order_by(PoolSnapshot.t)
+            .limit(instants)
+        ).scalars()
+    )
+    if not old:
+        return 0
+    last = old[-1]
+    deleted = _delete_batched(
+        session, PriceHistory, [PriceHistory.dataset == LIVE, PriceHistory.t <= last]
+    ) + _delete_batched(session, PoolSnapshot, [PoolSnapshot.dataset == LIVE, PoolSnapshot.t <= last])
+    entry = _entry(session, LIVE, LIVE)
+    entry.frames = max(0, entry.frames - len(old))
+    entry.rows = max(0, entry.rows - deleted)
+    entry.start_at = session.execute(
+        sa.select(sa.func.min(PoolSnapshot.t)).where(PoolSnapshot.dataset == LIVE)
+    ).scalar()
+    entry.updated_at = utcnow()
+    return deleted
 
 
 # --- datasets and candles ------------------------------------------------------------------------------
@@ -330,26 +376,22 @@ def prune(session: DbSession, before: datetime) -> int:
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    start: datetime
-    end: datetime
+    source: str
+    status: str
+    start: datetime | None
+    end: datetime | None
     frames: int
+    rows: int
     tokens: int
 
 
 def datasets(session: DbSession) -> list[DatasetInfo]:
-    """Every dataset with its time range and number of instants (grouped in SQL)."""
-    rows = session.execute(
-        sa.select(
-            PriceHistory.dataset,
-            sa.func.min(PriceHistory.t),
-            sa.func.max(PriceHistory.t),
-            sa.func.count(sa.distinct(PriceHistory.t)),
-            sa.func.count(sa.distinct(PriceHistory.token)),
-        )
-        .group_by(PriceHistory.dataset)
-        .order_by(PriceHistory.dataset)
-    ).all()
-    return [DatasetInfo(str(d), lo, hi, int(n), int(k)) for d, lo, hi, n, k in rows]
+    """Every dataset, from the catalogue (one row each: never a scan of the history)."""
+    entries = session.execute(sa.select(MarketDataset).order_by(MarketDataset.name)).scalars()
+    return [
+        DatasetInfo(e.name, e.source, e.status, e.start_at, e.end_at, e.frames, e.rows, e.tokens)
+        for e in entries
+    ]
 
 
 def dataset_range(session: DbSession, dataset: str) -> tuple[datetime, datetime] | None:
@@ -514,11 +556,13 @@ def write_frames(
     for frame in frames:
         writer.add(frame)
         done += 1
-        if commit_every and done % commit_every == 0:
+        at_commit = commit_every is not None and commit_every > 0 and done % commit_every == 0
+        if at_commit:
             writer.flush()
-            session.commit()
-        if progress is not None and done % progress_every == 0:
+        if progress is not None and (at_commit or done % progress_every == 0):
             progress(done, total, writer.rows_written + len(writer.prices) + len(writer.pools))
+        if at_commit:
+            session.commit()
     rows = writer.close()
     if progress is not None:
         progress(done, total, rows)
@@ -534,12 +578,62 @@ def generate_dataset(
 ) -> int:
     """Replace ``dataset`` with ``config``'s synthetic frames (``backtesting.synthetic``); rows written.
 
-    Commits as it goes (every COMMIT_FRAMES frames), so a long generation holds no transaction."""
+    Commits as it goes (every COMMIT_FRAMES frames), so a long generation holds no transaction;
+    the catalogue says ``generating`` (with the frames so far) until it is ``ready``."""
     check_dataset_name(dataset, allow_live=False)
     delete_dataset(session, dataset)
+    entry = _entry(session, dataset, "synthetic")
+    entry.status = "generating"
+    entry.config = _jsonable_config(config)
+    entry.start_at = _at(config.start)
     session.commit()
+    tokens = 0
+
+    def counted(frames: Iterable[Frame]) -> Iterator[Frame]:
+        nonlocal tokens
+        for frame in frames:
+            tokens = tokens or len(frame.prices)
+            yield frame
+
+    def noted(frames: int, total: int, rows: int) -> None:
+        if frames % COMMIT_FRAMES == 0:  # committed with the frames (write_frames commits next)
+            session.execute(
+                sa.update(MarketDataset)
+                .where(MarketDataset.name == dataset)
+                .values(frames=frames, rows=rows, updated_at=utcnow())
+            )
+        if progress is not None:
+            progress(frames, total, rows)
+
     rows = write_frames(
-        session, dataset, generate(config), total=config.steps, progress=progress, commit_every=COMMIT_FRAMES
+        session,
+        dataset,
+        counted(generate(config)),
+        total=config.steps,
+        progress=noted,
+        commit_every=COMMIT_FRAMES,
     )
+    entry = _entry(session, dataset, "synthetic")
+    entry.status = "ready"
+    entry.frames = config.steps
+    entry.rows = rows
+    entry.tokens = tokens
+    entry.end_at = _at(config.start + (config.steps - 1) * config.step_s)
+    entry.updated_at = utcnow()
     session.commit()
     return rows
+
+
+def _jsonable_config(config: SyntheticConfig) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, value in dataclasses.asdict(config).items():
+        values[key] = (
+            dict(value) if isinstance(value, Mapping) else list(value) if isinstance(value, tuple) else value
+        )
+    return values
+
+
+def mark_failed(session: DbSession, dataset: str) -> None:
+    """A generation that failed: its catalogue entry says so (its rows so far stay until replaced)."""
+    session.execute(sa.update(MarketDataset).where(MarketDataset.name == dataset).values(status="failed"))
+    session.commit()

@@ -48,6 +48,7 @@ __all__ = [
     "DbSession",
     "Fill",
     "LedgerEntry",
+    "MarketDataset",
     "OTCPool",
     "Order",
     "OrderEvent",
@@ -473,6 +474,24 @@ class PoolSnapshot(db.Model):  # type: ignore[name-defined,misc]
     mid: Mapped[Decimal | None] = mapped_column(ExactDecimal)  # a desk's quote per base, human units
     inventory_base: Mapped[int | None] = mapped_column(BigInteger)
     inventory_quote: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MarketDataset(db.Model):  # type: ignore[name-defined,misc]
+    """The catalogue of datasets: what each holds, kept current by its writers (the generator, the
+    live recorder and retention), so listing datasets reads one row each, never the history."""
+
+    __tablename__ = "market_datasets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "live" or "synthetic"
+    status: Mapped[str] = mapped_column(String(16))  # "generating", "ready" or "failed"
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    frames: Mapped[int] = mapped_column(Integer, default=0)  # instants stored
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a generated one's parameters
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class BacktestStatus(enum.StrEnum):

@@ -246,9 +246,12 @@ class DeletedResponse(_Out):
 
 class DatasetOut(_Out):
     name: str
-    start: Timestamp
-    end: Timestamp
-    frames: int
+    source: Literal["live", "synthetic"]
+    status: Literal["generating", "ready", "failed"]
+    start: Timestamp | None
+    end: Timestamp | None
+    frames: int = Field(description="Instants stored (a generating dataset: so far)")
+    rows: int
     tokens: int
 
 
@@ -260,7 +263,14 @@ class DatasetsResponse(_Out):
         return cls.make(
             datasets=[
                 DatasetOut.make(
-                    name=d.name, start=iso(d.start), end=iso(d.end), frames=d.frames, tokens=d.tokens
+                    name=d.name,
+                    source=d.source,
+                    status=d.status,
+                    start=iso(d.start),
+                    end=iso(d.end),
+                    frames=d.frames,
+                    rows=d.rows,
+                    tokens=d.tokens,
                 )
                 for d in found
             ]

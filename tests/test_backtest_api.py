@@ -52,7 +52,7 @@ def generate(
         r = client.get("/api/backtest/datasets", headers=auth(key))
         found = {d["name"]: d for d in check(DatasetsResponse, r)["datasets"]}
         d = found.get(dataset)
-        return d if d is not None and d["frames"] == accepted["frames"] else None
+        return d if d is not None and d["status"] == "ready" and d["frames"] == accepted["frames"] else None
 
     return wait_until(listed, f"dataset {dataset} to hold {accepted['frames']} frames")
 

@@ -53,7 +53,7 @@ def test_a_worker_generates_data_runs_a_backtest_and_records_live_history(
     assert done["frames"] == done["total"] == 288 and done["rows"] > 0
     wait_until(
         lambda: any(
-            d["name"] == "workers" and d["frames"] == 288
+            d["name"] == "workers" and d["status"] == "ready" and d["frames"] == 288
             for d in call("GET", "/api/backtest/datasets").json()["datasets"]
         ),
         "the worker to generate the dataset",

@@ -17,9 +17,11 @@ from background import record_history
 from backtesting.model import DeskState, Frame, PoolState
 from models import AmmPool, OTCPool, PoolSnapshot, PriceHistory, db, utcnow
 from payloads import CandlesResponse
+from price_feeds import PriceQuote
 from tests.test_api import assert_error, auth, check
 from tests.waiting import wait_until
 from tokens import TOKENS
+from venue_state import load_desks, load_pools
 
 
 def count(app: Flask, model: Any, *where: Any) -> int:
@@ -98,23 +100,61 @@ def test_retention_deletes_old_live_rows_in_batches_and_keeps_datasets(
         writer = market_history.FrameWriter(db.session, "kept")
         writer.add(Frame(t=old.timestamp(), prices={"SOL": Decimal("100")}))
         writer.close()
-        for minutes in range(4):  # four old live snapshots: several batches of 3 rows
-            db.session.execute(
-                PriceHistory.__table__.insert(),
-                [
-                    {"dataset": "live", "token": s, "source": "test", "t": old + timedelta(minutes=minutes),
-                     "price": Decimal(1), "price_usd": 1.0}
-                    for s in ("SOL", "USDC")
-                ],
-            )  # fmt: skip
+        pools, desks = load_pools(db.session), load_desks(db.session)
+        prices = {s: PriceQuote(s, Decimal(1), "test", old.timestamp()) for s in ("SOL", "USDC")}
+        for minutes in range(4):  # four old live snapshots: many batches of 3 rows
+            market_history.record_live(db.session, old + timedelta(minutes=minutes), prices, pools, desks)
         db.session.commit()
+    assert live_entry(app)["frames"] == 4
     record_history(app)
     assert (
         count(app, PriceHistory, PriceHistory.dataset == "live", PriceHistory.t < old + timedelta(days=1))
         == 0
     )
+    assert (
+        count(app, PoolSnapshot, PoolSnapshot.dataset == "live", PoolSnapshot.t < old + timedelta(days=1))
+        == 0
+    )
     assert count(app, PriceHistory, PriceHistory.dataset == "live") == len(TOKENS)  # today's snapshot
     assert count(app, PriceHistory, PriceHistory.dataset == "kept") == 1
+    entry = live_entry(app)  # the catalogue follows: one snapshot left, starting now
+    assert entry["frames"] == 1 and entry["start"] == entry["end"]
+    assert entry["rows"] == count(app, PriceHistory, PriceHistory.dataset == "live") + count(
+        app, PoolSnapshot, PoolSnapshot.dataset == "live"
+    )
+
+
+def live_entry(app: Flask) -> dict[str, Any]:
+    with app.app_context():
+        found = {d.name: d for d in market_history.datasets(db.session)}
+        d = found["live"]
+        return {"frames": d.frames, "rows": d.rows, "start": d.start, "end": d.end, "status": d.status}
+
+
+def test_the_catalogue_lists_datasets_without_reading_the_history(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    from backtesting.model import SyntheticConfig
+
+    record_history(app)
+    with app.app_context():
+        config = SyntheticConfig(start=datetime(2026, 6, 1, tzinfo=UTC).timestamp(), steps=30, step_s=120)
+        rows = market_history.generate_dataset(db.session, "cat", config)
+        # the history's rows are not what the list reads: remove them and the list stays
+        db.session.execute(sa.delete(PriceHistory).where(PriceHistory.dataset == "cat"))
+        db.session.commit()
+    body = client.get("/api/backtest/datasets", headers=auth(api_key)).get_json()["datasets"]
+    cat = next(d for d in body if d["name"] == "cat")
+    assert (cat["source"], cat["status"], cat["frames"], cat["rows"]) == ("synthetic", "ready", 30, rows)
+    assert (cat["start"], cat["end"]) == ("2026-06-01T00:00:00Z", "2026-06-01T00:58:00Z")
+    live = next(d for d in body if d["name"] == "live")
+    assert (live["source"], live["status"], live["frames"]) == ("live", "ready", 1)
+    with app.app_context():
+        market_history.delete_dataset(db.session, "cat")
+        db.session.commit()
+    assert [
+        d["name"] for d in client.get("/api/backtest/datasets", headers=auth(api_key)).get_json()["datasets"]
+    ] == ["live"]
 
 
 def test_frames_written_in_batches_read_back_exactly(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:

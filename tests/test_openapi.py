@@ -279,7 +279,7 @@ def test_real_responses_of_every_endpoint_match_the_document(
     send("post", "/api/backtest/generate-data", 400, {**generation, "dataset": "live"})
     wait_until(
         lambda: any(
-            d["name"] == "doc" and d["frames"] == 36
+            d["name"] == "doc" and d["status"] == "ready" and d["frames"] == 36
             for d in get("/api/backtest/datasets", 200, key)["datasets"]
         ),
         "the dataset to be generated",

@@ -1,4 +1,5 @@
-"""market history (price_history, pool_snapshots) and backtests (backtests, backtest_trades)
+"""market history (price_history, pool_snapshots, market_datasets) and backtests (backtests,
+backtest_trades)
 
 Revision ID: 0005_market_history
 Revises: 0004_order_types
@@ -58,6 +59,21 @@ def upgrade():
     with op.batch_alter_table("pool_snapshots", schema=None) as batch_op:
         batch_op.create_index("ix_pool_snapshots_dataset_t", ["dataset", "t"], unique=False)
         batch_op.create_index("ix_pool_snapshots_t", ["t"], unique=False, postgresql_using="brin")
+
+    op.create_table(
+        "market_datasets",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("frames", sa.Integer(), nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("tokens", sa.Integer(), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_market_datasets")),
+    )
 
     op.create_table(
         "backtests",
@@ -129,6 +145,7 @@ def downgrade():
     with op.batch_alter_table("backtests", schema=None) as batch_op:
         batch_op.drop_index("ix_backtests_account_created")
     op.drop_table("backtests")
+    op.drop_table("market_datasets")
     with op.batch_alter_table("pool_snapshots", schema=None) as batch_op:
         batch_op.drop_index("ix_pool_snapshots_t")
         batch_op.drop_index("ix_pool_snapshots_dataset_t")

@@ -106,7 +106,7 @@ async function loadDatasets(preferred) {
   const keep = preferred || select.value;
   select.replaceChildren(
     ...(datasets.length ? [] : [el("option", { value: "" }, "No data yet: generate a dataset")]),
-    ...datasets.map((d) => el("option", { value: d.name, title: `${d.start} – ${d.end}` },
+    ...datasets.filter((d) => d.status === "ready" && d.frames > 0).map((d) => el("option", { value: d.name, title: `${d.start} – ${d.end}` },
       `${d.name} (${d.frames.toLocaleString()} frames)`)),
   );
   if (datasets.some((d) => d.name === keep)) select.value = keep;
@@ -156,8 +156,13 @@ async function pollGeneration() {
   try {
     const { datasets } = await fetchJSON("/api/backtest/datasets");
     const d = datasets.find((x) => x.name === generating.dataset);
-    if (d && d.frames === generating.total) {
-      setGenProgress(generating.total, generating.total, Number(document.getElementById("gen-progress").dataset.rows || 0), null, "completed");
+    if (d && d.status === "failed") {
+      setGenProgress(0, generating.total, 0, null, "failed");
+      generating = null;
+      return;
+    }
+    if (d && d.status === "ready" && d.frames === generating.total) {
+      setGenProgress(generating.total, generating.total, d.rows, null, "completed");
       const name = generating.dataset;
       generating = null;
       await loadDatasets(name);
