@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -44,9 +44,14 @@ __all__ = [
     "create",
     "delete",
     "expected_steps",
+    "fail",
     "finish",
+    "iter_trades",
     "list_page",
+    "owned",
     "plan_of",
+    "request_of_config",
+    "resolve_range",
     "strategy_name",
     "trades_page",
     "venue_names",
@@ -477,6 +482,3 @@ def delete(session: DbSession, backtest: Backtest) -> None:
     """Delete a run and its trades (explicitly: SQLite enforces no foreign keys' cascade by default)."""
     session.execute(sa.delete(BacktestTrade).where(BacktestTrade.backtest_id == backtest.id))
     session.delete(backtest)
-
-
-ProgressSink = Callable[[int, int, int], None]
