@@ -16,6 +16,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+import backtest_cli
 import database
 import live_updates
 from config import app_config
@@ -88,3 +89,5 @@ def _register_cli(app: Flask) -> None:
             click.echo(f"demo account {app.config['DEMO_ACCOUNT']!r} created; API key: {key}")
         else:
             click.echo("database already seeded")
+
+    app.cli.add_command(backtest_cli.commands(app))

@@ -5,7 +5,8 @@ Each loop runs on a daemon thread and sleeps on the services' stop event, so shu
 A web process publishes prices and refreshes its Jupiter curves (with several web processes only
 one publishes prices per interval, under a Redis lock; the curve refreshes share Jupiter's one rate
 limit through the Redis rate limiter). Maintenance runs in RQ workers (one worker per interval,
-under a Redis lock) or, with no Redis, in the web process that runs the jobs; so does the watcher.
+under a Redis lock) or, with no Redis, in the web process that runs the jobs; so do the watcher and
+the market-history recorder (record_history: live prices, pools and desks; retention).
 """
 
 from __future__ import annotations
@@ -14,20 +15,23 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
 
 import jobs
 import live_updates
-from models import db
+import market_history
+from models import db, utcnow
 from payloads import price_update_json
 from services import Services, get_services
-from venue_state import load_pools
+from venue_state import load_desks, load_pools
 
 __all__ = [
     "price_snapshot",
     "publish_prices",
+    "record_history",
     "run_maintenance",
     "start",
     "start_loops",
@@ -90,6 +94,39 @@ def watch_resting(app: Flask) -> dict[str, int] | None:
     if result["triggered"] or result["expired"]:
         log.info("resting orders: %s", result)
     return result
+
+
+def record_history(app: Flask) -> int | None:
+    """One tick of the market-history recorder: a live snapshot (every token's price with its
+    source, every pool's reserves, every desk's mid and inventory) when one is due (every
+    HISTORY_INTERVAL_S, or after trades but at most once per HISTORY_MIN_GAP_S: trades coalesce),
+    then retention. Rows written; None if another process took this tick."""
+    config = app.config
+    services = get_services(app)
+    if not _is_mine(services, f"{config['REDIS_NAMESPACE']}:history", config["HISTORY_MIN_GAP_S"] * 0.9):
+        return None
+    with app.app_context():
+        try:
+            now = utcnow()
+            due = market_history.is_snapshot_due(
+                db.session,
+                now,
+                interval_s=config["HISTORY_INTERVAL_S"],
+                min_gap_s=config["HISTORY_MIN_GAP_S"],
+            )
+            if not due:
+                db.session.rollback()
+                return 0
+            pools = load_pools(db.session)
+            desks = load_desks(db.session)
+            prices = services.quotes.prices(pools)
+            written = market_history.record_live(db.session, now, prices, pools, desks)
+            if config["HISTORY_RETENTION_DAYS"] > 0:
+                market_history.prune(db.session, now - timedelta(days=config["HISTORY_RETENTION_DAYS"]))
+            db.session.commit()
+            return written
+        finally:
+            db.session.remove()
 
 
 def _loop(name: str, stop: threading.Event, interval_s: float, step: Callable[[], object]) -> None:
@@ -156,14 +193,17 @@ def start_loops(app: Flask) -> list[threading.Thread]:
 
 
 def run_maintenance(app: Flask) -> threading.Thread:
-    """Start the maintenance loop (order recovery every RECOVERY_INTERVAL_S) and the resting-order
-    watcher (every RESTING_ORDERS_TICK_S, and right after this process settles trades); returns
-    the maintenance thread."""
+    """Start the maintenance loop (order recovery every RECOVERY_INTERVAL_S), the resting-order
+    watcher (every RESTING_ORDERS_TICK_S, and right after this process settles trades) and the
+    market-history recorder (record_history); returns the maintenance thread."""
     services = get_services(app)
     tick = app.config["RESTING_ORDERS_TICK_S"]
     if tick > 0:
         # Every tick, and at once when this process settles trades (they move the venues).
         _start("resting orders", services, tick, lambda: watch_resting(app), wake=services.venues_moved)
+    if app.config["HISTORY_INTERVAL_S"] > 0:
+        gap = max(0.1, min(app.config["HISTORY_MIN_GAP_S"], app.config["HISTORY_INTERVAL_S"]))
+        _start("market history", services, gap, lambda: record_history(app))
     return _start("maintenance", services, app.config["RECOVERY_INTERVAL_S"], lambda: maintain(app))
 
 

@@ -198,6 +198,12 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         # How often resting orders (limit, stop, take-profit) are evaluated against the venues
         # (background.watch_resting, one process per tick under a Redis lock); 0: never.
         "RESTING_ORDERS_TICK_S": float(_number(env, "RESTING_ORDERS_TICK_S", "1")),
+        # Market history (background.record_history, where maintenance runs): a live snapshot of
+        # prices, pools and desks every HISTORY_INTERVAL_S (0: never), and after trades, but at most
+        # one per HISTORY_MIN_GAP_S; live rows older than HISTORY_RETENTION_DAYS are deleted (0: kept).
+        "HISTORY_INTERVAL_S": float(_number(env, "HISTORY_INTERVAL_S", "60")),
+        "HISTORY_MIN_GAP_S": float(_number(env, "HISTORY_MIN_GAP_S", "10")),
+        "HISTORY_RETENTION_DAYS": float(_number(env, "HISTORY_RETENTION_DAYS", "30")),
         "OTC_SETTLEMENT_SCALE": _number(env, "OTC_SETTLEMENT_SCALE", "1"),
         "INPROCESS_WORKERS": int(_number(env, "INPROCESS_WORKERS", "4")),
         # New orders are refused (503, Retry-After) while this many wait to execute; 0: no limit.

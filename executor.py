@@ -76,7 +76,14 @@ BATCH_JOB = "jobs.execute_orders"
 
 
 class Executor(Protocol):
-    def enqueue(self, func: str, *args: Any, delay_s: float = 0.0, job_id: str | None = None) -> None: ...
+    def enqueue(
+        self,
+        func: str,
+        *args: Any,
+        delay_s: float = 0.0,
+        job_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> None: ...
 
     def enqueue_orders(self, order_ids: list[str]) -> None: ...
 
@@ -124,8 +131,15 @@ class InProcessExecutor:
             self._pending += 1
         self._pool.submit(self._run, func, args)
 
-    def enqueue(self, func: str, *args: Any, delay_s: float = 0.0, job_id: str | None = None) -> None:
-        """Run ``func(*args)`` now, or after ``delay_s`` seconds."""
+    def enqueue(
+        self,
+        func: str,
+        *args: Any,
+        delay_s: float = 0.0,
+        job_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Run ``func(*args)`` now, or after ``delay_s`` seconds (threads have no timeout)."""
         if delay_s <= 0:
             self._submit(func, args)
             return
@@ -185,10 +199,22 @@ class RqExecutor:
         # New orders in batch jobs not yet started, across every process (backpressure reads it).
         self._orders_key = f"{queue_name}:orders-waiting"
 
-    def enqueue(self, func: str, *args: Any, delay_s: float = 0.0, job_id: str | None = None) -> None:
-        """Enqueue ``func(*args)``; a delay needs workers started with the scheduler (ours are)."""
+    def enqueue(
+        self,
+        func: str,
+        *args: Any,
+        delay_s: float = 0.0,
+        job_id: str | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Enqueue ``func(*args)``; a delay needs workers started with the scheduler (ours are).
+
+        ``timeout_s``: how long the job may run before RQ stops it (default: RQ's, 180 s), for long
+        jobs such as a backtest."""
         # RQ's own Retry stays off: jobs retry themselves with backoff, in both executors alike.
         options: dict[str, Any] = {"job_id": job_id, "result_ttl": 300, "failure_ttl": 86_400}
+        if timeout_s is not None:
+            options["job_timeout"] = int(timeout_s)
         if delay_s > 0:
             self.queue.enqueue_in(timedelta(seconds=delay_s), func, *args, **options)
         else:

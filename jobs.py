@@ -26,15 +26,31 @@ import sqlalchemy as sa
 from flask import Flask
 
 import live_updates
+import market_history
 import order_book
 import twap
 from amm.constant_product import BPS
+from backtest_runs import expected_steps, fail, finish, plan_of, request_of_config
+from backtesting import engine as backtest_engine
+from backtesting.model import Progress, SyntheticConfig
 from database import fault_name, is_transient_error
 from errors import InsufficientLiquidityError, NoRouteError, SolrouteError, TransientError
 from execution import Attempt, Deferred, Venues, decide
 from execution_plan import ExecutionPlan
 from executor import job_app
-from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, Order, OrderStatus, db, utcnow
+from market_history import stream_frames
+from models import (
+    FINAL_STATUSES,
+    NOT_EXECUTABLE,
+    RESTING_STATUSES,
+    Backtest,
+    BacktestStatus,
+    Order,
+    OrderStatus,
+    db,
+    utcnow,
+)
+from payloads import backtest_progress_json, dataset_progress_json
 from routing_engine import RouteResult, find_route
 from services import get_services
 from trade_logger import (
@@ -55,8 +71,10 @@ from trade_logger import (
 __all__ = [
     "execute_order",
     "execute_orders",
+    "generate_dataset",
     "recover_orders",
     "recover_twap_slices",
+    "run_backtest",
     "run_twap_slice",
     "settle_order",
     "watch_resting_orders",
@@ -483,4 +501,179 @@ def watch_resting_orders() -> dict[str, int]:
             "triggered": len(changes.triggered),
             "expired": len(changes.expired),
             "cancelled": len(changes.cancelled),
+        }
+
+
+# --- backtests and market history (README "Backtesting") -------------------------------------------
+
+PROGRESS_EVERY_S = 0.5  # a run writes its progress and reads its cancel flag at most this often
+
+
+class _RunTracker:
+    """A run's ``progress`` and ``should_stop`` callbacks: throttled writes of the progress, reads of
+    the cancel flag, and ``backtest_progress`` events to the owner's room. The engine calls them
+    between frames, when ``market_history.stream_frames`` holds no transaction open."""
+
+    def __init__(self, backtest_id: str, account_id: int, total: int) -> None:
+        self.backtest_id, self.account_id, self.total = backtest_id, account_id, max(1, total)
+        self._next_write = 0.0
+        self._next_check = 0.0
+        self._stop = False
+
+    def progress(self, p: Progress) -> None:
+        now = time.monotonic()
+        if now < self._next_write:
+            return
+        self._next_write = now + PROGRESS_EVERY_S
+        fraction = min(1.0, p.done / self.total)
+        db.session.execute(
+            sa.update(Backtest).where(Backtest.id == self.backtest_id).values(progress=fraction, steps=p.done)
+        )
+        db.session.commit()
+        _publish_progress(self.account_id, self.backtest_id, "running", fraction, p.done, p.trades)
+
+    def should_stop(self) -> bool:
+        now = time.monotonic()
+        if self._stop or now < self._next_check:
+            return self._stop
+        self._next_check = now + PROGRESS_EVERY_S
+        flag = db.session.execute(
+            sa.select(Backtest.cancel_requested).where(Backtest.id == self.backtest_id)
+        ).scalar()
+        db.session.rollback()
+        self._stop = flag is None or bool(flag)  # deleted or cancelled
+        return self._stop
+
+
+def _publish_progress(
+    account_id: int, backtest_id: str, status: str, progress: float, steps: int, trades: int
+) -> None:
+    live_updates.publish(
+        "backtest_progress",
+        backtest_progress_json(backtest_id, status, progress, steps, trades, time.time()),
+        f"account:{account_id}",
+    )
+
+
+def run_backtest(backtest_id: str) -> str:
+    """Run a stored backtest: stream its dataset's frames through ``backtesting.engine.run`` and
+    store the result (metrics, series, trades in batches). Returns the run's final status."""
+    with job_app() as app:
+        backtest = db.session.get(Backtest, backtest_id)
+        if backtest is None or backtest.status != BacktestStatus.PENDING:
+            db.session.rollback()
+            return "skipped"
+        backtest.status = BacktestStatus.RUNNING
+        backtest.started_at = utcnow()
+        account_id = backtest.account_id
+        db.session.commit()
+        _publish_progress(account_id, backtest_id, "running", 0.0, 0, 0)
+        try:
+            plan = plan_of(request_of_config(backtest.config), backtest.start_at, backtest.end_at)
+            backtest_engine.validate_plan(plan)
+            quotes = get_services(app).quotes  # route exactly as this app's live orders do
+            total = expected_steps(db.session, backtest)
+            span_s = max(1.0, (backtest.end_at - backtest.start_at).total_seconds())
+            chunk_s = span_s * CHUNK_FRAMES / max(1, total)  # about CHUNK_FRAMES frames per read
+            tracker = _RunTracker(backtest_id, account_id, total)
+            frames = stream_frames(
+                db.session, backtest.dataset, backtest.start_at, backtest.end_at, chunk_s=chunk_s
+            )
+            result = backtest_engine.run(
+                plan,
+                frames,
+                progress=tracker.progress,
+                should_stop=tracker.should_stop,
+                progress_every=200,
+                router_config=quotes.router_config,
+                latency=quotes.latency,
+            )
+        except Exception as exc:  # a run's failure is its own: recorded on the run, never retried
+            log.exception("backtest %s failed", backtest_id)
+            db.session.rollback()
+            failed = db.session.get(Backtest, backtest_id, populate_existing=True)
+            if failed is None:
+                return "deleted"
+            fail(failed, f"{type(exc).__name__}: {exc}")
+            db.session.commit()
+            _publish_progress(account_id, backtest_id, failed.status, failed.progress, failed.steps, 0)
+            return failed.status
+        db.session.rollback()
+        done = db.session.get(Backtest, backtest_id, populate_existing=True)
+        if done is None:
+            return "deleted"
+        finish(db.session, done, result)
+        db.session.commit()
+        _publish_progress(account_id, backtest_id, done.status, done.progress, done.steps, done.trade_count)
+        return done.status
+
+
+CHUNK_FRAMES = 2_000
+
+
+def synthetic_config(options: Mapping[str, Any]) -> SyntheticConfig:
+    """The generator's config from a job's JSON options (start epoch s, steps, stepS, seed, ...)."""
+    extra: dict[str, Any] = {}
+    if options.get("tokens"):
+        extra["tokens"] = tuple(options["tokens"])
+    if "poolNoiseBps" in options:
+        extra["pool_noise_bps"] = float(options["poolNoiseBps"])
+    if "arbFraction" in options:
+        extra["arb_fraction"] = float(options["arbFraction"])
+    return SyntheticConfig(
+        start=float(options["start"]),
+        steps=int(options["steps"]),
+        step_s=int(options["stepS"]),
+        seed=int(options["seed"]),
+        volatility={k: float(v) for k, v in (options.get("volatility") or {}).items()},
+        drift={k: float(v) for k, v in (options.get("drift") or {}).items()},
+        **extra,
+    )
+
+
+def generate_dataset(job_id: str, account_id: int, dataset: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Generate a synthetic dataset (``market_history.generate_dataset``), with ``dataset_progress``
+    events to the owner's room. Returns the frames and rows written and the rate."""
+    with job_app():
+        config = synthetic_config(options)
+        started = time.monotonic()
+        last = [0.0]
+
+        def publish(status: str, frames: int, rows: int, error: str | None = None) -> None:
+            elapsed = time.monotonic() - started
+            fields = {
+                "jobId": job_id,
+                "dataset": dataset,
+                "status": status,
+                "frames": frames,
+                "total": config.steps,
+                "rows": rows,
+                "rowsPerS": round(rows / elapsed, 1) if elapsed > 0 else None,
+                "error": error,
+            }
+            live_updates.publish(
+                "dataset_progress", dataset_progress_json(fields, time.time()), f"account:{account_id}"
+            )
+
+        def progress(frames: int, total: int, rows: int) -> None:
+            if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+                last[0] = time.monotonic()
+                publish("running", frames, rows)
+
+        try:
+            rows = market_history.generate_dataset(db.session, dataset, config, progress=progress)
+        except Exception as exc:
+            log.exception("generating dataset %s failed", dataset)
+            db.session.rollback()
+            market_history.mark_failed(db.session, dataset)
+            publish("failed", 0, 0, f"{type(exc).__name__}: {exc}")
+            return {"dataset": dataset, "status": "failed"}
+        publish("completed", config.steps, rows)
+        elapsed = time.monotonic() - started
+        return {
+            "dataset": dataset,
+            "status": "completed",
+            "frames": config.steps,
+            "rows": rows,
+            "seconds": elapsed,
         }

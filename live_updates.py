@@ -270,11 +270,14 @@ def register_handlers(sio: SocketIO) -> None:
     @sio.on("connect")
     def connect(auth: object = None) -> bool:
         try:
-            session["sr_account_id"] = _account_from(auth)
+            account_id = _account_from(auth)
+            session["sr_account_id"] = account_id
         finally:
             db.session.remove()
         for room in PUBLIC_ROOMS:
             join_room(room)
+        if account_id is not None:  # the account's own events: backtest_progress, dataset_progress
+            join_room(f"account:{account_id}")
         return True
 
     def _public_room(data: object, change: Callable[[str], None]) -> dict[str, Any]:

@@ -34,21 +34,28 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, scoped_session
 
 __all__ = [
+    "BACKTEST_FINAL",
     "FINAL_STATUSES",
     "NOT_EXECUTABLE",
     "RESTING_STATUSES",
     "Account",
     "AccountKind",
     "AmmPool",
+    "Backtest",
+    "BacktestStatus",
+    "BacktestTrade",
     "Balance",
     "DbSession",
     "Fill",
     "LedgerEntry",
+    "MarketDataset",
     "OTCPool",
     "Order",
     "OrderEvent",
     "OrderStatus",
     "OrderType",
+    "PoolSnapshot",
+    "PriceHistory",
     "Token",
     "Trade",
     "db",
@@ -413,3 +420,149 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined,misc]
     journal: Mapped[str] = mapped_column(String(48), index=True)
     memo: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- market history and backtests (README "Backtesting") ------------------------------------------
+
+# A row id that outgrows 2^31 on PostgreSQL (millions of history rows a day are possible); SQLite's
+# INTEGER PRIMARY KEY is already 64-bit and only autoincrements under that exact type name.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class PriceHistory(db.Model):  # type: ignore[name-defined,misc]
+    """A reference price of a token from one source at one instant, recorded live or synthetic.
+
+    ``dataset`` is "live" for what the recorder saw, a name for generated data. ``price`` is exact
+    (replays use it); ``price_usd`` is the same as a float, for candles and charts in SQL."""
+
+    __tablename__ = "price_history"
+    __table_args__ = (
+        Index("ix_price_history_dataset_token_t", "dataset", "token", "t"),
+        # Rows arrive in time order: a BRIN index on PostgreSQL is tiny and serves retention's scan.
+        Index("ix_price_history_t", "t", postgresql_using="brin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset: Mapped[str] = mapped_column(String(32))
+    token: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    t: Mapped[datetime] = mapped_column(UTCDateTime)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    price_usd: Mapped[float] = mapped_column(Float)
+
+
+class PoolSnapshot(db.Model):  # type: ignore[name-defined,misc]
+    """One venue's state at an instant: an AMM pool's reserves, or a desk's mid and inventory."""
+
+    __tablename__ = "pool_snapshots"
+    __table_args__ = (
+        Index("ix_pool_snapshots_dataset_t", "dataset", "t"),
+        Index("ix_pool_snapshots_t", "t", postgresql_using="brin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dataset: Mapped[str] = mapped_column(String(32))
+    t: Mapped[datetime] = mapped_column(UTCDateTime)
+    venue_id: Mapped[str] = mapped_column(String(64))
+    venue: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # "amm" or "otc"
+    token_a: Mapped[str] = mapped_column(String(16))
+    token_b: Mapped[str] = mapped_column(String(16))
+    reserve_a: Mapped[int | None] = mapped_column(BigInteger)
+    reserve_b: Mapped[int | None] = mapped_column(BigInteger)
+    fee_bps: Mapped[int | None] = mapped_column(Integer)
+    mid: Mapped[Decimal | None] = mapped_column(ExactDecimal)  # a desk's quote per base, human units
+    inventory_base: Mapped[int | None] = mapped_column(BigInteger)
+    inventory_quote: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MarketDataset(db.Model):  # type: ignore[name-defined,misc]
+    """The catalogue of datasets: what each holds, kept current by its writers (the generator, the
+    live recorder and retention), so listing datasets reads one row each, never the history."""
+
+    __tablename__ = "market_datasets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # "live" or "synthetic"
+    status: Mapped[str] = mapped_column(String(16))  # "generating", "ready" or "failed"
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    frames: Mapped[int] = mapped_column(Integer, default=0)  # instants stored
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0)
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a generated one's parameters
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BacktestStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+BACKTEST_FINAL = frozenset({BacktestStatus.COMPLETED, BacktestStatus.FAILED, BacktestStatus.CANCELLED})
+
+
+class Backtest(db.Model):  # type: ignore[name-defined,misc]
+    """One backtest run: its plan, where it is, and (once done) its metrics and series."""
+
+    __tablename__ = "backtests"
+    __table_args__ = (Index("ix_backtests_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    plan_kind: Mapped[str] = mapped_column(String(32))
+    strategy: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)  # the request as given (amounts as text)
+    dataset: Mapped[str] = mapped_column(String(32))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default=BacktestStatus.PENDING)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # Statistics (floats by the rule: they feed charts and comparisons, never money).
+    total_return: Mapped[float | None] = mapped_column(Float)
+    sharpe_ratio: Mapped[float | None] = mapped_column(Float)
+    sortino_ratio: Mapped[float | None] = mapped_column(Float)
+    max_drawdown: Mapped[float | None] = mapped_column(Float)
+    win_rate: Mapped[float | None] = mapped_column(Float)
+    profit_factor: Mapped[float | None] = mapped_column(Float)
+    total_cost_bps: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    equity: Mapped[list[Any] | None] = mapped_column(JSON)  # [[epoch s, value_usd], ...] downsampled
+    drawdown: Mapped[list[Any] | None] = mapped_column(JSON)
+    trade_count: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in BACKTEST_FINAL
+
+
+class BacktestTrade(db.Model):  # type: ignore[name-defined,misc]
+    """One simulated trade of a backtest (deleted with it)."""
+
+    __tablename__ = "backtest_trades"
+    __table_args__ = (UniqueConstraint("backtest_id", "seq", name="uq_backtest_trades_backtest_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    backtest_id: Mapped[str] = mapped_column(ForeignKey("backtests.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    t: Mapped[datetime] = mapped_column(UTCDateTime)
+    token_in: Mapped[str] = mapped_column(String(16))
+    token_out: Mapped[str] = mapped_column(String(16))
+    amount_in: Mapped[int] = mapped_column(BigInteger)
+    amount_out: Mapped[int] = mapped_column(BigInteger)
+    execution_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    reference_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    cost_bps: Mapped[Decimal] = mapped_column(ExactDecimal)
+    legs: Mapped[list[Any]] = mapped_column(JSON)
+    balances: Mapped[dict[str, Any]] = mapped_column(JSON)  # token -> base units as text
+    value_usd: Mapped[float] = mapped_column(Float)

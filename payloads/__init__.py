@@ -16,8 +16,9 @@ Socket.IO payloads (``order_update``, ``trade_executed``, ``pool_update``, ``pri
 declared and built here too, so jobs and views share one shape and jobs never import the views.
 
 One module a part: ``common`` (formatting, the ``_Out`` base, shared field types, the error body),
-``system``, ``market``, ``orders``, ``analytics``, ``curves`` (liquidity curves) and ``events``
-(the Socket.IO bodies and their plain-JSON functions), ``arbitrage``. Import from ``payloads`` itself.
+``system``, ``market``, ``orders``, ``analytics``, ``curves`` (liquidity curves), ``arbitrage``,
+``backtests`` (runs, datasets, candles and their events) and ``events`` (the Socket.IO bodies and
+their plain-JSON functions). Import from ``payloads`` itself.
 """
 
 from __future__ import annotations
@@ -32,6 +33,23 @@ from payloads.analytics import (
     TimeseriesResponse,
 )
 from payloads.arbitrage import ArbitrageLegOut, OpportunitiesResponse, OpportunityOut
+from payloads.backtests import (
+    BacktestAccepted,
+    BacktestDetail,
+    BacktestProgress,
+    BacktestsPage,
+    BacktestSummary,
+    BacktestTradeOut,
+    BacktestTradesPage,
+    CandlesResponse,
+    CompareResponse,
+    DatasetProgress,
+    DatasetsResponse,
+    DeletedResponse,
+    GenerateAccepted,
+    backtest_progress_json,
+    dataset_progress_json,
+)
 from payloads.common import (
     PRICE_DIGITS,
     ErrorResponse,
@@ -92,12 +110,25 @@ __all__ = [
     "AccountResponse",
     "AnalyticsSummary",
     "ArbitrageLegOut",
+    "BacktestAccepted",
+    "BacktestDetail",
+    "BacktestProgress",
+    "BacktestSummary",
+    "BacktestTradeOut",
+    "BacktestTradesPage",
+    "BacktestsPage",
     "BreakdownResponse",
+    "CandlesResponse",
+    "CompareResponse",
     "DatabaseCheck",
+    "DatasetProgress",
+    "DatasetsResponse",
+    "DeletedResponse",
     "DeskUpdate",
     "DispatchStats",
     "ErrorResponse",
     "FillOut",
+    "GenerateAccepted",
     "HealthChecks",
     "HealthResponse",
     "ImpactResponse",
@@ -130,6 +161,8 @@ __all__ = [
     "VenueQuoteOut",
     "Window",
     "amount_str",
+    "backtest_progress_json",
+    "dataset_progress_json",
     "decimal_str",
     "desk_update_json",
     "epoch_iso",

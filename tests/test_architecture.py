@@ -287,7 +287,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("the factory", frozenset({"app"})),
     (
         "edges: HTTP, jobs, Socket.IO, loops",
-        frozenset({"views", "jobs", "live_updates", "background", "bots"}),
+        frozenset({"views", "jobs", "live_updates", "background", "bots", "backtest_cli"}),
     ),
     (
         "services",
@@ -302,6 +302,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "executor",
                 "venue_state",
                 "resting_book",
+                "market_history",
+                "backtest_runs",
             }
         ),
     ),

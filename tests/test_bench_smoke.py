@@ -201,3 +201,22 @@ def test_the_arbitrage_bench_times_both_searches_on_every_market_and_they_agree(
             assert venues(found) > 0, f"{name}: a mispriced market with nothing found"
     assert rows["default"][12] == "0" and rows["default"][7] == "0"  # fairly priced: nothing sized
     assert re.search(r"^load average: [\d.]+ [\d.]+ [\d.]+ on \d+ cores$", arbitrage_output, re.MULTILINE)
+
+
+def test_the_history_write_bench_writes_the_same_rows_every_way_and_reports_rates() -> None:
+    """bench/history_write.py --quick: COPY, executemany and SQLite each write every row of the frames."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "history_write.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {row[0]: row[1:] for row in table(result.stdout, 1)}
+    assert set(rows) == {"copy", "executemany", "sqlite"}
+    assert len({venues(cells[0]) for cells in rows.values()}) == 1  # the same rows every way
+    assert all(number(cells[2]) > 0 for cells in rows.values())
+    assert re.search(r"^copy / executemany: \d+\.\d+x$", result.stdout, re.M)
+    assert re.search(r"^load average: [\d.]+ [\d.]+ [\d.]+$", result.stdout, re.M)

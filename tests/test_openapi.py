@@ -121,7 +121,9 @@ def test_parameters_and_body_come_from_the_request_models(document: dict[str, An
         fields = {(f.alias or name): f.is_required() for name, f in op.query.model_fields.items()}
         assert {p["name"]: p["required"] for p in query} == fields, op.path
         assert all(p["schema"].get("type") or p["schema"].get("anyOf") for p in query)
-    assert {op.query for op in OPERATIONS if op.query} | {ExecuteOrderRequest} == set(REQUEST_MODELS)
+    bodies = {op.body for op in OPERATIONS if op.body}
+    assert ExecuteOrderRequest in bodies
+    assert {op.query for op in OPERATIONS if op.query} | bodies == set(REQUEST_MODELS)
 
     execute = document["paths"]["/api/orders/execute"]["post"]
     body = execute["requestBody"]["content"]["application/json"]["schema"]
@@ -157,6 +159,15 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
         ("get", "/api/orders/{orderId}"),
         ("post", "/api/orders/{orderId}/cancel"),
         ("get", "/api/accounts/me"),
+        ("get", "/api/backtest/datasets"),
+        ("post", "/api/backtest/generate-data"),
+        ("post", "/api/backtest/run"),
+        ("get", "/api/backtest"),
+        ("get", "/api/backtest/{backtestId}"),
+        ("get", "/api/backtest/{backtestId}/trades"),
+        ("post", "/api/backtest/compare"),
+        ("post", "/api/backtest/{backtestId}/cancel"),
+        ("delete", "/api/backtest/{backtestId}"),
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -164,7 +175,7 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
             assert ("security" in operation) == is_secured, (method, path)
             assert ("401" in operation["responses"]) == is_secured, (method, path)
             if is_secured:
-                url = path.replace("{orderId}", "0" * 32)
+                url = path.replace("{orderId}", "0" * 32).replace("{backtestId}", "0" * 24)
                 r = client.open(url, method=method.upper(), json={})
                 assert r.status_code == 401, (method, path)
 
@@ -254,6 +265,45 @@ def test_real_responses_of_every_endpoint_match_the_document(
     post({**order, "orderType": "limit"}, 422)  # no limitPrice
     cancel(resting["orderId"], 200)
     cancel("0" * 32, 404)
+
+    # Market history and backtests: a small generated dataset, one run, and each operation's errors.
+    get("/api/prices/history?token=SOL&interval=1h", 200)
+    get("/api/prices/history?token=SOL&interval=1m&from=2026-01-01&to=2026-03-01", 422)
+    get("/api/prices/history?token=SOL&interval=2m", 400)
+
+    def send(method: str, url: str, status: int, body: Any = None) -> Any:
+        r = client.open(url, method=method.upper(), json=body, headers=key)
+        assert r.status_code == status, (url, r.get_json())
+        return doc.check(method, url, r)
+
+    generation = {"dataset": "doc", "days": 0.25, "stepS": 600, "start": "2026-01-01T00:00:00Z"}
+    send("post", "/api/backtest/generate-data", 202, generation)
+    send("post", "/api/backtest/generate-data", 400, {**generation, "dataset": "live"})
+    wait_until(
+        lambda: any(
+            d["name"] == "doc" and d["status"] == "ready" and d["frames"] == 36
+            for d in get("/api/backtest/datasets", 200, key)["datasets"]
+        ),
+        "the dataset to be generated",
+    )
+    get("/api/backtest/datasets?x=1", 400, key)
+    dca = {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "10", "everyS": 3600}
+    plan = {"dataset": "doc", "planKind": "dca", "params": dca, "initial": {"USDC": "1000"}}
+    run = send("post", "/api/backtest/run", 202, plan)
+    send("post", "/api/backtest/run", 400, {**plan, "dataset": "none"})
+    url = f"/api/backtest/{run['backtestId']}"
+    wait_until(lambda: get(url, 200, key)["status"] == "completed", "the backtest to complete")
+    get("/api/backtest/" + "0" * 24, 404, key)
+    get(f"{url}/trades?limit=2", 200, key)
+    get(f"{url}/trades?limit=0", 400, key)
+    get("/api/backtest?limit=5", 200, key)
+    get("/api/backtest?limit=0", 400, key)
+    send("post", "/api/backtest/compare", 200, {"ids": [run["backtestId"]]})
+    send("post", "/api/backtest/compare", 404, {"ids": ["0" * 24]})
+    send("post", f"{url}/cancel", 409)
+    send("post", "/api/backtest/" + "0" * 24 + "/cancel", 404)
+    send("delete", url, 200)
+    send("delete", url, 404)
 
     operations = {op.operation_id for op in OPERATIONS}
     assert {op for _, op, _ in doc.seen} == operations

@@ -34,6 +34,7 @@ PAGES = {
     "/pools": "Pools · Solroute",
     "/orders": "Orders · Solroute",
     "/analytics": "Analytics · Solroute",
+    "/backtests": "Backtests · Solroute",
     "/login": "Sign in · Solroute",
 }
 # Stable ids the browser tests rely on (listed in the pages' hand-over notes): keep them.
@@ -104,6 +105,7 @@ PAGE_IDS = {
     "/": {"dashboard-page", "dashboard-empty"},
     "/pools": {"pools-page", "pools-empty"},
     "/analytics": {"analytics-page", "analytics-empty"},
+    "/backtests": {"backtests-page", "backtest-form", "generate-form", "runs-table", "run-detail", "compare"},
 }
 COMMON_IDS = {"connection-state", "main", "main-nav", "nav-dashboard", "nav-trade", "nav-pools", "nav-orders"}
 ORDER_PAGE_IDS = {
@@ -559,7 +561,7 @@ def test_the_csrf_token_of_one_session_is_refused_in_another(app: Flask) -> None
 # --- production: login and logout ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["/trade", "/orders", "/orders/" + "0" * 32])
+@pytest.mark.parametrize("path", ["/trade", "/orders", "/orders/" + "0" * 32, "/backtests"])
 def test_outside_development_account_pages_redirect_to_login(app: Flask, client: Any, path: str) -> None:
     production(app)
     r = client.get(path)

@@ -99,7 +99,7 @@ __all__ = ["api", "current_account", "openapi_document", "operations", "symbol"]
 log = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__, url_prefix="/api")
-operations = Operations(api, tags=("market", "orders", "accounts", "analytics", "system"))
+operations = Operations(api, tags=("market", "orders", "accounts", "analytics", "backtests", "system"))
 
 MAX_DB_AMOUNT = 2**63 - 1  # amounts are BIGINT columns
 IDEMPOTENCY_KEY_MAX = 255
@@ -1221,6 +1221,8 @@ def account_me(account: Account) -> AccountResponse:
     return AccountResponse.of(account)
 
 
-# Operations declared in their own modules on this blueprint: imported here, once this module's
-# names exist, so their routes are in place before the app registers the blueprint.
+# Operations declared in their own modules on this blueprint (arbitrage, backtests): imported
+# here, once this module's names exist, so their routes are in place before the app registers the
+# blueprint and importing views.api always gives the whole API.
 from views import arbitrage as arbitrage  # noqa: E402
+from views import backtests as backtests  # noqa: E402

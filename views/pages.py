@@ -7,15 +7,31 @@ scripts through ``data-*`` attributes only: no inline script or style anywhere.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
+import backtest_runs
 from models import Order, OrderStatus, Trade, db
+from payloads import BacktestTradeOut
 from routing_engine import Strategy
 from views.auth import (
     CSRF_FIELD,
@@ -152,6 +168,47 @@ def order(order_id: str) -> ResponseReturnValue:
 @pages.get("/analytics")
 def analytics() -> ResponseReturnValue:
     return render_template("analytics.html", has_trades=_has_trades())
+
+
+@pages.get("/backtests")
+@login_required
+def backtests() -> ResponseReturnValue:
+    return render_template("backtests.html", strategies=_strategies(), venues=backtest_runs.venue_names())
+
+
+CSV_COLUMNS = ("seq", "t", "tokenIn", "tokenOut", "amountIn", "amountOut", "executionPrice", "referencePrice",
+               "costBps", "valueUsd", "venues")  # fmt: skip
+
+
+@pages.get("/backtests/<backtest_id>/trades.csv")
+def backtest_trades_csv(backtest_id: str) -> ResponseReturnValue:
+    """Every trade of one of the account's backtests as CSV, streamed row by row from the database."""
+    key = request.headers.get("X-API-Key")
+    account = account_for_key(key) if key else page_account()
+    found = backtest_runs.owned(db.session, account.id, backtest_id[:64]) if account is not None else None
+    if found is None:
+        abort(404, description="There is no backtest with this id for your account.")
+    run_id = found.id
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        out = csv.writer(buffer, lineterminator="\n")
+        out.writerow(CSV_COLUMNS)
+        with app.app_context():
+            for trade in backtest_runs.iter_trades(db.session, run_id):
+                t = BacktestTradeOut.of(trade).to_json()
+                venues = "+".join(sorted({str(leg.get("venue")) for leg in trade.legs}))
+                out.writerow([*(t[c] for c in CSV_COLUMNS[:-1]), venues])
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+            db.session.remove()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": f'attachment; filename="backtest-{run_id}-trades.csv"'}
+    return Response(rows(), mimetype="text/csv", headers=headers)
 
 
 @pages.route("/login", methods=["GET", "POST"])

@@ -34,16 +34,22 @@ __all__ = [
     "AmountInput",
     "AnalyticsQuery",
     "ArbitrageQuery",
+    "BacktestTradesQuery",
+    "BacktestsQuery",
+    "CompareBacktestsRequest",
     "ExecuteOrderRequest",
+    "GenerateDataRequest",
     "LiquidityCurvesQuery",
     "ListQuery",
     "NoQuery",
     "OrderTypeName",
     "OrdersQuery",
     "PoolsQuery",
+    "PriceHistoryCandlesQuery",
     "PriceHistoryQuery",
     "QuoteQuery",
     "RecentTradesQuery",
+    "RunBacktestRequest",
     "TimeseriesQuery",
     "TradesQuery",
 ]
@@ -370,6 +376,114 @@ class ArbitrageQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=200, description="How many, best first (1-200)")] = 50
 
 
+# --- backtests and market history ------------------------------------------------------------------
+
+DatasetName = Annotated[
+    StrictStr,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$",
+        description="A dataset: ``live`` (recorded) or a generated one's name",
+        examples=["demo"],
+    ),
+]
+PlanKindName = Literal["dca", "rebalance", "mean_reversion", "limit_ladder"]
+BacktestStatusName = Literal["pending", "running", "completed", "failed", "cancelled"]
+PlanParam = StrictStr | StrictInt | Decimal
+
+
+class PriceHistoryCandlesQuery(BaseModel):
+    """``GET /api/prices/history``: OHLC candles of a token's stored USD price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Symbol
+    from_: Annotated[
+        UtcDateTime | None, Field(alias="from", description="Start (inclusive); default: to - 24 h")
+    ] = None
+    to: Annotated[UtcDateTime | None, Field(description="End (exclusive); default: now")] = None
+    interval: Annotated[Literal["1m", "5m", "15m", "1h", "4h", "1d"], Field(description="Candle width")] = (
+        "5m"
+    )
+    dataset: DatasetName = "live"
+
+
+class GenerateDataRequest(BaseModel):
+    """Body of ``POST /api/backtest/generate-data``: a synthetic dataset (GBM prices, arbitraged pools)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: DatasetName
+    days: Annotated[float, Field(gt=0, le=366, description="Length in days")] = 1
+    stepS: Annotated[StrictInt, Field(ge=1, le=86_400, description="Seconds between frames")] = 60
+    seed: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] = 1
+    start: Annotated[
+        UtcDateTime | None, Field(description="First frame's time; default: days before now")
+    ] = None
+    volatility: Annotated[
+        float | None, Field(gt=0, le=10, description="Annualised, every token (0.8: 80 %)")
+    ] = None
+    drift: Annotated[float | None, Field(ge=-10, le=10, description="Annualised drift, every token")] = None
+
+
+class RunBacktestRequest(BaseModel):
+    """Body of ``POST /api/backtest/run``: a plan replayed over a dataset's range through one strategy.
+
+    ``params`` per planKind (amounts in token units): dca: tokenIn, tokenOut, amountIn, everyS;
+    rebalance: tokenA, tokenB, targetWeight (0-1), band (0-1), checkEveryS; mean_reversion: token,
+    quoteToken, windowS, threshold, amountIn (of quoteToken); limit_ladder: token, quoteToken, rungs,
+    step, amountIn (of quoteToken, per rung)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[StrictStr | None, Field(max_length=64)] = None
+    dataset: DatasetName
+    from_: Annotated[UtcDateTime | None, Field(alias="from", description="Default: the dataset's start")] = (
+        None
+    )
+    to: Annotated[UtcDateTime | None, Field(description="Default: the dataset's end")] = None
+    planKind: PlanKindName
+    params: dict[str, PlanParam]
+    initial: Annotated[
+        dict[str, AmountInput], Field(description="Starting balances: token → amount in token units")
+    ]
+    strategy: Annotated[
+        StrictStr,
+        Field(
+            max_length=64, description=f"One of {', '.join(STRATEGIES)}, or VENUE:<venue> (one venue only)"
+        ),
+    ] = "OPTIMAL_SPLIT"
+    slippageBps: SlippageBps = 100
+
+
+class BacktestsQuery(BaseModel):
+    """Filters of ``GET /api/backtest`` (newest first; ``cursor`` is a page's nextCursor)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: Annotated[StrictStr | None, Field(max_length=64)] = None
+    status: BacktestStatusName | None = None
+    from_: Annotated[UtcDateTime | None, Field(alias="from", description="Created at or after")] = None
+    to: Annotated[UtcDateTime | None, Field(description="Created before")] = None
+    limit: Annotated[int, Field(ge=1, le=200, description="Page size (1-200)")] = 50
+    cursor: Annotated[
+        StrictStr | None, Field(max_length=128, description="nextCursor of the previous page")
+    ] = None
+
+
+class BacktestTradesQuery(ListQuery):
+    """Paging of ``GET /api/backtest/<id>/trades`` (in order)."""
+
+    limit: Annotated[int, Field(ge=1, le=1000, description="Page size (1-1000)")] = 100
+
+
+class CompareBacktestsRequest(BaseModel):
+    """Body of ``POST /api/backtest/compare``: runs of the account to set side by side."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(min_length=1, max_length=20)]
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NoQuery,
     QuoteQuery,
@@ -383,4 +497,10 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RecentTradesQuery,
     LiquidityCurvesQuery,
     ArbitrageQuery,
+    PriceHistoryCandlesQuery,
+    BacktestsQuery,
+    BacktestTradesQuery,
+    GenerateDataRequest,
+    RunBacktestRequest,
+    CompareBacktestsRequest,
 )

@@ -15,6 +15,7 @@ import {
 import {
   formatSavings, formatSavingsUsd, kindLatencyItem, KIND_LABELS, labelCells, latencyKinds, listAmount, savingsBps,
 } from "./figures.js";
+import { fetchCandles } from "./candles.js";
 
 const MAX_ROWS = 20; // recent trades in the table
 const MAX_POINTS = 200; // trades on the impact scatter
@@ -540,7 +541,11 @@ function renderPriceHistory(body) {
           legend: { display: false },
           tooltip: {
             callbacks: {
-              label: (ctx) => ` ${formatUsdPrice(ctx.raw)} (${points[ctx.dataIndex].point.trades} trade${points[ctx.dataIndex].point.trades === 1 ? "" : "s"})`,
+              label: (ctx) => {
+                const n = points[ctx.dataIndex].point.trades;
+                const what = history.basis === "recorded" ? "sample" : "trade";
+                return ` ${formatUsdPrice(ctx.raw)} (${n} ${what}${n === 1 ? "" : "s"})`;
+              },
             },
           },
         },
@@ -556,10 +561,35 @@ function renderPriceHistory(body) {
   show(ui.priceChartsEmpty, seen.size === 0);
 }
 
+/**
+ * Each traded token's line from the recorded price history (15-minute candles' closes) where it
+ * has some; the trade-based line otherwise (before any history was recorded, or if it cannot be read).
+ */
+async function withRecordedPrices(body) {
+  const recorded = await Promise.all(body.tokens.map((history) => fetchCandles(history.token, {
+    hours: PRICE_WINDOW_MS / 3600_000, interval: "15m",
+  }).catch(() => [])));
+  body.tokens.forEach((history, i) => {
+    const candles = recorded[i];
+    if (candles.length < 2) return;
+    history.basis = "recorded";
+    history.points = candles.map((c) => ({ start: c.t, priceUsd: String(c.close), trades: c.samples }));
+    history.changePct = candles[0].open > 0 ? (candles[candles.length - 1].close / candles[0].open - 1) * 100 : null;
+  });
+  const note = document.getElementById("price-charts-note");
+  if (note) {
+    note.textContent = body.tokens.some((h) => h.basis === "recorded")
+      ? "USD, recorded reference prices (15-minute closes)"
+      : "USD, from the trades executed here (per minute)";
+  }
+  return body;
+}
+
 async function loadPriceHistory() {
   try {
     const since = new Date(Date.now() - PRICE_WINDOW_MS).toISOString();
-    renderPriceHistory(await fetchJSON(`/api/analytics/price-history?bucket=minute&from=${encodeURIComponent(since)}`));
+    const body = await fetchJSON(`/api/analytics/price-history?bucket=minute&from=${encodeURIComponent(since)}`);
+    renderPriceHistory(await withRecordedPrices(body));
     setError("price history", null);
   } catch (err) {
     setError("price history", err);
