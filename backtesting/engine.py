@@ -565,7 +565,7 @@ def run(
     """Replay ``plan`` over the frames with t in [plan.start, plan.end] (frames in time order).
 
     ``progress`` is called every ``progress_every`` steps and at the end; ``should_stop`` is asked
-    as often, and a True stops the run (the result is marked ``cancelled``). ``relax_fraction``:
+    as often (and before the first step), and a True stops the run (the result is marked ``cancelled``). ``relax_fraction``:
     the share of a moved pool's gap to the recorded one that arbitrage closes per step.
     ``router_config`` and ``latency``: the live app's (``Quotes.router_config`` and ``.latency``)
     to route exactly as it does; the router's defaults otherwise.
@@ -594,6 +594,9 @@ def run(
             continue
         if t > plan.end:
             break
+        if steps % progress_every == 0 and should_stop is not None and should_stop():
+            cancelled = True  # asked before the first step too: a run cancelled while queued never starts
+            break
         if first_t is None:
             first_t = t
             replay.open_positions(frame)
@@ -614,12 +617,8 @@ def run(
             if len(equity) > MAX_POINTS:
                 equity, drawdown, stride = equity[::2], drawdown[::2], stride * 2
         steps += 1
-        if steps % progress_every == 0:
-            if progress is not None:
-                progress(Progress(steps, max(total, steps), len(replay.trades)))
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
+        if steps % progress_every == 0 and progress is not None:
+            progress(Progress(steps, max(total, steps), len(replay.trades)))
     for point in (deepest, last_point):
         if point is not None and all(t != point[0] for t, _ in equity):
             at = next((i for i, (t, _) in enumerate(equity) if t > point[0]), len(equity))

@@ -172,7 +172,15 @@ def test_progress_is_reported_and_a_stop_request_cancels_the_run() -> None:
     assert [p.done for p in seen] == [500, 1000, 1500, 2000, 2500, len(frames)]
     assert all(p.total == len(frames) for p in seen)
     assert seen[-1].trades == len(result.trades)
-    stopped = run(dca(30_000), iter(frames), should_stop=lambda: True, progress_every=100)
+    never_started = run(dca(30_000), iter(frames), should_stop=lambda: True, progress_every=100)
+    assert never_started.cancelled and never_started.steps == 0 and never_started.trades == ()
+    asked: list[int] = []
+
+    def second_time() -> bool:  # False before the first step, True at step 100
+        asked.append(1)
+        return len(asked) > 1
+
+    stopped = run(dca(30_000), iter(frames), should_stop=second_time, progress_every=100)
     assert stopped.cancelled and stopped.steps == 100
     assert len(stopped.trades) == 2  # t = 0 and t = 3,600 s (step 60)
 
