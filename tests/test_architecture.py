@@ -37,6 +37,8 @@ PURE_MODULES = (
     "twap",
     "order_book",
     "firm_quotes",
+    "risk",
+    "pnl",
     "tokens",
     "errors",
     "stats",
@@ -301,6 +303,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "quoting",
                 "executor",
                 "venue_state",
+                "portfolio",
+                "risk_controls",
             }
         ),
     ),
@@ -321,6 +325,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "order_book",
                 "firm_quotes",
                 "backtesting",
+                "risk",
+                "pnl",
             }
         ),
     ),
