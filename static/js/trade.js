@@ -76,8 +76,23 @@ const state = {
 
 // --- balances -----------------------------------------------------------------------------------
 
+/** The portfolio's value next to "You pay" (GET /api/accounts/me/portfolio); "–" when it cannot load. */
+async function loadPortfolioValue() {
+  const node = document.getElementById("portfolio-value-usd");
+  try {
+    const body = await fetchJSON("/api/accounts/me/portfolio");
+    node.textContent = formatUsd(Number(body.totals.valueUsd));
+    node.title = `$${body.totals.valueUsd} (P&L ${body.totals.totalPnlUsd})`;
+    node.dataset.value = body.totals.valueUsd;
+  } catch {
+    node.textContent = "–";
+    node.dataset.value = "";
+  }
+}
+
 /** The account's balances (available and held), fetched again after every order. */
 async function loadBalances() {
+  loadPortfolioValue();
   const seq = ++state.balanceSeq;
   const node = document.getElementById("balance-in");
   try {
@@ -369,6 +384,7 @@ function renderFormOutput(q) {
   const rate = document.getElementById("form-rate");
   const pay = document.getElementById("form-amount-in");
   const max = document.getElementById("max-amount-in-value");
+  const payUsd = document.getElementById("amount-in-usd");
   if (!q) {
     for (const node of [out, pay, max]) {
       node.textContent = "–";
@@ -376,6 +392,7 @@ function renderFormOutput(q) {
       node.dataset.value = "";
     }
     usd.textContent = "";
+    payUsd.textContent = "";
     rate.textContent = "";
     return;
   }
@@ -391,6 +408,8 @@ function renderFormOutput(q) {
   out.dataset.value = q.route.amountOut;
   const price = q.prices?.[q.tokenOut]?.priceUsd;
   usd.textContent = price ? `≈ ${formatUsd(Number(q.route.amountOut) * Number(price))}` : "";
+  const priceIn = q.prices?.[q.tokenIn]?.priceUsd;
+  payUsd.textContent = priceIn ? `≈ ${formatUsd(Number(q.amountIn) * Number(priceIn))}` : "";
   rate.textContent = `1 ${q.tokenIn} ≈ ${formatUnitPrice(q.route.amountOut, q.route.amountIn)} ${q.tokenOut}`;
 }
 
