@@ -7,6 +7,7 @@ written; quotes, reads and cancels keep working; every page shows a banner; a So
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
@@ -123,3 +124,32 @@ def test_the_cli_creates_an_operator_whose_key_works(app: Flask, client: Any) ->
     assert result.exit_code == 0, result.output
     key = result.output.split("API key: ")[1].strip()
     assert halt(client, key, True)["updatedBy"] == "night-ops"
+
+
+def test_twap_slices_due_during_a_halt_are_refused_and_resting_orders_do_not_trigger(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    from background import watch_resting
+    from tests.test_orders_resting import detail, reference, wait_status
+
+    ops = operator_key(app)
+    # A stop far above the price: the next tick would trigger it.
+    trigger = (reference(client) * 2).quantize(Decimal("0.0001"))
+    stop = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "1", "orderType": "stop_loss"}
+    stop_id = client.post(
+        "/api/orders/execute", json=stop | {"triggerPrice": str(trigger)}, headers=auth(api_key)
+    ).get_json()["orderId"]
+    twap = ORDERS[4] | {"slices": 3, "intervalS": 0.3, "onChildFailure": "continue"}
+    twap_id = client.post("/api/orders/execute", json=twap, headers=auth(api_key)).get_json()["orderId"]
+    halt(client, ops, True, "incident")
+
+    assert watch_resting(app) == {"open": 1, "triggered": 0, "expired": 0, "cancelled": 0}
+    assert detail(client, api_key, stop_id)["status"] == "open"
+
+    parent = wait_status(client, api_key, twap_id, "confirmed", "failed")
+    last = next(c for c in parent["children"] if c["sliceIndex"] == 2)
+    assert (last["status"], last["error"]["code"]) == ("failed", "trading_halted")
+
+    halt(client, ops, False)
+    assert watch_resting(app)["triggered"] == 1
+    assert wait_status(client, api_key, stop_id, "confirmed", "failed")["status"] == "confirmed"
