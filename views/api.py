@@ -40,7 +40,7 @@ from errors import (
 )
 from execution_plan import plan_from_route, price_of
 from firm_quotes import FirmQuote, quote_key, sign_quote, verify_quote
-from models import Account, Order, OrderStatus, Trade, db, utcnow
+from models import Account, Balance, Order, OrderStatus, Trade, db, utcnow
 from order_book import limit_min_amount_out
 from payloads import (
     AccountResponse,
@@ -683,6 +683,9 @@ def _check_risk(
     amount_out: int,
     impact_bps: Decimal | None,
     body: ExecuteOrderRequest,
+    *,
+    hold_units: int | None,
+    balance_field: str = "amountIn",
 ) -> None:
     """422 ``risk_limit`` naming the limit (``field``) when the order would break one of the account's
     limits (risk.check_order). Its notional is pnl.trade_value_usd of ``amount_in`` and ``amount_out`` at
@@ -693,9 +696,24 @@ def _check_risk(
     limits, _ = account_limits(db.session, account_id)
     today = today_figures(db.session, account_id, utcnow().date())
     refusal = check_order(limits, OrderRisk(notional, impact_bps, body.acceptHighImpact), today)
-    if refusal is not None:
-        db.session.rollback()  # nothing held, nothing written
-        raise RiskLimitError(refusal.message, field=refusal.limit, details=refusal.details)
+    if refusal is None:
+        return
+    # An order the balance cannot cover is refused for that first, as create_order would: the one
+    # extra query is paid on this refusal's path only.
+    available = db.session.execute(
+        sa.select(Balance.amount - Balance.reserved).where(
+            Balance.account_id == account_id, Balance.token == r.token_in
+        )
+    ).scalar_one_or_none()
+    db.session.rollback()  # nothing held, nothing written
+    if hold_units is not None and (available or 0) < hold_units:
+        raise InsufficientBalanceError(
+            f"balance too small: {format_amount(r.token_in, available or 0)} {r.token_in} available, "
+            f"order needs {format_amount(r.token_in, hold_units)}"
+            + (" (maxAmountIn)" if balance_field == "amountOut" else ""),
+            field=balance_field,
+        )
+    raise RiskLimitError(refusal.message, field=refusal.limit, details=refusal.details)
 
 
 @operations.post(
@@ -801,7 +819,15 @@ def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, t
     quoted = _quote(token_in, token_out, amount_in, strategy, body.slippageBps)  # the pair routes
     route = quoted.result.route
     # Checked on the route now: the notional at today's prices, the impact of the same size now.
-    _check_risk(account_id, quoted, amount_in, route.amount_out, route.price_impact_bps, body)
+    _check_risk(
+        account_id,
+        quoted,
+        amount_in,
+        route.amount_out,
+        route.price_impact_bps,
+        body,
+        hold_units=None if body.ocoGroup is not None else amount_in,  # a group shares one hold
+    )
     if kind == "limit":
         minimum = limit_min_amount_out(token_in, token_out, amount_in, price)
         if minimum > MAX_DB_AMOUNT:
@@ -910,7 +936,9 @@ def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, toke
         if route.price_impact_bps is not None:
             impacts.append(route.price_impact_bps)
     # The whole order's notional; the impact of its largest slice (each slice is one market order).
-    _check_risk(account_id, slice_quote, amount_in, quoted, max(impacts, default=None), body)
+    _check_risk(
+        account_id, slice_quote, amount_in, quoted, max(impacts, default=None), body, hold_units=amount_in
+    )
     order, created = create_order(
         db.session,
         account_id,
@@ -976,8 +1004,17 @@ def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str,
     _refuse_when_halted()
     quoted, exact = _quote_exact_out(token_in, token_out, amount_out, strategy, body.slippageBps)
     route = exact.result.route
-    _check_risk(account_id, quoted, exact.amount_in, amount_out, route.price_impact_bps, body)
     max_in = exact.max_amount_in
+    _check_risk(
+        account_id,
+        quoted,
+        exact.amount_in,
+        amount_out,
+        route.price_impact_bps,
+        body,
+        hold_units=max_in,
+        balance_field="amountOut",
+    )
     if max_in > MAX_DB_AMOUNT:
         raise ValidationError(f"amountOut needs more {token_in} than any supply", field="amountOut")
     try:
@@ -1069,7 +1106,9 @@ def _accept_firm_quote(account_id: int, body: ExecuteOrderRequest, token_in: str
     # The quote's route as the venues price it now: the notional's prices and the impact checked.
     now_quoted = _quote(token_in, token_out, firm.amount_in, firm.strategy, firm.slippage_bps)
     impact = now_quoted.result.route.price_impact_bps
-    _check_risk(account_id, now_quoted, firm.amount_in, firm.amount_out, impact, body)
+    _check_risk(
+        account_id, now_quoted, firm.amount_in, firm.amount_out, impact, body, hold_units=firm.amount_in
+    )
     stored = {
         "firm_quote": {
             "legs": [
@@ -1126,7 +1165,9 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
     _refuse_when_halted()
     quoted = _quote(token_in, token_out, amount_in, strategy, body.slippageBps)
     route = quoted.result.route
-    _check_risk(account_id, quoted, amount_in, route.amount_out, route.price_impact_bps, body)
+    _check_risk(
+        account_id, quoted, amount_in, route.amount_out, route.price_impact_bps, body, hold_units=amount_in
+    )
     if min_out is not None and min_out > route.amount_out:
         best = format_amount(token_out, route.amount_out)
         raise MinAmountOutUnreachableError(
