@@ -13,15 +13,17 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import scoped_session
 
 from errors import ValidationError
-from models import DbSession, RiskLimit, SystemFlag, utcnow
-from risk import LIMIT_NAMES, Limits
+from models import Account, DailyRisk, DbSession, RiskLimit, SystemFlag, utcnow
+from risk import LIMIT_NAMES, Limits, Today
 
 __all__ = [
     "HALT_CACHE_S",
@@ -29,6 +31,7 @@ __all__ = [
     "Halt",
     "account_limits",
     "default_limits",
+    "order_risk_state",
     "set_limits",
     "set_trading_halt",
     "trading_halt",
@@ -55,6 +58,7 @@ class _HaltMemory:
         self.lock = threading.Lock()
         self.value: Halt | None = None
         self.until = 0.0
+        self.generation = 0  # bumped by every write here: a read begun before it must not be kept
 
 
 def _memory() -> _HaltMemory:
@@ -80,9 +84,11 @@ def trading_halt(session: DbSession) -> Halt:
     value = memory.value
     if value is not None and now < memory.until:
         return value
+    generation = memory.generation
     value = _read_halt(session)
     with memory.lock:
-        memory.value, memory.until = value, now + HALT_CACHE_S
+        if memory.generation == generation:  # else a write here overtook this read: keep the write's
+            memory.value, memory.until = value, now + HALT_CACHE_S
     return value
 
 
@@ -102,6 +108,7 @@ def set_trading_halt(session: DbSession, *, halted: bool, reason: str, by: str) 
     halt = Halt(halted, reason, now, by[:64])
     memory = _memory()
     with memory.lock:
+        memory.generation += 1
         memory.value, memory.until = halt, time.monotonic() + HALT_CACHE_S
     return halt
 
@@ -168,3 +175,50 @@ def set_limits(
     row.updated_at, row.updated_by = utcnow(), by[:64]
     session.commit()
     return account_limits(session, account_id)
+
+
+def _risk_state_statement(account_id: int, day: date) -> sa.Select[Any]:
+    return (
+        sa.select(
+            *(getattr(RiskLimit, c) for c in _COLUMNS), DailyRisk.notional_usd, DailyRisk.realised_pnl_usd
+        )
+        .select_from(Account)
+        .outerjoin(RiskLimit, RiskLimit.account_id == Account.id)
+        .outerjoin(DailyRisk, sa.and_(DailyRisk.account_id == Account.id, DailyRisk.day == day))
+        .where(Account.id == account_id)
+    )
+
+
+def _in_transaction(session: DbSession) -> bool:
+    real = session() if isinstance(session, scoped_session) else session
+    return real.in_transaction()
+
+
+def order_risk_state(session: DbSession, account_id: int, day: date) -> tuple[Limits, Today]:
+    """The account's effective limits and its figures of ``day``, read in one statement.
+
+    On the intake of every order: on PostgreSQL, when the session has no transaction open, the
+    read runs on a connection in autocommit (one round trip, and the session stays out of a
+    transaction, so create_order keeps its one-statement path: trade_logger._create_on_postgres).
+    """
+    statement = _risk_state_statement(account_id, day)
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and isinstance(bind, sa.Engine) and not _in_transaction(session):
+        with bind.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.autocommit = True  # psycopg2 sends nothing for this: it only stops sending BEGIN
+            try:
+                row = conn.execute(statement).one_or_none()
+            finally:
+                if not raw.closed:
+                    raw.autocommit = False
+    else:
+        row = session.execute(statement).one_or_none()
+    if row is None:
+        return default_limits(), Today()
+    own = Limits(*row[: len(_COLUMNS)])
+    defaults = default_limits()
+    effective = replace(defaults, **{c: getattr(own, c) for c in _COLUMNS if getattr(own, c) is not None})
+    notional, realised = row[len(_COLUMNS) :]
+    return effective, Today(notional or Decimal(0), realised or Decimal(0))

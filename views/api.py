@@ -73,10 +73,9 @@ from payloads import (
     iso,
 )
 from pnl import trade_value_usd
-from portfolio import today as today_figures
 from quoting import Quote
 from risk import OrderRisk, check_order
-from risk_controls import account_limits, trading_halt
+from risk_controls import order_risk_state, trading_halt
 from routing_engine import ExactOutRoute, parse_strategy
 from services import get_services
 from tokens import TOKENS, format_amount, get_token, to_base_units
@@ -693,8 +692,7 @@ def _check_risk(
     prices = {s: q.price_usd for s, q in quoted.prices.items()}
     r = quoted.result
     notional = trade_value_usd(r.token_in, amount_in, r.token_out, amount_out, prices)
-    limits, _ = account_limits(db.session, account_id)
-    today = today_figures(db.session, account_id, utcnow().date())
+    limits, today = order_risk_state(db.session, account_id, utcnow().date())
     refusal = check_order(limits, OrderRisk(notional, impact_bps, body.acceptHighImpact), today)
     if refusal is None:
         return
