@@ -141,3 +141,42 @@ def test_a_halt_shows_its_banner_live_on_every_page_and_lifting_it_hides_it(
         set_halt(site, operator, False)
     expect(banner).to_be_hidden()
     close_tab(tab)
+
+
+def test_an_order_above_the_impact_limit_needs_the_traders_consent(
+    wide: BrowserContext, site: Site, operator: str
+) -> None:
+    r = site.api("PUT", "/api/accounts/me/limits", json={"maxImpactBps": "5"})
+    assert r.status_code == 200, r.text
+    try:
+        tab = open_tab(wide, site, "/trade")
+        page = tab.page
+        expect(page.locator("#trade-form")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#max-impact-limit")).to_have_text(re.compile(r"^5(\.0+)? bps$"))
+        page.locator("#amount-in").fill("2")  # about 20 bps on the pools
+        group = page.locator("#accept-high-impact-group")
+        expect(group).to_be_visible()
+        with tab.watch.provoking(422, "/api/orders/execute"):
+            with page.expect_response(lambda r: r.url.endswith("/api/orders/execute")) as refused:
+                page.locator("#submit-order").click()
+            assert refused.value.status == 422
+            assert refused.value.json()["error"]["field"] == "maxImpactBps"
+        expect(page.locator("#trade-error")).to_contain_text("price impact")
+        tab.screenshot("portfolio-trade-impact-consent-wide")
+        page.locator("#accept-high-impact").check()
+        with page.expect_response(lambda r: r.url.endswith("/api/orders/execute")) as accepted:
+            page.locator("#submit-order").click()
+        assert accepted.value.status == 202, accepted.value.text()
+        assert accepted.value.request.post_data_json["acceptHighImpact"] is True
+        expect(page.locator("#order-status")).to_have_attribute("data-status", "confirmed", timeout=30_000)
+        tab.watch.assert_clean()
+        close_tab(tab)
+    finally:
+        account_id = site.api("GET", "/api/accounts/me").json()["accountId"]
+        r = site.api(
+            "PUT",
+            f"/api/admin/accounts/{account_id}/limits",
+            json={"maxImpactBps": None},
+            headers={"X-API-Key": operator},
+        )
+        assert r.status_code == 200, r.text

@@ -64,6 +64,7 @@ const quoteUi = {
 };
 
 const state = {
+  maxImpactBps: null, // the account's limit (GET /api/accounts/me/limits)
   quoteSeq: 0,
   quoteController: null,
   quote: null,
@@ -75,6 +76,34 @@ const state = {
 };
 
 // --- balances -----------------------------------------------------------------------------------
+
+/** The account's maximum price impact in bps (GET /api/accounts/me/limits; null: none or unknown). */
+async function loadImpactLimit() {
+  try {
+    const limits = await fetchJSON("/api/accounts/me/limits");
+    state.maxImpactBps = limits.maxImpactBps.value === null ? null : Number(limits.maxImpactBps.value);
+  } catch {
+    state.maxImpactBps = null;
+  }
+  document.getElementById("max-impact-limit").textContent =
+    state.maxImpactBps === null ? "–" : `${formatBps(state.maxImpactBps, 0)}`;
+  if (state.quote) renderImpactConsent(state.quote.route);
+}
+
+/** The "accept this impact" box, shown while the quote's impact is above the account's limit. */
+function renderImpactConsent(route) {
+  const impact = Number(route?.priceImpactBps);
+  const above = state.maxImpactBps !== null && Number.isFinite(impact) && impact > state.maxImpactBps;
+  const group = document.getElementById("accept-high-impact-group");
+  if (!above) document.getElementById("accept-high-impact").checked = false;
+  show(group, above);
+}
+
+function acceptHighImpact() {
+  const box = document.getElementById("accept-high-impact");
+  return box.checked && !document.getElementById("accept-high-impact-group").classList.contains("d-none")
+    ? { acceptHighImpact: true } : {};
+}
 
 /** The portfolio's value next to "You pay" (GET /api/accounts/me/portfolio); "–" when it cannot load. */
 async function loadPortfolioValue() {
@@ -362,7 +391,7 @@ function readForm({ forSubmit = false } = {}) {
   return {
     ...base, ...side, exactOut,
     query: { ...base, ...side, slippageBps: String(slippage.bps) },
-    body: { ...base, ...side, orderType: type, ...typeFields },
+    body: { ...base, ...side, orderType: type, ...typeFields, ...acceptHighImpact() },
   };
 }
 
@@ -393,6 +422,7 @@ function renderFormOutput(q) {
     }
     usd.textContent = "";
     payUsd.textContent = "";
+    renderImpactConsent(null);
     rate.textContent = "";
     return;
   }
@@ -482,6 +512,7 @@ function renderQuote(q) {
   } else {
     show(warning, false);
   }
+  renderImpactConsent(route);
   renderFormOutput(q);
   renderRoute(route, q);
   renderVenueTable(q);
@@ -969,6 +1000,7 @@ async function init() {
     tokensChanged();
   });
 
+  loadImpactLimit();
   const balances = loadBalances();
   try {
     const tokens = await loadTokens();
