@@ -9,6 +9,7 @@ time); ``set_trading_halt`` writes it and forgets the memory at once.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Mapping
@@ -177,16 +178,25 @@ def set_limits(
     return account_limits(session, account_id)
 
 
-def _risk_state_statement(account_id: int, day: date) -> sa.Select[Any]:
-    return (
-        sa.select(
-            *(getattr(RiskLimit, c) for c in _COLUMNS), DailyRisk.notional_usd, DailyRisk.realised_pnl_usd
-        )
-        .select_from(Account)
-        .outerjoin(RiskLimit, RiskLimit.account_id == Account.id)
-        .outerjoin(DailyRisk, sa.and_(DailyRisk.account_id == Account.id, DailyRisk.day == day))
-        .where(Account.id == account_id)
+_RISK_STATE = (
+    sa.select(*(getattr(RiskLimit, c) for c in _COLUMNS), DailyRisk.notional_usd, DailyRisk.realised_pnl_usd)
+    .select_from(Account)
+    .outerjoin(RiskLimit, RiskLimit.account_id == Account.id)
+    .outerjoin(
+        DailyRisk,
+        sa.and_(DailyRisk.account_id == Account.id, DailyRisk.day == sa.bindparam("day", type_=sa.Date)),
     )
+    .where(Account.id == sa.bindparam("account_id", type_=sa.Integer))
+)
+
+
+@functools.cache
+def _risk_state_sql(dialect: sa.Dialect) -> str:
+    return str(_RISK_STATE.compile(dialect=dialect))
+
+
+def _decimal(text: object) -> Decimal | None:
+    return None if text is None else Decimal(str(text))
 
 
 def _in_transaction(session: DbSession) -> bool:
@@ -201,22 +211,24 @@ def order_risk_state(session: DbSession, account_id: int, day: date) -> tuple[Li
     read runs on a connection in autocommit (one round trip, and the session stays out of a
     transaction, so create_order keeps its one-statement path: trade_logger._create_on_postgres).
     """
-    statement = _risk_state_statement(account_id, day)
+    params = {"account_id": account_id, "day": day}
     bind = session.get_bind()
     if bind.dialect.name == "postgresql" and isinstance(bind, sa.Engine) and not _in_transaction(session):
+        # The driver's SQL, compiled once: SQLAlchemy's statement execution costs more than the read.
         with bind.connect() as conn:
             raw = conn.connection.dbapi_connection
             assert raw is not None
             raw.autocommit = True  # psycopg2 sends nothing for this: it only stops sending BEGIN
             try:
-                row = conn.execute(statement).one_or_none()
+                found = conn.exec_driver_sql(_risk_state_sql(bind.dialect), params).first()
             finally:
                 if not raw.closed:
                     raw.autocommit = False
     else:
-        row = session.execute(statement).one_or_none()
-    if row is None:
+        found = session.execute(_RISK_STATE, params).first()
+    if found is None:
         return default_limits(), Today()
+    row = [_decimal(v) for v in found]  # ExactDecimal's text (the driver's SQL skips the type)
     own = Limits(*row[: len(_COLUMNS)])
     defaults = default_limits()
     effective = replace(defaults, **{c: getattr(own, c) for c in _COLUMNS if getattr(own, c) is not None})
