@@ -23,7 +23,7 @@ from config import app_config
 from errors import SolrouteError
 from models import db
 from services import build_services
-from venue_state import create_account, seed_database
+from venue_state import create_account, create_operator_account, seed_database
 
 __all__ = ["create_app"]
 
@@ -74,7 +74,42 @@ def _register_cli(app: Flask) -> None:
         click.echo(f"account {account.name} (id {account.id}) created")
         click.echo(f"API key: {key}")
 
+    @accounts.command("create-operator")
+    @click.argument("name")
+    def create_operator(name: str) -> None:
+        """Create an operator account (trading halt, any account's limits) and print its API key."""
+        try:
+            account, key = create_operator_account(db.session, name)
+        except SolrouteError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from exc
+        db.session.commit()
+        click.echo(f"operator {account.name} (id {account.id}) created")
+        click.echo(f"API key: {key}")
+
     app.cli.add_command(accounts)
+
+    @app.cli.command("trading-halt")
+    @click.argument("state", type=click.Choice(["on", "off"]))
+    @click.option("--reason", default="", help="Shown on every page while trading is halted.")
+    def trading_halt_command(state: str, reason: str) -> None:
+        """Halt (on) or resume (off) trading: new orders are refused with 503 trading_halted."""
+        from payloads import TradingHaltResponse
+        from risk_controls import set_trading_halt
+
+        try:
+            halt = set_trading_halt(db.session, halted=state == "on", reason=reason, by="cli")
+        except SolrouteError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from exc
+        live_updates.publish(
+            "trading_halt",
+            TradingHaltResponse.of(halt.halted, halt.reason, halt.updated_at, halt.updated_by).to_json(),
+            "prices",
+        )
+        click.echo(
+            f"trading {'halted' if halt.halted else 'resumed'}" + (f": {halt.reason}" if halt.reason else "")
+        )
 
     @app.cli.command("seed")
     def seed() -> None:

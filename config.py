@@ -129,6 +129,12 @@ def database_url(raw: str | None, instance_path: str) -> str:
     return url
 
 
+def _limit(env: Mapping[str, str], name: str, default: str) -> Decimal | None:
+    """A risk limit's default: a non-negative number, 0 meaning no limit."""
+    value = _number(env, name, default)
+    return None if value == 0 else value
+
+
 def _rate_limits(env: Mapping[str, str], jupiter_max_rps: float) -> dict[str, float]:
     """``VENUE_RATE_LIMITS="jupiter=0.5,orca=20"``: requests per second per venue.
 
@@ -227,6 +233,11 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         # A firm quote's quoteId is good for this long (s): executed within it, its route is kept.
         "QUOTE_TTL_S": float(_number(env, "QUOTE_TTL_S", "15")),
         "DEMO_ACCOUNT": _text(env, "DEMO_ACCOUNT", "demo"),
+        # Risk limits of accounts without their own (risk_limits rows); USD, impact in bps; 0: no limit.
+        "RISK_MAX_ORDER_USD": _limit(env, "RISK_MAX_ORDER_USD", "1000000"),
+        "RISK_MAX_IMPACT_BPS": _limit(env, "RISK_MAX_IMPACT_BPS", "500"),
+        "RISK_DAILY_NOTIONAL_USD": _limit(env, "RISK_DAILY_NOTIONAL_USD", "10000000"),
+        "RISK_DAILY_LOSS_USD": _limit(env, "RISK_DAILY_LOSS_USD", "250000"),
         # Prefix of every Redis name we own: the RQ queue, the Socket.IO channel, rate-limit keys.
         "REDIS_NAMESPACE": _text(env, "REDIS_NAMESPACE", "solroute"),
     }

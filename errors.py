@@ -111,6 +111,18 @@ class PriceMovedError(SolrouteError):
     code = "price_moved"
 
 
+class RiskLimitError(SolrouteError):
+    """An order that would break one of the account's risk limits (``field``: the limit's name)."""
+
+    code = "risk_limit"
+
+
+class TradingHaltedError(SolrouteError):
+    """New orders are refused while the operator has halted trading."""
+
+    code = "trading_halted"
+
+
 class TransientError(SolrouteError):
     """A fault worth retrying (timeouts, lock contention); never a business rejection."""
 

@@ -51,6 +51,7 @@ from models import (
     utcnow,
 )
 from payloads import backtest_progress_json, dataset_progress_json
+from risk_controls import trading_halt
 from routing_engine import RouteResult, find_route
 from services import get_services
 from trade_logger import (
@@ -394,7 +395,14 @@ def run_twap_slice(parent_id: str, index: int) -> str:
                 job_id=f"{_twap_job_id(parent_id, index)}-due",
             )
             return "early"
-        quoted = _slice_quote(app, parent, twap.slice_amount(parent.amount_in, slices, index))
+        halt = trading_halt(db.session)
+        if halt.halted:  # a slice not yet sent is a new order: refused, and the parent follows onChildFailure
+            why = f": {halt.reason}" if halt.reason else ""
+            quoted: RouteResult | Refusal = Refusal(
+                parent.id, "trading_halted", f"trading is halted by the operator{why}"
+            )
+        else:
+            quoted = _slice_quote(app, parent, twap.slice_amount(parent.amount_in, slices, index))
         db.session.rollback()  # end the read: the slice is written under the parent's lock
         if isinstance(quoted, Refusal):
             started = start_twap_slice(
@@ -467,6 +475,8 @@ def watch_resting_orders() -> dict[str, int]:
             (None, "not asked while watching resting orders"),
         )
         config = services.quotes.router_config
+        # While trading is halted nothing triggers (the orders stay open; expiry still runs).
+        is_halted = trading_halt(db.session).halted
 
         def route_out(token_in: str, token_out: str, amount_in: int, strategy: str) -> int | None:
             try:
@@ -479,7 +489,7 @@ def watch_resting_orders() -> dict[str, int]:
         db.session.rollback()  # the reads are done: hold no snapshot while routing
         found = order_book.evaluate(book, order_book.Snapshot(market, time.time(), route_out))
         requests = []
-        for t in found.triggered:
+        for t in () if is_halted else found.triggered:
             o = t.order
             if o.order_type is order_book.RestingType.LIMIT:
                 requests.append(TriggerRequest(o.order_id, t.message, None, t.amount_out))

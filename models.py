@@ -10,7 +10,7 @@ timestamp is timezone-aware UTC (``UTCDateTime`` re-attaches the zone SQLite dro
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -45,6 +46,7 @@ __all__ = [
     "BacktestStatus",
     "BacktestTrade",
     "Balance",
+    "DailyRisk",
     "DbSession",
     "Fill",
     "LedgerEntry",
@@ -55,7 +57,10 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "PoolSnapshot",
+    "Position",
     "PriceHistory",
+    "RiskLimit",
+    "SystemFlag",
     "Token",
     "Trade",
     "db",
@@ -163,6 +168,7 @@ class AccountKind(enum.StrEnum):
     DESK = "desk"  # one per OTC desk
     COUNTERPARTY = "counterparty"  # Jupiter paper fills
     TREASURY = "treasury"  # the source of paper deposits
+    OPERATOR = "operator"  # runs the desk: the trading halt, any account's risk limits (no balances)
 
 
 class Token(db.Model):  # type: ignore[name-defined,misc]
@@ -409,7 +415,11 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined,misc]
     """Double entry: for each trade or deposit, the entries of each token sum to zero."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (Index("ix_ledger_account_token", "account_id", "token"),)
+    # (account_id, created_at): an account's value history sums its entries per bucket of a window.
+    __table_args__ = (
+        Index("ix_ledger_account_token", "account_id", "token"),
+        Index("ix_ledger_account_created", "account_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -566,3 +576,65 @@ class BacktestTrade(db.Model):  # type: ignore[name-defined,misc]
     legs: Mapped[list[Any]] = mapped_column(JSON)
     balances: Mapped[dict[str, Any]] = mapped_column(JSON)  # token -> base units as text
     value_usd: Mapped[float] = mapped_column(Float)
+
+
+# --- portfolio, risk limits and the trading halt (README "Portfolio, risk limits and the trading halt")
+
+
+class Position(db.Model):  # type: ignore[name-defined,misc]
+    """An account's holding of one token at average cost: what reads of P&L use, never the trades.
+
+    Written with the balance in the same transaction (trade_logger.settle_orders, venue_state.deposit).
+    ``cost_usd`` is the cost basis of ``quantity`` (USD, 8 decimal places); ``realised_pnl_usd`` the
+    running sum of proceeds less the cost removed by sales.
+    """
+
+    __tablename__ = "positions"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(ForeignKey("tokens.symbol"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
+    realised_pnl_usd: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyRisk(db.Model):  # type: ignore[name-defined,misc]
+    """Per account and UTC day: executed notional and realised P&L (USD), for the daily risk limits.
+
+    One row per account and day, updated in the settling transaction: the limits read one row.
+    """
+
+    __tablename__ = "daily_risk"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    notional_usd: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
+    realised_pnl_usd: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
+    trades: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RiskLimit(db.Model):  # type: ignore[name-defined,misc]
+    """An account's own risk limits; a null column takes the default from the settings (RISK_*)."""
+
+    __tablename__ = "risk_limits"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    max_order_usd: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    max_impact_bps: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    daily_notional_usd: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    daily_loss_usd: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class SystemFlag(db.Model):  # type: ignore[name-defined,misc]
+    """A switch of the whole system (``trading_halt``: ``{"halted": bool, "reason": str}``)."""
+
+    __tablename__ = "system_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(64))

@@ -59,6 +59,8 @@ from models import (
     Trade,
     utcnow,
 )
+from pnl import trade_value_usd
+from portfolio import Move, record_moves
 from tokens import format_amount, get_token
 from venue_state import JUPITER_ACCOUNT, TREASURY_ACCOUNT, desk_from_row, pool_from_row
 
@@ -1019,6 +1021,7 @@ class _Batch:
         self.created: set[tuple[int, str]] = set()  # balances to insert
         self.refilled_by: dict[str, str] = {}  # desk id → the first order that traded with it
         self.parent_rows: list[tuple[Order, list[dict[str, Any]]]] = []  # TWAP parents' events
+        self.moves: list[Move] = []  # the settled trades' position changes (portfolio.record_moves)
 
     def progress_parents(self, locked: Mapping[str, Order]) -> None:
         """Move each TWAP parent on by its slices that ended in this batch (locked with them)."""
@@ -1112,7 +1115,13 @@ class _Batch:
         for e in repriced.legs:
             if e.planned.kind == "otc":
                 self.refilled_by.setdefault(e.planned.venue_id, order.id)
-        trade = _trade_row(order, s.plan, spent, total_out, s.plan.decimal_prices(), self.stamp)
+        prices = s.plan.decimal_prices()  # the USD prices the plan was routed with
+        trade = _trade_row(order, s.plan, spent, total_out, prices, self.stamp)
+        value = trade_value_usd(order.token_in, spent, order.token_out, total_out, prices)
+        self.moves += [
+            Move(order.account_id, order.token_in, -spent, value, notional_usd=value),
+            Move(order.account_id, order.token_out, total_out, value),
+        ]
         order.amount_out = total_out
         order.filled_amount_in, order.filled_amount_out = spent, total_out
         venues = ", ".join(
@@ -1197,6 +1206,7 @@ class _Batch:
             pools=[self.pool_rows[pid] for pid in moved_pools],
             desks=[self.desk_rows[did] for did in traded_desks],
         )
+        record_moves(session, self.moves, stamp)  # positions and today's figures: after the balances
 
         by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in fills:

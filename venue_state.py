@@ -21,7 +21,9 @@ import otc_engine
 from amm.pools import Pool, default_pools
 from errors import ValidationError
 from models import Account, AccountKind, AmmPool, Balance, DbSession, LedgerEntry, OTCPool, Token, utcnow
-from price_feeds import StaticSource
+from pnl import usd_value
+from portfolio import Move, record_moves
+from price_feeds import PoolImpliedSource, StaticSource
 from tokens import TOKENS, get_token, to_base_units
 
 __all__ = [
@@ -29,12 +31,14 @@ __all__ = [
     "JUPITER_ACCOUNT",
     "TREASURY_ACCOUNT",
     "create_account",
+    "create_operator_account",
     "deposit",
     "desk_from_row",
     "hash_api_key",
     "load_desks",
     "load_pools",
     "pool_from_row",
+    "reference_prices",
     "seed_database",
     "seed_prices",
 ]
@@ -146,11 +150,28 @@ def _system_account(session: DbSession, name: str, kind: AccountKind) -> Account
     return account
 
 
-def deposit(session: DbSession, account: Account, amounts: Mapping[str, object], memo: str) -> None:
-    """Credit paper funds from the treasury: two ledger entries per token, summing to zero."""
+def reference_prices(session: DbSession) -> dict[str, Decimal]:
+    """USD prices without a network: implied by our pools as stored now, static ones for the rest."""
+    return seed_prices() | PoolImpliedSource().implied_prices(load_pools(session))
+
+
+def deposit(
+    session: DbSession,
+    account: Account,
+    amounts: Mapping[str, object],
+    memo: str,
+    *,
+    prices_usd: Mapping[str, Decimal] | None = None,
+) -> None:
+    """Credit paper funds from the treasury: two ledger entries per token, summing to zero.
+
+    The account's positions gain the amounts at cost ``prices_usd`` (default: ``reference_prices``).
+    """
     treasury = _system_account(session, TREASURY_ACCOUNT, AccountKind.TREASURY)
     journal = f"deposit-{uuid.uuid4().hex}"
     now = utcnow()
+    prices = reference_prices(session) if prices_usd is None else prices_usd
+    moves: list[Move] = []
     for symbol, human in amounts.items():
         token = get_token(symbol)
         units = to_base_units(token, human, field=f"deposit.{token.symbol}")
@@ -164,6 +185,14 @@ def deposit(session: DbSession, account: Account, amounts: Mapping[str, object],
             session.add(balance)
         balance.amount += units
         balance.updated_at = now
+        moves.append(
+            Move(
+                account.id,
+                token.symbol,
+                units,
+                usd_value(token.symbol, units, prices.get(token.symbol, Decimal(0))),
+            )
+        )
         session.add_all(
             [
                 LedgerEntry(
@@ -184,6 +213,8 @@ def deposit(session: DbSession, account: Account, amounts: Mapping[str, object],
                 ),
             ]
         )
+    session.flush()  # the balances first: positions are locked after them
+    record_moves(session, moves, now)
 
 
 def create_account(
@@ -202,6 +233,22 @@ def create_account(
     session.add(account)
     session.flush()
     deposit(session, account, DEMO_FUNDING if funding is None else funding, memo="initial paper funding")
+    return account, key
+
+
+def create_operator_account(session: DbSession, name: str) -> tuple[Account, str]:
+    """A new operator account (no balances) and its API key (shown once; only its hash is kept)."""
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationError("account name must be 1 to 64 characters", field="name")
+    if session.execute(sa.select(Account.id).where(Account.name == name)).first() is not None:
+        raise ValidationError(f"an account named {name!r} already exists", field="name")
+    key = "sr_op_" + secrets.token_urlsafe(32)
+    account = Account(
+        name=name, kind=AccountKind.OPERATOR, api_key_hash=hash_api_key(key), api_key_prefix=key[:10]
+    )
+    session.add(account)
+    session.flush()
     return account, key
 
 

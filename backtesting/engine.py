@@ -565,8 +565,9 @@ def run(
     """Replay ``plan`` over the frames with t in [plan.start, plan.end] (frames in time order).
 
     ``progress`` is called every ``progress_every`` steps and at the end; ``should_stop`` is asked
-    as often (and before the first step), and a True stops the run (the result is marked ``cancelled``). ``relax_fraction``:
-    the share of a moved pool's gap to the recorded one that arbitrage closes per step.
+    as often (and before the first step), and a True stops the run (the result is marked
+    ``cancelled``). ``relax_fraction``: the share of a moved pool's gap to the recorded one that
+    arbitrage closes per step.
     ``router_config`` and ``latency``: the live app's (``Quotes.router_config`` and ``.latency``)
     to route exactly as it does; the router's defaults otherwise.
     """

@@ -462,7 +462,8 @@ def book_problems(database_url: str, seed: VenueSeed, *, strict_desks: bool = Fa
     whose ledger posts exactly its input and output, a failed one has an error code and no trade,
     fill or ledger row. A desk's inventory may exceed seed + fills only by its refills (at most the
     refill rate times the time elapsed); its ledger must explain every movement, or, unless
-    ``strict_desks``, at least its fills (refills are not posted to the ledger today).
+    ``strict_desks``, at least its fills (refills are not posted to the ledger today). Each
+    trader's position in a token holds exactly its balance.
     """
     from amm.constant_product import amount_out_for_in
 
@@ -514,6 +515,15 @@ def book_problems(database_url: str, seed: VenueSeed, *, strict_desks: bool = Fa
                     problems.append(
                         f"trader {key}: reserved {reserved} but open orders hold {held.get(key, 0)}"
                     )
+            # The positions (portfolio P&L) move with the balances, in the same transactions.
+            positions = {
+                (int(a), str(t)): int(q)
+                for a, t, q in rows("SELECT account_id, token, quantity FROM positions")
+            }
+            for key in sorted({k for k in set(balances) | set(positions) if k[0] in traders}):
+                amount = balances.get(key, (0, 0))[0]
+                if positions.get(key, 0) != amount:
+                    problems.append(f"trader {key}: position {positions.get(key, 0)} but balance {amount}")
             for account_id in sorted({k[0] for k in balances}):
                 if kinds.get(account_id) != "trader":
                     problems.append(f"account {account_id} ({kinds.get(account_id)}) has a balance row")

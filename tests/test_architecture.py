@@ -37,6 +37,8 @@ PURE_MODULES = (
     "twap",
     "order_book",
     "firm_quotes",
+    "risk",
+    "pnl",
     "tokens",
     "errors",
     "stats",
@@ -304,6 +306,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "resting_book",
                 "market_history",
                 "backtest_runs",
+                "portfolio",
+                "risk_controls",
             }
         ),
     ),
@@ -324,6 +328,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "order_book",
                 "firm_quotes",
                 "backtesting",
+                "risk",
+                "pnl",
             }
         ),
     ),

@@ -251,7 +251,13 @@ def test_a_batch_writes_each_table_with_one_statement_whatever_the_accounts(fres
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", seen)
     updates = sorted(s for s in statements if s.startswith("UPDATE"))
-    assert updates == ["UPDATE amm_pools SET", "UPDATE balances SET", "UPDATE orders SET"]
+    assert updates == [
+        "UPDATE amm_pools SET",
+        "UPDATE balances SET",
+        "UPDATE daily_risk SET",  # the accounts' day figures (portfolio.record_moves)
+        "UPDATE orders SET",
+        "UPDATE positions SET",
+    ]
 
 
 RELEASE = threading.Event()

@@ -68,7 +68,7 @@ def post_order(app: Flask, key: str) -> Any:
     return app.test_client().post("/api/orders/execute", json=GOOD, headers={"X-API-Key": key})
 
 
-def test_placing_an_order_is_one_statement_in_autocommit(pg_app: tuple[Flask, str]) -> None:
+def test_placing_an_order_is_the_risk_read_and_one_statement_in_autocommit(pg_app: tuple[Flask, str]) -> None:
     app, key = pg_app
     assert post_order(app, key).status_code == 202  # warms the API-key cache and the venue snapshot
     seen: list[tuple[str, bool, int]] = []
@@ -86,8 +86,10 @@ def test_placing_an_order_is_one_statement_in_autocommit(pg_app: tuple[Flask, st
         finally:
             sa.event.remove(db.engine, "after_cursor_execute", after)
     assert response.status_code == 202, response.get_json()
-    # One statement, sent in autocommit and leaving no transaction open: no BEGIN, no COMMIT.
-    assert seen == [("WITH", True, IDLE)]
+    # The risk limits' read (the account's limits and today's figures, one SELECT) and the one
+    # statement placing the order, each sent in autocommit and leaving no transaction open: no
+    # BEGIN, no COMMIT.
+    assert seen == [("SELECT", True, IDLE), ("WITH", True, IDLE)]
     order_id = response.get_json()["orderId"]
     with app.app_context():
         # Committed: another connection sees it. Pooled connections are back to transactions.

@@ -168,6 +168,11 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
         ("post", "/api/backtest/compare"),
         ("post", "/api/backtest/{backtestId}/cancel"),
         ("delete", "/api/backtest/{backtestId}"),
+        ("get", "/api/accounts/me/portfolio"),
+        ("get", "/api/accounts/me/limits"),
+        ("put", "/api/accounts/me/limits"),
+        ("put", "/api/admin/accounts/{accountId}/limits"),  # an operator's key
+        ("post", "/api/admin/trading-halt"),  # an operator's key
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -175,9 +180,23 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
             assert ("security" in operation) == is_secured, (method, path)
             assert ("401" in operation["responses"]) == is_secured, (method, path)
             if is_secured:
-                url = path.replace("{orderId}", "0" * 32).replace("{backtestId}", "0" * 24)
+                url = (
+                    path.replace("{orderId}", "0" * 32)
+                    .replace("{backtestId}", "0" * 24)
+                    .replace("{accountId}", "1")
+                )
                 r = client.open(url, method=method.upper(), json={})
                 assert r.status_code == 401, (method, path)
+
+
+def _operator_key(app: Any) -> str:
+    from models import db
+    from venue_state import create_operator_account
+
+    with app.app_context():
+        _, key = create_operator_account(db.session, "doc-ops")
+        db.session.commit()
+    return key
 
 
 def test_real_responses_of_every_endpoint_match_the_document(
@@ -259,6 +278,38 @@ def test_real_responses_of_every_endpoint_match_the_document(
         r = client.post(f"/api/orders/{order_id}/cancel", headers=key)
         assert r.status_code == status, r.get_json()
         return doc.check("post", f"/api/orders/{order_id}/cancel", r)
+
+    get("/api/accounts/me/portfolio?bucket=day", 200, key)
+    get("/api/accounts/me/portfolio?bucket=week", 400, key)
+    get("/api/accounts/me/limits", 200, key)
+    get("/api/trading-halt", 200)
+
+    def put(url: str, body: Any, status: int, headers: dict[str, str]) -> Any:
+        r = client.put(url, json=body, headers=headers)
+        assert r.status_code == status, r.get_json()
+        return doc.check("put", url, r)
+
+    put("/api/accounts/me/limits", {"maxOrderUsd": "500000"}, 200, key)
+    put("/api/accounts/me/limits", {"maxOrderUsd": "x"}, 400, key)
+    operator = {"X-API-Key": _operator_key(client.application)}
+    account_id = get("/api/accounts/me", 200, key)["accountId"]
+    put(f"/api/admin/accounts/{account_id}/limits", {"maxOrderUsd": None}, 200, operator)
+    put(f"/api/admin/accounts/{account_id}/limits", {"maxOrderUsd": "1"}, 403, key)
+    put("/api/admin/accounts/999999/limits", {"maxOrderUsd": "1"}, 404, operator)
+    post({**order, "amountIn": "1", "acceptHighImpact": True}, 202)
+    put(f"/api/admin/accounts/{account_id}/limits", {"maxOrderUsd": "1"}, 200, operator)
+    post({**order, "amountIn": "1"}, 422)  # risk_limit maxOrderUsd
+
+    def halt(body: Any, status: int, headers: dict[str, str]) -> Any:
+        r = client.post("/api/admin/trading-halt", json=body, headers=headers)
+        assert r.status_code == status, r.get_json()
+        return doc.check("post", "/api/admin/trading-halt", r)
+
+    halt({"halted": True, "reason": "doc"}, 200, operator)
+    halt({"halted": True}, 403, key)
+    post({**order, "amountIn": "1"}, 503)  # trading_halted
+    halt({"halted": False}, 200, operator)
+    put(f"/api/admin/accounts/{account_id}/limits", {"maxOrderUsd": None}, 200, operator)
 
     cancel(accepted["orderId"], 409)  # confirmed: order_final
     resting = post({**order, "amountIn": "1", "orderType": "limit", "limitPrice": "1000"}, 202)

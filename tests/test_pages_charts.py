@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "static" / "js"
 CHART_JS = "/static/vendor/chart.js/chart.umd.min.js"
 
-DASHBOARD_CANVASES = ("chart-volume-by-venue", "chart-savings", "chart-impact")
+DASHBOARD_CANVASES = ("chart-volume-by-venue", "chart-savings", "chart-impact", "chart-portfolio-value")
 ANALYTICS_CANVASES = (
     "chart-venue-volume",
     "chart-venue-savings",
@@ -48,7 +48,7 @@ PAGES: dict[str, dict[str, Any]] = {
         "empty": "dashboard-empty",
         "ids": {"dashboard-page", "dashboard-empty", "price-ticker", "recent-trades", *STAT_CARDS},
         "canvases": DASHBOARD_CANVASES,
-        "tables": ("recent-trades",),
+        "tables": ("recent-trades", "portfolio-holdings"),
     },
     "/analytics": {
         "title": "Analytics · Solroute",

@@ -33,12 +33,14 @@ from errors import (
     NoRouteError,
     PriceUnavailableError,
     QuoteExpiredError,
+    RiskLimitError,
     SolrouteError,
+    TradingHaltedError,
     ValidationError,
 )
 from execution_plan import plan_from_route, price_of
 from firm_quotes import FirmQuote, quote_key, sign_quote, verify_quote
-from models import Account, Order, OrderStatus, Trade, db, utcnow
+from models import Account, Balance, Order, OrderStatus, Trade, db, utcnow
 from order_book import limit_min_amount_out
 from payloads import (
     AccountResponse,
@@ -70,7 +72,10 @@ from payloads import (
     TradesPage,
     iso,
 )
+from pnl import trade_value_usd
 from quoting import Quote
+from risk import OrderRisk, check_order
+from risk_controls import order_risk_state, trading_halt
 from routing_engine import ExactOutRoute, parse_strategy
 from services import get_services
 from tokens import TOKENS, format_amount, get_token, to_base_units
@@ -658,6 +663,57 @@ def _refuse_when_backlogged() -> None:
         )
 
 
+def _refuse_when_halted() -> None:
+    """503 ``trading_halted`` while the operator halted trading (the flag is read at most once a second)."""
+    halt = trading_halt(db.session)
+    if halt.halted:
+        why = f": {halt.reason}" if halt.reason else ""
+        raise TradingHaltedError(
+            f"trading is halted by the operator{why}; new orders are refused until it is lifted "
+            "(quotes, reads and cancels still work)",
+            details={"reason": halt.reason, "since": iso(halt.updated_at) or ""},
+        )
+
+
+def _check_risk(
+    account_id: int,
+    quoted: Quote,
+    amount_in: int,
+    amount_out: int,
+    impact_bps: Decimal | None,
+    body: ExecuteOrderRequest,
+    *,
+    hold_units: int | None,
+    balance_field: str = "amountIn",
+) -> None:
+    """422 ``risk_limit`` naming the limit (``field``) when the order would break one of the account's
+    limits (risk.check_order). Its notional is pnl.trade_value_usd of ``amount_in`` and ``amount_out`` at
+    the quote's USD prices; ``impact_bps``, the price impact of its route now."""
+    prices = {s: q.price_usd for s, q in quoted.prices.items()}
+    r = quoted.result
+    notional = trade_value_usd(r.token_in, amount_in, r.token_out, amount_out, prices)
+    limits, today = order_risk_state(db.session, account_id, utcnow().date())
+    refusal = check_order(limits, OrderRisk(notional, impact_bps, body.acceptHighImpact), today)
+    if refusal is None:
+        return
+    # An order the balance cannot cover is refused for that first, as create_order would: the one
+    # extra query is paid on this refusal's path only.
+    available = db.session.execute(
+        sa.select(Balance.amount - Balance.reserved).where(
+            Balance.account_id == account_id, Balance.token == r.token_in
+        )
+    ).scalar_one_or_none()
+    db.session.rollback()  # nothing held, nothing written
+    if hold_units is not None and (available or 0) < hold_units:
+        raise InsufficientBalanceError(
+            f"balance too small: {format_amount(r.token_in, available or 0)} {r.token_in} available, "
+            f"order needs {format_amount(r.token_in, hold_units)}"
+            + (" (maxAmountIn)" if balance_field == "amountOut" else ""),
+            field=balance_field,
+        )
+    raise RiskLimitError(refusal.message, field=refusal.limit, details=refusal.details)
+
+
 @operations.post(
     "/orders/execute",
     operation_id="executeOrder",
@@ -757,7 +813,19 @@ def _accept_resting(account_id: int, body: ExecuteOrderRequest, token_in: str, t
     )
     if earlier is not None:
         return earlier
-    route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route  # the pair routes
+    _refuse_when_halted()
+    quoted = _quote(token_in, token_out, amount_in, strategy, body.slippageBps)  # the pair routes
+    route = quoted.result.route
+    # Checked on the route now: the notional at today's prices, the impact of the same size now.
+    _check_risk(
+        account_id,
+        quoted,
+        amount_in,
+        route.amount_out,
+        route.price_impact_bps,
+        body,
+        hold_units=None if body.ocoGroup is not None else amount_in,  # a group shares one hold
+    )
     if kind == "limit":
         minimum = limit_min_amount_out(token_in, token_out, amount_in, price)
         if minimum > MAX_DB_AMOUNT:
@@ -852,14 +920,23 @@ def _accept_twap(account_id: int, body: ExecuteOrderRequest, token_in: str, toke
     if earlier is not None:
         return earlier
     _refuse_when_backlogged()
+    _refuse_when_halted()
     # Every slice must route now (the remainder makes the last one larger): what the slices would
     # pay at today's prices is the parent's quote, and their minimums its minimum.
     quoted = min_out = 0
+    impacts: list[Decimal] = []
     for index in sorted({0, body.slices - 1}):
         size = twap.slice_amount(amount_in, body.slices, index)
         count = 1 if index == body.slices - 1 else body.slices - 1
-        route = _quote(token_in, token_out, size, strategy, body.slippageBps).result.route
+        slice_quote = _quote(token_in, token_out, size, strategy, body.slippageBps)
+        route = slice_quote.result.route
         quoted, min_out = quoted + count * route.amount_out, min_out + count * route.min_amount_out
+        if route.price_impact_bps is not None:
+            impacts.append(route.price_impact_bps)
+    # The whole order's notional; the impact of its largest slice (each slice is one market order).
+    _check_risk(
+        account_id, slice_quote, amount_in, quoted, max(impacts, default=None), body, hold_units=amount_in
+    )
     order, created = create_order(
         db.session,
         account_id,
@@ -922,8 +999,20 @@ def _accept_exact_out(account_id: int, body: ExecuteOrderRequest, token_in: str,
     if earlier is not None:
         return earlier
     _refuse_when_backlogged()
-    _, exact = _quote_exact_out(token_in, token_out, amount_out, strategy, body.slippageBps)
+    _refuse_when_halted()
+    quoted, exact = _quote_exact_out(token_in, token_out, amount_out, strategy, body.slippageBps)
+    route = exact.result.route
     max_in = exact.max_amount_in
+    _check_risk(
+        account_id,
+        quoted,
+        exact.amount_in,
+        amount_out,
+        route.price_impact_bps,
+        body,
+        hold_units=max_in,
+        balance_field="amountOut",
+    )
     if max_in > MAX_DB_AMOUNT:
         raise ValidationError(f"amountOut needs more {token_in} than any supply", field="amountOut")
     try:
@@ -1011,6 +1100,13 @@ def _accept_firm_quote(account_id: int, body: ExecuteOrderRequest, token_in: str
     if earlier is not None:
         return earlier
     _refuse_when_backlogged()
+    _refuse_when_halted()
+    # The quote's route as the venues price it now: the notional's prices and the impact checked.
+    now_quoted = _quote(token_in, token_out, firm.amount_in, firm.strategy, firm.slippage_bps)
+    impact = now_quoted.result.route.price_impact_bps
+    _check_risk(
+        account_id, now_quoted, firm.amount_in, firm.amount_out, impact, body, hold_units=firm.amount_in
+    )
     stored = {
         "firm_quote": {
             "legs": [
@@ -1064,7 +1160,12 @@ def _accept_market(account_id: int, body: ExecuteOrderRequest, token_in: str, to
     if earlier is not None:
         return earlier
     _refuse_when_backlogged()
-    route = _quote(token_in, token_out, amount_in, strategy, body.slippageBps).result.route
+    _refuse_when_halted()
+    quoted = _quote(token_in, token_out, amount_in, strategy, body.slippageBps)
+    route = quoted.result.route
+    _check_risk(
+        account_id, quoted, amount_in, route.amount_out, route.price_impact_bps, body, hold_units=amount_in
+    )
     if min_out is not None and min_out > route.amount_out:
         best = format_amount(token_out, route.amount_out)
         raise MinAmountOutUnreachableError(
@@ -1221,8 +1322,9 @@ def account_me(account: Account) -> AccountResponse:
     return AccountResponse.of(account)
 
 
-# Operations declared in their own modules on this blueprint (arbitrage, backtests): imported
-# here, once this module's names exist, so their routes are in place before the app registers the
-# blueprint and importing views.api always gives the whole API.
+# Operations declared in their own modules on this blueprint (arbitrage; backtests; portfolio,
+# limits and the trading halt): imported here, once this module's names exist, so their routes are
+# in place before the app registers the blueprint and importing views.api gives the whole API.
 from views import arbitrage as arbitrage  # noqa: E402
 from views import backtests as backtests  # noqa: E402
+from views import portfolio as portfolio  # noqa: E402

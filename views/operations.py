@@ -40,14 +40,19 @@ API_KEY_SCHEME = "ApiKeyAuth"
 ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "Invalid input: the error names the field, parameter or header at fault"),
     401: ("Unauthorized", "Missing or invalid X-API-Key"),
+    403: ("Forbidden", "The key is valid but may not do this (operator only)"),
     404: ("NotFound", "No such resource for this account"),
     409: ("Conflict", "The Idempotency-Key was used before for a different request"),
     415: ("UnsupportedMediaType", "The body is not application/json"),
-    422: ("Unprocessable", "Valid input that cannot be done: insufficient balance, no route"),
+    422: (
+        "Unprocessable",
+        "Valid input that cannot be done: insufficient balance, no route, a risk limit (risk_limit)",
+    ),
     503: (
         "ServiceUnavailable",
-        "A dependency (the database, prices, a venue) cannot answer right now, or too many orders wait"
-        " to execute; retry later (after Retry-After seconds when the header is set)",
+        "A dependency (the database, prices, a venue) cannot answer right now, too many orders wait"
+        " to execute, or the operator halted trading (trading_halted); retry later (after Retry-After"
+        " seconds when the header is set)",
     ),
 }
 INFO = {
@@ -202,6 +207,10 @@ class Operations:
     def delete(self, rule: str, **declaration: Any) -> Callable[[View], View]:
         """Declare and route a DELETE operation."""
         return self._route("delete", rule, **declaration)
+
+    def put(self, rule: str, **declaration: Any) -> Callable[[View], View]:
+        """Declare and route a PUT operation."""
+        return self._route("put", rule, **declaration)
 
     def _route(self, method: str, rule: str, **declaration: Any) -> Callable[[View], View]:
         path, variables = _openapi_path(self.blueprint.url_prefix or "", rule)

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
     StrictStr,
     WithJsonSchema,
@@ -39,12 +40,14 @@ __all__ = [
     "CompareBacktestsRequest",
     "ExecuteOrderRequest",
     "GenerateDataRequest",
+    "LimitsRequest",
     "LiquidityCurvesQuery",
     "ListQuery",
     "NoQuery",
     "OrderTypeName",
     "OrdersQuery",
     "PoolsQuery",
+    "PortfolioQuery",
     "PriceHistoryCandlesQuery",
     "PriceHistoryQuery",
     "QuoteQuery",
@@ -52,6 +55,7 @@ __all__ = [
     "RunBacktestRequest",
     "TimeseriesQuery",
     "TradesQuery",
+    "TradingHaltRequest",
 ]
 
 STRATEGIES = tuple(s.value for s in Strategy)
@@ -236,6 +240,49 @@ class ExecuteOrderRequest(BaseModel):
         Literal["stop", "continue"],
         Field(description="twap: when a slice fails, stop the parent (failed) or go on"),
     ] = "stop"
+    acceptHighImpact: StrictBool = Field(
+        default=False,
+        description="Waive the account's maximum price impact (maxImpactBps, default 500 bps) for this order",
+    )
+
+
+UsdLimit = Annotated[
+    StrictStr | None,
+    Field(
+        pattern=r"^[0-9]{1,15}(\.[0-9]{1,8})?$",
+        description="A limit as a decimal string (USD, or bps for maxImpactBps); null: the default",
+    ),
+]
+
+
+class LimitsRequest(BaseModel):
+    """Body of ``PUT /api/accounts/me/limits`` (and the operator's): only the limits given change."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    maxOrderUsd: UsdLimit = None
+    maxImpactBps: UsdLimit = None
+    dailyNotionalUsd: UsdLimit = None
+    dailyLossUsd: UsdLimit = None
+
+
+class TradingHaltRequest(BaseModel):
+    """Body of ``POST /api/admin/trading-halt``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    halted: StrictBool
+    reason: Annotated[StrictStr, Field(max_length=500, description="Shown on every page while halted")] = ""
+
+
+class PortfolioQuery(BaseModel):
+    """``GET /api/accounts/me/portfolio``: the value history's bucket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: Annotated[
+        Literal["hour", "day"], Field(description="Value history per hour (last 48) or day (last 30)")
+    ] = "hour"
 
 
 class NoQuery(BaseModel):
@@ -503,4 +550,5 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     GenerateDataRequest,
     RunBacktestRequest,
     CompareBacktestsRequest,
+    PortfolioQuery,
 )

@@ -378,6 +378,24 @@ export function emitWithAck(event, data, timeoutMs = 5000) {
 
 liveSocket();
 
+// The operator's trading halt: the layout renders #trading-halt-banner as it stood when the page was
+// served; the `trading_halt` event shows or hides it live.
+function renderTradingHalt(halt) {
+  const banner = document.getElementById("trading-halt-banner");
+  if (!banner) return;
+  banner.dataset.halted = halt.halted ? "true" : "false";
+  banner.hidden = !halt.halted;
+  document.getElementById("trading-halt-reason").textContent = halt.reason ? `: ${halt.reason}` : "";
+  document.dispatchEvent(new CustomEvent("trading-halt", { detail: halt }));
+}
+
+/** Whether the operator has halted trading, as the page knows it now. */
+export function isTradingHalted() {
+  return document.getElementById("trading-halt-banner")?.dataset.halted === "true";
+}
+
+socket?.on("trading_halt", renderTradingHalt);
+
 // --- money, durations and labels for the dashboard and analytics pages ---------------------------
 // USD figures from the analytics API are statistics (JSON numbers), so floats are fine here.
 

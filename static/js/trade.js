@@ -64,6 +64,7 @@ const quoteUi = {
 };
 
 const state = {
+  maxImpactBps: null, // the account's limit (GET /api/accounts/me/limits)
   quoteSeq: 0,
   quoteController: null,
   quote: null,
@@ -76,8 +77,51 @@ const state = {
 
 // --- balances -----------------------------------------------------------------------------------
 
+/** The account's maximum price impact in bps (GET /api/accounts/me/limits; null: none or unknown). */
+async function loadImpactLimit() {
+  try {
+    const limits = await fetchJSON("/api/accounts/me/limits");
+    state.maxImpactBps = limits.maxImpactBps.value === null ? null : Number(limits.maxImpactBps.value);
+  } catch {
+    state.maxImpactBps = null;
+  }
+  document.getElementById("max-impact-limit").textContent =
+    state.maxImpactBps === null ? "–" : `${formatBps(state.maxImpactBps, 0)}`;
+  if (state.quote) renderImpactConsent(state.quote.route);
+}
+
+/** The "accept this impact" box, shown while the quote's impact is above the account's limit. */
+function renderImpactConsent(route) {
+  const impact = Number(route?.priceImpactBps);
+  const above = state.maxImpactBps !== null && Number.isFinite(impact) && impact > state.maxImpactBps;
+  const group = document.getElementById("accept-high-impact-group");
+  if (!above) document.getElementById("accept-high-impact").checked = false;
+  show(group, above);
+}
+
+function acceptHighImpact() {
+  const box = document.getElementById("accept-high-impact");
+  return box.checked && !document.getElementById("accept-high-impact-group").classList.contains("d-none")
+    ? { acceptHighImpact: true } : {};
+}
+
+/** The portfolio's value next to "You pay" (GET /api/accounts/me/portfolio); "–" when it cannot load. */
+async function loadPortfolioValue() {
+  const node = document.getElementById("portfolio-value-usd");
+  try {
+    const body = await fetchJSON("/api/accounts/me/portfolio");
+    node.textContent = formatUsd(Number(body.totals.valueUsd));
+    node.title = `$${body.totals.valueUsd} (P&L ${body.totals.totalPnlUsd})`;
+    node.dataset.value = body.totals.valueUsd;
+  } catch {
+    node.textContent = "–";
+    node.dataset.value = "";
+  }
+}
+
 /** The account's balances (available and held), fetched again after every order. */
 async function loadBalances() {
+  loadPortfolioValue();
   const seq = ++state.balanceSeq;
   const node = document.getElementById("balance-in");
   try {
@@ -347,7 +391,7 @@ function readForm({ forSubmit = false } = {}) {
   return {
     ...base, ...side, exactOut,
     query: { ...base, ...side, slippageBps: String(slippage.bps) },
-    body: { ...base, ...side, orderType: type, ...typeFields },
+    body: { ...base, ...side, orderType: type, ...typeFields, ...acceptHighImpact() },
   };
 }
 
@@ -369,6 +413,7 @@ function renderFormOutput(q) {
   const rate = document.getElementById("form-rate");
   const pay = document.getElementById("form-amount-in");
   const max = document.getElementById("max-amount-in-value");
+  const payUsd = document.getElementById("amount-in-usd");
   if (!q) {
     for (const node of [out, pay, max]) {
       node.textContent = "–";
@@ -376,6 +421,8 @@ function renderFormOutput(q) {
       node.dataset.value = "";
     }
     usd.textContent = "";
+    payUsd.textContent = "";
+    renderImpactConsent(null);
     rate.textContent = "";
     return;
   }
@@ -391,6 +438,8 @@ function renderFormOutput(q) {
   out.dataset.value = q.route.amountOut;
   const price = q.prices?.[q.tokenOut]?.priceUsd;
   usd.textContent = price ? `≈ ${formatUsd(Number(q.route.amountOut) * Number(price))}` : "";
+  const priceIn = q.prices?.[q.tokenIn]?.priceUsd;
+  payUsd.textContent = priceIn ? `≈ ${formatUsd(Number(q.amountIn) * Number(priceIn))}` : "";
   rate.textContent = `1 ${q.tokenIn} ≈ ${formatUnitPrice(q.route.amountOut, q.route.amountIn)} ${q.tokenOut}`;
 }
 
@@ -463,6 +512,7 @@ function renderQuote(q) {
   } else {
     show(warning, false);
   }
+  renderImpactConsent(route);
   renderFormOutput(q);
   renderRoute(route, q);
   renderVenueTable(q);
@@ -950,6 +1000,7 @@ async function init() {
     tokensChanged();
   });
 
+  loadImpactLimit();
   const balances = loadBalances();
   try {
     const tokens = await loadTokens();
