@@ -551,4 +551,6 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RunBacktestRequest,
     CompareBacktestsRequest,
     PortfolioQuery,
+    LimitsRequest,
+    TradingHaltRequest,
 )
