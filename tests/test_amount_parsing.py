@@ -9,6 +9,7 @@ the document to the code. Black-box tests run on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from decimal import Decimal
 from typing import Any
@@ -78,10 +79,8 @@ def test_parse_amount_takes_what_the_pattern_takes_and_reads_it_as_decimal(text:
 
 @pytest.mark.parametrize("text", NOT_THE_PATTERN, ids=repr)
 def test_decimal_reads_these_but_the_api_does_not(text: str) -> None:
-    try:
+    with contextlib.suppress(ArithmeticError):  # a few (the NBSP) even Decimal refuses
         Decimal(text)
-    except ArithmeticError:
-        pass  # some (the NBSP) even Decimal refuses; the point stands for the rest
     with pytest.raises(ValidationError) as caught:
         to_base_units(SOL, text, field="amountIn")
     assert not isinstance(caught.value, AmountPrecisionError)
