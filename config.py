@@ -149,6 +149,8 @@ def check_secret_key(secret: object, app_env: str) -> None:
         problem = f"is {len(text)} characters long (at least {SECRET_MIN_CHARS} in production)"
     elif len(set(text)) < SECRET_MIN_DISTINCT:
         problem = f"uses only {len(set(text))} distinct characters (at least {SECRET_MIN_DISTINCT})"
+    elif len({text[i : i + 3] for i in range(len(text) - 2)}) < 0.75 * (len(text) - 2):
+        problem = "repeats itself (fewer than 3/4 of its 3-character runs are distinct)"
     elif (bits := _bits_per_char(text)) < SECRET_MIN_BITS_PER_CHAR:
         problem = f"has {bits:.2f} bits of entropy per character (at least {SECRET_MIN_BITS_PER_CHAR})"
     else:
