@@ -48,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     if role == "web":
         live_updates.init_app(app)
 
+    from views import headers
     from views.api import api
     from views.errors import register_error_handlers
     from views.pages import pages
@@ -55,6 +56,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     app.register_blueprint(api)
     app.register_blueprint(pages)
     register_error_handlers(app)
+    headers.init_app(app)
     _register_cli(app)
     return app
 

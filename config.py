@@ -226,6 +226,8 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
     return {
         "SOLROUTE_ENV": app_env,
         "SECRET_KEY": secret,
+        # The session cookie only over HTTPS in production (it is HttpOnly and SameSite=Lax always).
+        "SESSION_COOKIE_SECURE": _flag(env, "SESSION_COOKIE_SECURE", app_env == "production"),
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
         "REDIS_URL": redis_url,
         "SOLROUTE_SETTINGS": settings,

@@ -131,3 +131,192 @@ def test_a_socket_with_the_right_key_or_none_connects_and_anonymous_gets_only_pu
     finally:
         for client in (keyed, anonymous, empty):
             client.disconnect()
+
+
+# --- 6: security headers (Flask test client, both databases) ---------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/trade", "/api/tokens", "/api/nothing-here", "/static/css/app.css"])
+def test_every_response_carries_the_security_headers(client: Any, path: str) -> None:
+    from views.headers import CONTENT_SECURITY_POLICY
+
+    response = client.get(path)
+    headers = response.headers
+    assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    for directive in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"):
+        assert directive in CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in CONTENT_SECURITY_POLICY and "unsafe-eval" not in CONTENT_SECURITY_POLICY
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in headers  # plain HTTP: HSTS would be meaningless
+    response.close()
+
+
+def test_hsts_is_sent_over_tls(client: Any) -> None:
+    response = client.get("/api/tokens", base_url="https://solroute.example")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_the_session_cookie_is_secure_in_production_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    app = production_app(monkeypatch, tmp_path, GOOD_SECRET)
+    try:
+        assert app.config["SESSION_COOKIE_SECURE"] is True
+    finally:
+        get_services(app).shutdown()
+    from config import app_config
+
+    assert app_config({}, instance_path=str(tmp_path))["SESSION_COOKIE_SECURE"] is False
+
+
+def test_a_production_login_sets_a_secure_httponly_samesite_cookie(app: Flask) -> None:
+    app.config.update(SOLROUTE_ENV="production", SESSION_COOKIE_SECURE=True)
+    client = app.test_client()
+    client.get("/login")
+    cookie = client.get_cookie("session")
+    if cookie is None:  # the login page may not store a session before a form is posted
+        with client.session_transaction() as session:
+            session["probe"] = 1
+        cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert cookie.secure and cookie.http_only and cookie.same_site == "Lax"
+
+
+# --- 8: a real gunicorn (gunicorn.conf.py): keep-alive after a 413, JSON for its own errors ----------
+
+
+@pytest.fixture(scope="module")
+def gunicorn_site(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.conftest import build_app, create_pg_database, drop_pg_database, migrate_database
+    from tests.stack import Stack, stack_env
+
+    name, url = create_pg_database("solroute_sec")
+    stack = Stack(tmp_path_factory.mktemp("sec-stack"))
+    try:
+        migrate_database(url)
+        app, key = build_app(url)
+        get_services(app).shutdown()
+        from models import db
+
+        with app.app_context():
+            db.engine.dispose()
+        base = stack.start_server(stack_env(url, None, f"solroute-sec-{name}"), threads=8)
+        yield base, key
+    finally:
+        stack.stop()
+        drop_pg_database(name)
+
+
+def exchange(base: str, *requests_bytes: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send raw HTTP/1.1 requests on ONE connection, one after the other; the answers in order."""
+    import http.client
+
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    answers = []
+    try:
+        conn.connect()
+        assert conn.sock is not None
+        for raw in requests_bytes:
+            conn.sock.sendall(raw)
+            response = http.client.HTTPResponse(conn.sock, method=raw.split(b" ", 1)[0].decode())
+            response.begin()
+            answers.append(
+                (response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+            )
+    finally:
+        conn.close()
+    return answers
+
+
+def raw_request(method: str, path: str, body: bytes = b"", **headers: str) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@pytest.mark.parametrize("size", [70_000, 300_000])
+def test_a_413_on_a_keep_alive_connection_leaves_it_usable_for_the_next_order(
+    gunicorn_site: tuple[str, str], size: int
+) -> None:
+    import json
+
+    base, key = gunicorn_site
+    too_big = json.dumps({**ORDER_BODY, "pad": "x" * size}).encode()
+    order = json.dumps(ORDER_BODY).encode()
+    common = {"Content_Type": "application/json", "X_API_Key": key}
+    answers = exchange(
+        base,
+        raw_request("POST", "/api/orders/execute", too_big, **common),
+        raw_request("POST", "/api/orders/execute", order, **common),
+        raw_request("GET", "/api/tokens"),
+    )
+    (status, headers, body), (next_status, _, next_body), (last, _, _) = answers
+    assert status == 413 and headers["content-type"] == "application/json", body
+    assert json.loads(body)["error"]["code"] == "request_entity_too_large"
+    assert next_status == 202, next_body
+    assert last == 200
+
+
+def test_a_refusal_before_the_body_is_read_leaves_the_connection_usable(
+    gunicorn_site: tuple[str, str],
+) -> None:
+    base, _ = gunicorn_site
+    body = b'{"pad": "' + b"x" * 60_000 + b'"}' * 1
+    answers = exchange(
+        base,
+        raw_request(
+            "POST", "/api/orders/execute", body * 2, Content_Type="application/json", X_API_Key="wrong"
+        ),
+        raw_request("GET", "/api/tokens"),
+    )
+    assert [a[0] for a in answers] == [401, 200]
+
+
+def test_gunicorn_answers_a_bad_header_character_and_an_over_long_line_in_json(
+    gunicorn_site: tuple[str, str],
+) -> None:
+    import json
+    import socket
+
+    base, _ = gunicorn_site
+    host, port = base.removeprefix("http://").split(":")
+
+    def answer(raw: bytes) -> tuple[bytes, dict[str, Any]]:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(raw)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"content-type: application/json" in head.lower(), data
+        return head.split(b"\r\n", 1)[0], json.loads(body)
+
+    status, body = answer(b"GET /api/tokens HTTP/1.1\r\nHost: x\r\nX-Bad\x01: y\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400") and body["error"]["code"] == "bad_request"
+    status, body = answer(b"GET /api/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 414") and body["error"]["field"] == "path"
+
+
+def test_a_5000_character_api_path_reaches_flask_and_is_a_json_404(gunicorn_site: tuple[str, str]) -> None:
+    import requests
+
+    base, _ = gunicorn_site
+    response = requests.get(f"{base}/api/{'a' * 5000}", timeout=30)
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_the_server_header_does_not_name_gunicorn(gunicorn_site: tuple[str, str]) -> None:
+    import requests
+
+    base, _ = gunicorn_site
+    response = requests.get(f"{base}/api/tokens", timeout=30)
+    assert "gunicorn" not in response.headers.get("Server", "").lower()
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+ORDER_BODY = {"tokenIn": "SOL", "tokenOut": "USDC", "amountIn": "0.01"}
