@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 import backtest_cli
 import database
 import live_updates
-from config import app_config
+from config import app_config, check_secret_key
 from errors import SolrouteError
 from models import db
 from services import build_services
@@ -37,6 +37,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     if overrides:
         app.config.update(overrides)
     app.config["SOLROUTE_ROLE"] = role
+    # Again after instance/config.py and overrides: a weak key from either is refused as well.
+    check_secret_key(app.config.get("SECRET_KEY"), app.config["SOLROUTE_ENV"])
     app.config.setdefault("MAINTENANCE_THREAD", True)
     if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
         app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # an order is a few hundred bytes
@@ -47,6 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     if role == "web":
         live_updates.init_app(app)
 
+    from views import headers
     from views.api import api
     from views.errors import register_error_handlers
     from views.pages import pages
@@ -54,6 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, role: str = "web")
     app.register_blueprint(api)
     app.register_blueprint(pages)
     register_error_handlers(app)
+    headers.init_app(app)
     _register_cli(app)
     return app
 

@@ -6,14 +6,16 @@ change it. Later layers (the Flask app) read this same object.
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from errors import ValidationError
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "app_config", "check_secret_key"]
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:
@@ -112,6 +114,48 @@ class Settings:
 
 APP_ENVS = ("development", "production", "testing")
 DEV_SECRET_KEY = "solroute-development-only-secret"  # refused outside development and testing
+# A production SECRET_KEY signs sessions and firm quotes: anyone who can guess it can forge them.
+# `python -c "import secrets; print(secrets.token_urlsafe(32))"` makes one (43 chars, ~5.5 bits/char).
+SECRET_MIN_CHARS = 32
+SECRET_MIN_DISTINCT = 10
+# Shannon entropy of the key's own characters. Not 3.5: random hex keys (token_hex(32)) average
+# 3.8 bits/char but dip to 3.48 about once in 20,000; repeated or patterned text scores 0-2.
+SECRET_MIN_BITS_PER_CHAR = 3.0
+KNOWN_SECRETS = frozenset({DEV_SECRET_KEY, "changeme", "change-me", "secret", "dev", "development"})
+
+
+def _bits_per_char(text: str) -> float:
+    """Shannon entropy of the characters of ``text`` (bits per character; 0 for one repeated char)."""
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values()) + 0.0
+
+
+def check_secret_key(secret: object, app_env: str) -> None:
+    """Refuse a known, short or low-entropy SECRET_KEY in production (a ValidationError naming it).
+
+    Development and testing run with any key (the development constant by default).
+    """
+    if app_env != "production":
+        return
+    hint = 'make one with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+    if not isinstance(secret, str | bytes) or not secret:
+        raise ValidationError(
+            f"SECRET_KEY must be set in production (it signs the web session); {hint}", field="SECRET_KEY"
+        )
+    text = secret.decode("latin-1") if isinstance(secret, bytes) else secret
+    if text in KNOWN_SECRETS or text.strip().lower() in KNOWN_SECRETS:
+        problem = "is a published default"
+    elif len(text) < SECRET_MIN_CHARS:
+        problem = f"is {len(text)} characters long (at least {SECRET_MIN_CHARS} in production)"
+    elif len(set(text)) < SECRET_MIN_DISTINCT:
+        problem = f"uses only {len(set(text))} distinct characters (at least {SECRET_MIN_DISTINCT})"
+    elif len({text[i : i + 3] for i in range(len(text) - 2)}) < 0.75 * (len(text) - 2):
+        problem = "repeats itself (fewer than 3/4 of its 3-character runs are distinct)"
+    elif (bits := _bits_per_char(text)) < SECRET_MIN_BITS_PER_CHAR:
+        problem = f"has {bits:.2f} bits of entropy per character (at least {SECRET_MIN_BITS_PER_CHAR})"
+    else:
+        return
+    raise ValidationError(f"SECRET_KEY {problem}: refused in production; {hint}", field="SECRET_KEY")
 
 
 def database_url(raw: str | None, instance_path: str) -> str:
@@ -181,17 +225,15 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
             field="SOLROUTE_ENV",
         )
     secret = env.get("SECRET_KEY", "").strip()
-    if not secret:
-        if app_env == "production":
-            raise ValidationError(
-                "SECRET_KEY must be set in production (it signs the web session)", field="SECRET_KEY"
-            )
-        secret = DEV_SECRET_KEY
+    check_secret_key(secret, app_env)
+    secret = secret or DEV_SECRET_KEY
     redis_url = env.get("REDIS_URL", "").strip() or None
     settings = Settings.from_env(env)
     return {
         "SOLROUTE_ENV": app_env,
         "SECRET_KEY": secret,
+        # The session cookie only over HTTPS in production (it is HttpOnly and SameSite=Lax always).
+        "SESSION_COOKIE_SECURE": _flag(env, "SESSION_COOKIE_SECURE", app_env == "production"),
         "SQLALCHEMY_DATABASE_URI": database_url(env.get("DATABASE_URL"), instance_path),
         "REDIS_URL": redis_url,
         "SOLROUTE_SETTINGS": settings,

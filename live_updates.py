@@ -253,13 +253,28 @@ def init_app(app: Flask) -> None:
 
 
 def _account_from(auth: object) -> int | None:
-    key = None
+    """The connecting account: None for an anonymous connection (no key at all).
+
+    A key that is given but wrong (unknown, or not a string) refuses the connection, so a client
+    with a typo learns it at connect, not when its first ``subscribe_order`` fails. An empty key
+    is no key, as an empty X-API-Key header is for the REST API.
+    """
+    key: object = None
     if isinstance(auth, Mapping):
-        key = auth.get("apiKey") or auth.get("api_key")
-    key = key or request.headers.get("X-API-Key")
-    if isinstance(key, str) and key:
-        account = account_for_api_key(db.session, key)
-        return None if account is None else account.id
+        key = auth.get("apiKey", auth.get("api_key"))
+    if key is None or key == "":
+        key = request.headers.get("X-API-Key") or None
+    if key is not None:
+        account = account_for_api_key(db.session, key) if isinstance(key, str) else None
+        if account is None:
+            raise ConnectionRefusedError(
+                {
+                    "code": "unauthorized",
+                    "message": "the apiKey is not valid (connect without one for the public rooms)",
+                    "field": "apiKey",
+                }
+            )
+        return account.id
     account_id = session.get("account_id")
     return account_id if isinstance(account_id, int) else None
 

@@ -5,12 +5,14 @@ Pure: standard library only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from errors import AmountPrecisionError, UnknownTokenError, ValidationError
 
 __all__ = [
+    "AMOUNT_PATTERN",
     "TOKENS",
     "U64_MAX",
     "Token",
@@ -63,6 +65,14 @@ def get_token(symbol_or_mint: str) -> Token:
     return token
 
 
+# The one declaration of an amount written as text (the API's OpenAPI pattern is this string):
+# an optional sign, ASCII digits with at most one dot, an optional exponent. Nothing else: Decimal
+# alone would also read "0_01" as 1 (PEP 515 underscores), Unicode digits ("١", "１") and
+# surrounding whitespace. Valid in both Python and ECMA-262 (JSON Schema) regex syntax.
+AMOUNT_PATTERN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_AMOUNT_TEXT = re.compile(AMOUNT_PATTERN)
+
+
 def parse_amount(value: object, *, field: str = "amount") -> Decimal:
     """Parse a human amount (str, int or Decimal; floats only via their repr) into a finite Decimal."""
     if isinstance(value, bool):
@@ -75,9 +85,14 @@ def parse_amount(value: object, *, field: str = "amount") -> Decimal:
         # repr() gives the shortest string that round-trips, so 0.1 means "0.1", not 0.1000000000000000055...
         amount = Decimal(repr(value))
     elif isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):  # fullmatch: "$" alone would let "1\n" through
+            raise ValidationError(
+                f'{field} must be a decimal number in ASCII digits such as "12.5" or "1e3", got {value!r}',
+                field=field,
+            )
         try:
-            amount = Decimal(value.strip())
-        except InvalidOperation as exc:
+            amount = Decimal(value)
+        except InvalidOperation as exc:  # not expected once the pattern matched; kept as a guard
             raise ValidationError(f"{field} is not a number: {value!r}", field=field) from exc
     else:
         raise ValidationError(f"{field} must be a number, got {type(value).__name__}", field=field)

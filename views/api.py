@@ -86,6 +86,7 @@ from views.errors import ApiError
 from views.operations import Operations
 from views.schemas import (
     ORDER_ID,
+    PRICE_PATTERN,
     AnalyticsQuery,
     ExecuteOrderRequest,
     LiquidityCurvesQuery,
@@ -742,7 +743,7 @@ def execute_order(account_id: int, body: ExecuteOrderRequest) -> Accepted:
     return _accept_market(account_id, body, token_in, token_out)
 
 
-_PRICE_TEXT = re.compile(r"[0-9]{1,30}(\.[0-9]{1,30})?")  # ASCII only: Decimal takes "0_1", "١" too
+_PRICE_TEXT = re.compile(PRICE_PATTERN)  # ASCII only: Decimal takes "0_1", "١" too
 MAX_PRICE = Decimal(10) ** 20
 
 
@@ -754,11 +755,11 @@ def _refuse(field: str, message: str) -> ApiError:
 def _price(value: object, field: str) -> Decimal:
     """A limit or trigger price: a positive decimal (tokenOut per tokenIn, token units)."""
     text = format(value, "f") if isinstance(value, Decimal | int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not _PRICE_TEXT.fullmatch(text.strip()):
+    if not isinstance(text, str) or not _PRICE_TEXT.fullmatch(text):
         raise _refuse(field, f'{field} must be a positive decimal such as "152.5", got {value!r}')
-    price = Decimal(text.strip())
+    price = Decimal(text)
     if not 0 < price < MAX_PRICE:
-        raise _refuse(field, f"{field} must be greater than 0 and below 1e20, got {text.strip()}")
+        raise _refuse(field, f"{field} must be greater than 0 and below 1e20, got {text}")
     return price
 
 

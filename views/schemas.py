@@ -28,10 +28,13 @@ from pydantic_core import PydanticCustomError
 
 from payloads import OrderStatusName
 from routing_engine import Strategy
+from tokens import AMOUNT_PATTERN
 
 __all__ = [
     "ORDER_ID",
+    "PRICE_PATTERN",
     "REQUEST_MODELS",
+    "SYMBOL_PATTERN",
     "AmountInput",
     "AnalyticsQuery",
     "ArbitrageQuery",
@@ -67,14 +70,40 @@ MAX_OFFSET = 1_000_000_000  # far beyond any real page; keeps OFFSET inside ever
 # --- request pieces ------------------------------------------------------------------------------
 
 
-def _amount_input(value: object) -> str | int | Decimal:
-    """Accept a decimal string or a JSON number (already a Decimal or int); refuse anything else."""
+_AMOUNT_TEXT = re.compile(AMOUNT_PATTERN)
+# A symbol (any case: "sol" is SOL) or a base58 mint (exact case). ASCII letters and digits only:
+# "SOL\n", " SOL" and look-alike Unicode letters are refused, not trimmed or folded.
+SYMBOL_PATTERN = r"^[A-Za-z0-9]{1,64}$"
+# A limit or trigger price written as text: plain ASCII decimals, no sign, no exponent
+# (views.api._price holds prices to it).
+PRICE_PATTERN = r"^[0-9]{1,30}(?:\.[0-9]{1,30})?$"
+
+
+def _amount_text(value: str) -> str:
+    """A decimal string exactly as ``tokens.AMOUNT_PATTERN`` says (no "0_01", "١", "１", spaces)."""
+    if not _AMOUNT_TEXT.fullmatch(value):
+        raise PydanticCustomError(
+            "amount_format",
+            'must be a decimal number in ASCII digits such as "12.5" or "1e3" (pattern {pattern})',
+            {"pattern": AMOUNT_PATTERN},
+        )
+    return value
+
+
+def _number_input(value: object) -> str | int | Decimal:
+    """Accept a string or a JSON number (already a Decimal or int); refuse anything else."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         kind = "a boolean" if isinstance(value, bool) else type(value).__name__
         raise PydanticCustomError(
             "amount_type", "must be a decimal string or a number, not {kind}", {"kind": kind}
         )
     return value
+
+
+def _amount_input(value: object) -> str | int | Decimal:
+    """A decimal string as ``AMOUNT_PATTERN`` says, or a JSON number."""
+    value = _number_input(value)
+    return _amount_text(value) if isinstance(value, str) else value
 
 
 def _utc(value: datetime) -> datetime:
@@ -94,7 +123,7 @@ AmountInput = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"},
+                {"type": "string", "pattern": AMOUNT_PATTERN},
                 {"type": "number"},
             ],
             "description": "Amount in token units (not base units): a decimal string, or a JSON number "
@@ -104,7 +133,20 @@ AmountInput = Annotated[
     ),
 ]
 Symbol = Annotated[
-    StrictStr, Field(description="Token symbol or mint address", examples=["SOL"], max_length=64)
+    StrictStr,
+    Field(
+        description="Token symbol (case-insensitive: sol is SOL) or mint address (exact); ASCII letters "
+        "and digits only, no surrounding whitespace",
+        examples=["SOL"],
+        max_length=64,
+        pattern=SYMBOL_PATTERN,
+    ),
+]
+# An amount in the query string: a decimal string as AMOUNT_PATTERN says.
+AmountText = Annotated[
+    StrictStr,
+    AfterValidator(_amount_text),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN}),
 ]
 StrategyName = Annotated[
     StrictStr,
@@ -132,14 +174,14 @@ class QuoteQuery(BaseModel):
     tokenIn: Symbol
     tokenOut: Symbol
     amountIn: Annotated[
-        StrictStr | None,
+        AmountText | None,
         Field(
             description="Amount of tokenIn to sell, in token units (exact in). Give amountIn or amountOut.",
             examples=["10"],
         ),
     ] = None
     amountOut: Annotated[
-        StrictStr | None,
+        AmountText | None,
         Field(
             description="Amount of tokenOut to buy, in token units (exact out): the quote finds the least "
             "amountIn and adds maxAmountIn (amountIn plus slippageBps, rounded up)",
@@ -153,11 +195,12 @@ class QuoteQuery(BaseModel):
 OrderTypeName = Literal["market", "limit", "stop_loss", "take_profit", "twap"]
 PriceInput = Annotated[
     str | int | Decimal,
-    PlainValidator(_amount_input),
+    # The text is checked by views.api._price against PRICE_PATTERN: a 422 naming the price field.
+    PlainValidator(_number_input),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"},
+                {"type": "string", "pattern": PRICE_PATTERN},
                 {"type": "number"},
             ],
             "description": "A price in tokenOut per one tokenIn, token units: a decimal string or a JSON "
@@ -392,11 +435,11 @@ class LiquidityCurvesQuery(BaseModel):
         24
     )
     minAmountIn: Annotated[
-        StrictStr | None,
+        AmountText | None,
         Field(description="Smallest size in tokenIn units (default: maxAmountIn / 10^5)", examples=["0.1"]),
     ] = None
     maxAmountIn: Annotated[
-        StrictStr | None,
+        AmountText | None,
         Field(
             description="Largest size in tokenIn units (default: the largest of a quarter of each pool's "
             "tokenIn reserve and each desk's maximum)",
