@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -100,10 +101,38 @@ def _loop(name: str, stop: threading.Event, interval_s: float, step: Callable[[]
         stop.wait(interval_s)
 
 
-def _start(name: str, services: Services, interval_s: float, step: Callable[[], object]) -> threading.Thread:
-    thread = threading.Thread(
-        target=_loop, args=(name, services.stop_event, interval_s, step), name=f"solroute-{name}", daemon=True
+_WOKEN_MIN_GAP_S = 0.2
+
+
+def _woken_loop(
+    name: str, stop: threading.Event, wake: threading.Event, interval_s: float, step: Callable[[], object]
+) -> None:
+    """``_loop`` that also runs as soon as ``wake`` is set, but never more often than every
+    ``_WOKEN_MIN_GAP_S`` (a burst of trades wakes it once)."""
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            step()
+        except Exception:
+            log.exception("%s failed", name)
+        stop.wait(max(0.0, min(_WOKEN_MIN_GAP_S, interval_s) - (time.monotonic() - started)))
+        wake.wait(interval_s)
+        wake.clear()
+
+
+def _start(
+    name: str,
+    services: Services,
+    interval_s: float,
+    step: Callable[[], object],
+    wake: threading.Event | None = None,
+) -> threading.Thread:
+    target, args = (
+        (_loop, (name, services.stop_event, interval_s, step))
+        if wake is None
+        else (_woken_loop, (name, services.stop_event, wake, interval_s, step))
     )
+    thread = threading.Thread(target=target, args=args, name=f"solroute-{name}", daemon=True)
     thread.start()
     services.threads.append(thread)
     return thread
@@ -128,11 +157,13 @@ def start_loops(app: Flask) -> list[threading.Thread]:
 
 def run_maintenance(app: Flask) -> threading.Thread:
     """Start the maintenance loop (order recovery every RECOVERY_INTERVAL_S) and the resting-order
-    watcher (every RESTING_ORDERS_TICK_S); returns the maintenance thread."""
+    watcher (every RESTING_ORDERS_TICK_S, and right after this process settles trades); returns
+    the maintenance thread."""
     services = get_services(app)
     tick = app.config["RESTING_ORDERS_TICK_S"]
     if tick > 0:
-        _start("resting orders", services, tick, lambda: watch_resting(app))
+        # Every tick, and at once when this process settles trades (they move the venues).
+        _start("resting orders", services, tick, lambda: watch_resting(app), wake=services.venues_moved)
     return _start("maintenance", services, app.config["RECOVERY_INTERVAL_S"], lambda: maintain(app))
 
 

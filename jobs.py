@@ -34,7 +34,7 @@ from errors import InsufficientLiquidityError, NoRouteError, SolrouteError, Tran
 from execution import Attempt, Deferred, Venues, decide
 from execution_plan import ExecutionPlan
 from executor import job_app
-from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, DbSession, Order, OrderStatus, db, utcnow
+from models import FINAL_STATUSES, NOT_EXECUTABLE, RESTING_STATUSES, Order, OrderStatus, db, utcnow
 from risk_controls import trading_halt
 from routing_engine import RouteResult, find_route
 from services import get_services
@@ -249,6 +249,8 @@ def _settle_batch(
         log.exception("settling a batch of %d orders failed; re-running each alone", len(decided))
         return {d.order_id: _rerun(app, attempts[d.order_id]) for d in decided}
     live_updates.publish_batch(batch)
+    if batch.trades:
+        get_services(app).venues_moved.set()
     outcome = {t.order_id: OrderStatus.CONFIRMED.value for t in batch.trades}
     outcome.update({f.order.id: OrderStatus.FAILED.value for f in batch.failed})
     return outcome
@@ -285,6 +287,7 @@ def _settle(app: Flask, settlements: list[Settlement]) -> str:
     batch = settle_orders(db.session, settlements, now=time.time())
     live_updates.publish_batch(batch)
     if batch.trades:
+        get_services(app).venues_moved.set()
         return OrderStatus.CONFIRMED
     if batch.failed:
         return OrderStatus.FAILED
@@ -434,51 +437,6 @@ def recover_twap_slices(grace_s: float = TWAP_RECOVERY_GRACE_S) -> int:
 
 # --- resting orders --------------------------------------------------------------------------------
 
-_RESTING_COLUMNS = (
-    Order.id,
-    Order.account_id,
-    Order.token_in,
-    Order.token_out,
-    Order.order_type,
-    Order.amount_in,
-    Order.limit_price,
-    Order.trigger_price,
-    Order.min_amount_out,
-    Order.expires_at,
-    Order.oco_group,
-    Order.strategy,
-    Order.slippage_bps,
-)
-
-
-def open_order_book(session: DbSession) -> order_book.OrderBook:
-    """Every open order as the order book's plain values: ONE query, columns only (no ORM objects),
-    on the (status, updated_at) index."""
-    rows = session.execute(sa.select(*_RESTING_COLUMNS).where(Order.status == OrderStatus.OPEN.value)).all()
-    orders = []
-    for r in rows:
-        kind = order_book.RestingType(r.order_type)
-        price = r.limit_price if kind is order_book.RestingType.LIMIT else r.trigger_price
-        if price is None:
-            continue  # not a resting order's row (cannot happen through the API)
-        orders.append(
-            order_book.RestingOrder(
-                r.id,
-                r.account_id,
-                r.token_in,
-                r.token_out,
-                kind,
-                r.amount_in,
-                price,
-                r.min_amount_out,
-                None if r.expires_at is None else r.expires_at.timestamp(),
-                r.oco_group,
-                r.strategy,
-                r.slippage_bps,
-            )
-        )
-    return order_book.OrderBook.of(orders)
-
 
 def watch_resting_orders() -> dict[str, int]:
     """One tick of the resting-order watcher: evaluate every open order against the venues as the
@@ -486,7 +444,7 @@ def watch_resting_orders() -> dict[str, int]:
     triggered orders to the market path. Returns counts (open, triggered, expired, cancelled)."""
     with job_app() as app:
         services = get_services(app)
-        book = open_order_book(db.session)
+        book = services.resting_book.book(db.session, time.time())
         if not len(book):
             db.session.rollback()
             return {"open": 0, "triggered": 0, "expired": 0, "cancelled": 0}

@@ -15,8 +15,12 @@ work only for the orders near the price:
   times its input (concave curves; desks add spread with size), so a route of any split and up
   to ``MAX_HOPS`` hops pays at most ``amount_in × B``, where B is the best product of marginal
   prices along a path of the venue graph. A limit above B cannot fill at any size: only the
-  prefix of limits <= B is quoted, each with a real route quote of its amount (the ``quote``
-  callable of the snapshot, memoised per amount and strategy within a tick).
+  prefix of limits <= B is looked at. Of those, an order whose ``min_amount_out`` is above the
+  pair's dual bound for its amount (``routing_engine.output_bound``: what the best split over
+  every venue and path could pay, solved without integer legs) cannot fill either, and costs a
+  split solve instead of a route; the rest get a real route quote of their amount (the ``quote``
+  callable of the snapshot, memoised per amount and strategy within a tick). Both cuts are upper
+  bounds on what the router can pay, so the triggered set is the naive check's, exactly.
 
 Expired orders (``expires_at <= now``) come back as expired and never as triggered.
 """
@@ -32,6 +36,7 @@ from decimal import Context, Decimal
 
 from routing_engine import Market
 from routing_engine.paths import hop_venues
+from routing_engine.splitting import output_bound
 from routing_engine.venues import AggregatorVenue
 from tokens import format_amount, get_token
 
@@ -117,6 +122,7 @@ class Evaluation:
     triggered: tuple[Trigger, ...] = ()
     expired: tuple[RestingOrder, ...] = ()
     quotes: int = 0  # route quotes the limit checks cost
+    bounded: int = 0  # limit orders the split's dual bound ruled out without a route quote
 
 
 @dataclass(frozen=True)
@@ -162,12 +168,75 @@ class OrderBook:
         )
         return cls({k: _Side.of(v) for k, v in grouped.items()}, expiries, by_id)
 
+    def updated(self, upserts: Iterable[RestingOrder], removed: Iterable[str]) -> OrderBook:
+        """This book with the ids in ``removed`` taken out, then ``upserts`` added or replaced.
+
+        Equal to ``OrderBook.of`` over the resulting orders, at the cost of a bisect and a copy of
+        the touched sides per change instead of sorting 10,000 orders again."""
+        by_id = dict(self.by_id)
+        sides: dict[tuple[tuple[str, str], RestingType], tuple[list[RestingOrder], list[Decimal]]] = {}
+        expiries: list[tuple[float, str]] | None = None
+
+        def side_of(o: RestingOrder) -> tuple[list[RestingOrder], list[Decimal]]:
+            key = (o.pair, o.order_type)
+            if key not in sides:
+                side = self.sides.get(key, _Side())
+                sides[key] = (list(side.orders), list(side.prices))
+            return sides[key]
+
+        def take_out(o: RestingOrder) -> None:
+            nonlocal expiries
+            orders, prices = side_of(o)
+            i = _position(orders, prices, o)
+            del orders[i], prices[i]
+            if o.expires_at is not None:
+                expiries = list(self.expiries) if expiries is None else expiries
+                del expiries[bisect.bisect_left(expiries, (o.expires_at, o.order_id))]
+
+        def put_in(o: RestingOrder) -> None:
+            nonlocal expiries
+            orders, prices = side_of(o)
+            i = _position(orders, prices, o)
+            orders.insert(i, o)
+            prices.insert(i, o.price)
+            if o.expires_at is not None:
+                expiries = list(self.expiries) if expiries is None else expiries
+                bisect.insort(expiries, (o.expires_at, o.order_id))
+
+        for order_id in removed:
+            old = by_id.pop(order_id, None)
+            if old is not None:
+                take_out(old)
+        for o in upserts:
+            old = by_id.get(o.order_id)
+            if old is not None:
+                take_out(old)
+            by_id[o.order_id] = o
+            put_in(o)
+        if not sides:
+            return self
+        merged = dict(self.sides)
+        for key, (orders, prices) in sides.items():
+            if orders:
+                merged[key] = _Side(tuple(orders), tuple(prices))
+            else:
+                merged.pop(key, None)
+        return OrderBook(merged, self.expiries if expiries is None else tuple(expiries), by_id)
+
     def __len__(self) -> int:
         return len(self.by_id)
 
     @property
     def pairs(self) -> set[tuple[str, str]]:
         return {pair for pair, _ in self.sides}
+
+
+def _position(orders: list[RestingOrder], prices: list[Decimal], o: RestingOrder) -> int:
+    """Where ``o`` is, or goes, in a side sorted by (price, order id)."""
+    i = bisect.bisect_left(prices, o.price)
+    while i < len(orders) and prices[i] == o.price and orders[i].order_id < o.order_id:
+        i += 1
+    return i
 
 
 def limit_min_amount_out(token_in: str, token_out: str, amount_in: int, limit_price: Decimal) -> int:
@@ -236,11 +305,19 @@ def evaluate(book: OrderBook, snapshot: Snapshot) -> Evaluation:
     market = snapshot.market
     bounds = best_marginal_prices(market, {pair for (pair, kind) in book.sides if kind is RestingType.LIMIT})
     triggered: list[Trigger] = []
+    bounded = 0
     for (pair, kind), side in sorted(book.sides.items()):
         if kind is RestingType.LIMIT:
             candidates = side.orders[: bisect.bisect_right(side.prices, bounds[pair])]
+            pair_bound: Callable[[int], int | None] | None = None
             for o in candidates:
                 if o.order_id in expired_ids:
+                    continue
+                if pair_bound is None:  # built only for pairs with an order within reach
+                    pair_bound = _memo_by_amount(output_bound(market, *pair))
+                most = pair_bound(o.amount_in)
+                if most is not None and most < o.min_amount_out:
+                    bounded += 1
                     continue
                 out = quote(o.token_in, o.token_out, o.amount_in, o.strategy)
                 if out is not None and out >= o.min_amount_out:
@@ -255,7 +332,7 @@ def evaluate(book: OrderBook, snapshot: Snapshot) -> Evaluation:
             hits = side.orders[: bisect.bisect_right(side.prices, reference)]
         triggered.extend(Trigger(o, reference=reference) for o in hits if o.order_id not in expired_ids)
     expired = tuple(book.by_id[order_id] for _, order_id in book.expiries[:cut])
-    return Evaluation(tuple(triggered), expired, quote.calls)
+    return Evaluation(tuple(triggered), expired, quote.calls, bounded)
 
 
 def evaluate_naive(orders: Iterable[RestingOrder], snapshot: Snapshot) -> Evaluation:
@@ -301,6 +378,18 @@ class _Memo:
 
 def _memoised(quote: QuoteFn) -> _Memo:
     return _Memo(quote)
+
+
+def _memo_by_amount(bound: Callable[[int], int | None]) -> Callable[[int], int | None]:
+    """``bound`` once per amount within a tick (orders of equal size share the solve)."""
+    seen: dict[int, int | None] = {}
+
+    def memoised(amount_in: int) -> int | None:
+        if amount_in not in seen:
+            seen[amount_in] = bound(amount_in)
+        return seen[amount_in]
+
+    return memoised
 
 
 def _price_text(value: Decimal | None) -> str:

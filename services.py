@@ -23,6 +23,7 @@ from models import db
 from otc_engine import Desk
 from quoting import QuoteService
 from rate_limits import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from resting_book import RestingBook
 from venue_state import load_desks, load_pools
 
 if TYPE_CHECKING:
@@ -117,11 +118,15 @@ class Services:
     rate_limiter: RateLimiter
     emit_mode: EmitMode
     redis: Redis | None = None
+    resting_book: RestingBook = field(default_factory=RestingBook)  # the watcher's, kept between ticks
+    # Set when this process settles trades: the resting-order watcher ticks at once, not on its timer.
+    venues_moved: threading.Event = field(default_factory=threading.Event)
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
 
     def shutdown(self) -> None:
         self.stop_event.set()
+        self.venues_moved.set()  # wakes the watcher's loop to see the stop
         for thread in self.threads:
             thread.join(timeout=5)
         self.dispatcher.close()

@@ -1761,7 +1761,19 @@ def oco_hold(session: DbSession, account_id: int, token_in: str, oco_group: str,
     Locks the group's open orders (so a concurrent trigger or cancel of the group waits, or is
     seen). Raises ValidationError when the group already ended (an order of it triggered or was
     cancelled) or sells another token. Call inside the transaction that creates the order.
+
+    A brand-new group has no row to lock: two of its first orders arriving together would each
+    see an empty group and each hold its whole amount. On PostgreSQL a transaction-scoped advisory
+    lock on (account, group) serialises the intakes of one group first (only intakes take it, so it
+    adds no lock cycle with the watcher or cancel, which lock orders then balances); SQLite runs
+    one writer at a time already.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"oco:{account_id}:{oco_group}".encode()).digest()
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"),
+            {"key": int.from_bytes(digest[:8], "big", signed=True)},
+        )
     members = (
         session.execute(
             sa.select(Order)

@@ -20,8 +20,8 @@ __all__ = [
     "BacktestResult",
     "DeskState",
     "Frame",
-    "PlanKind",
     "Plan",
+    "PlanKind",
     "PoolState",
     "Progress",
     "SimTrade",
@@ -84,6 +84,10 @@ class SyntheticConfig:
     drift: Mapping[str, float] = field(default_factory=dict)  # default 0.0
     pool_noise_bps: float = 20.0
     arb_fraction: float = 0.5
+    # USD price of each token at ``start`` (missing ones: ``backtesting.synthetic.DEFAULT_PRICES``,
+    # the live static seed prices); tokens not in ``tokens`` keep theirs for the whole run.
+    initial_prices: Mapping[str, Decimal] = field(default_factory=dict)
+    desk_flow_probability: float = 0.02  # chance per step that another client trades with a desk
 
 
 class PlanKind(enum.StrEnum):
@@ -103,6 +107,10 @@ class Plan:
     rebalance: token_a, token_b, target_weight (Decimal 0..1), band (Decimal), check_every_s;
     mean_reversion: token, quote_token, window_s, threshold (Decimal, e.g. 0.02), amount_in;
     limit_ladder: token, quote_token, rungs (int), step (Decimal fraction), amount_in per rung.
+    (Details in ``backtesting.engine``: mean_reversion's amount_in is quote_token spent per buy, the
+    lot bought is sold whole; limit_ladder's buy rungs each spend amount_in of quote_token below the
+    first frame's price, its sell rungs each sell what amount_in bought at that price, above it.
+    Ratios may be Decimal, str, int or float (read through its repr).)
     """
 
     kind: PlanKind
@@ -148,7 +156,8 @@ class BacktestResult:
     ``metrics`` keys (None where undefined, never NaN or inf): total_return, sharpe_ratio,
     sortino_ratio, max_drawdown, max_drawdown_from_initial, win_rate, profit_factor, average_win,
     average_loss, total_cost_bps, average_cost_bps, turnover, trade_count, round_trips,
-    periods_per_year."""
+    periods_per_year, skipped (decisions that could not trade: no route, balance short),
+    total_cost_usd (see ``backtesting.metrics.compute``)."""
 
     trades: tuple[SimTrade, ...]
     equity: tuple[tuple[float, float], ...]  # (t, value_usd), at most ~2,000 points (downsampled)
@@ -156,3 +165,4 @@ class BacktestResult:
     metrics: Mapping[str, float | int | None]
     steps: int
     cancelled: bool = False
+    skipped: int = 0  # decisions that could not trade (no route, insufficient balance)

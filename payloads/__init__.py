@@ -17,7 +17,7 @@ declared and built here too, so jobs and views share one shape and jobs never im
 
 One module a part: ``common`` (formatting, the ``_Out`` base, shared field types, the error body),
 ``system``, ``market``, ``orders``, ``analytics``, ``curves`` (liquidity curves) and ``events``
-(the Socket.IO bodies and their plain-JSON functions). Import from ``payloads`` itself.
+(the Socket.IO bodies and their plain-JSON functions), ``arbitrage``. Import from ``payloads`` itself.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from payloads.analytics import (
     SlippageResponse,
     TimeseriesResponse,
 )
+from payloads.arbitrage import ArbitrageLegOut, OpportunitiesResponse, OpportunityOut
 from payloads.common import (
     PRICE_DIGITS,
     ErrorResponse,
@@ -99,6 +100,7 @@ __all__ = [
     "PRICE_DIGITS",
     "AccountResponse",
     "AnalyticsSummary",
+    "ArbitrageLegOut",
     "BreakdownResponse",
     "DatabaseCheck",
     "DeskUpdate",
@@ -114,6 +116,8 @@ __all__ = [
     "LimitOut",
     "LimitsResponse",
     "LiquidityCurvesResponse",
+    "OpportunitiesResponse",
+    "OpportunityOut",
     "OrderAccepted",
     "OrderDetail",
     "OrderStatusName",

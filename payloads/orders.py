@@ -306,12 +306,18 @@ class TwapChildOut(_Out):
     amountIn: Amount
     amountOut: Amount | None = Field(description="tokenOut received, once confirmed")
     price: DecimalText | None = Field(description="tokenOut per tokenIn, token units, once confirmed")
+    referencePrice: DecimalText | None = Field(
+        description="the reference mid (tokenOut per tokenIn) the slice was routed at, once routed"
+    )
     executedAt: Timestamp | None
     error: OrderError | None
 
     @classmethod
     def of(cls, child: Order) -> Self:
         filled = child.status == "confirmed" and child.amount_out is not None
+        prices = ((child.route or {}).get("plan") or {}).get("usd_prices") or {}
+        price_in, price_out = (Decimal(prices.get(t) or 0) for t in (child.token_in, child.token_out))
+        reference = price_in / price_out if price_in > 0 and price_out > 0 else None
         return cls.make(
             orderId=child.id,
             sliceIndex=child.slice_index or 0,
@@ -321,6 +327,7 @@ class TwapChildOut(_Out):
             price=decimal_str(price_of(child.token_in, child.token_out, child.amount_in, child.amount_out))
             if filled and child.amount_out is not None
             else None,
+            referencePrice=decimal_str(reference),
             executedAt=iso(child.confirmed_at) if filled else None,
             error=None
             if child.error_code is None

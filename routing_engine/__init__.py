@@ -1,9 +1,16 @@
 """Pure routing: venues behind one interface, paths of up to three hops, the optimal split,
-strategies and exact-out.
+strategies, exact-out and arbitrage detection.
 
 Imports only the standard library, ``amm``, ``otc_engine``, ``tokens`` and ``errors``.
 """
 
+from routing_engine.arbitrage import (
+    ArbitrageLeg,
+    ArbitrageSearch,
+    Opportunity,
+    find_opportunities,
+    search_opportunities,
+)
 from routing_engine.depth import DEFAULT_DECADES, VenueCurve, default_size_range, log_sizes, venue_curves
 from routing_engine.exact_out import ExactOutRoute, find_route_exact_out, max_amount_in_for
 from routing_engine.paths import (
@@ -24,10 +31,13 @@ from routing_engine.venues import AggregatorQuote, VenueKind
 __all__ = [
     "DEFAULT_DECADES",
     "AggregatorQuote",
+    "ArbitrageLeg",
+    "ArbitrageSearch",
     "ExactOutRoute",
     "LatencyConfig",
     "Leg",
     "Market",
+    "Opportunity",
     "Outlier",
     "PathSearch",
     "Route",
@@ -41,6 +51,7 @@ __all__ = [
     "VenueQuote",
     "default_size_range",
     "direct_venues",
+    "find_opportunities",
     "find_route",
     "find_route_exact_out",
     "log_sizes",
@@ -49,6 +60,7 @@ __all__ = [
     "parse_strategy",
     "quote_venue",
     "route_paths",
+    "search_opportunities",
     "two_hop_paths",
     "venue_curves",
 ]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -53,7 +53,16 @@ from routing_engine.routes import (
 from routing_engine.venues import AmmVenue, Venue
 from tokens import format_amount, get_token
 
-__all__ = ["Solution", "apportion", "dual_bound", "optimal_split", "plan_split", "search_paths", "solve"]
+__all__ = [
+    "Solution",
+    "apportion",
+    "dual_bound",
+    "optimal_split",
+    "output_bound",
+    "plan_split",
+    "search_paths",
+    "solve",
+]
 
 _MAX_ITERATIONS = 200
 
@@ -828,6 +837,40 @@ def search_paths(
         max_three_hop=config.max_three_hop_paths,
         min_depth_ratio=config.min_path_depth_ratio,
     )
+
+
+def output_bound(market: Market, token_in: str, token_out: str) -> Callable[[int], int | None]:
+    """``bound(amount_in)``: an integer no route of the pair can beat on ``market``, or None.
+
+    The dual bound D(λ*) of the convex relaxation over every venue and every path of up to three
+    hops, unpruned (no depth or count limit, three-hop paths sharing a pool counted as separate),
+    with desk minimum sizes dropped: each route ``find_route`` can return, under any strategy and
+    config, is a feasible split of a subset of those branches, so its output is at most the
+    relaxation's optimum (weak duality: at most D(λ) for every λ; λ* makes it tight). Built once per
+    pair; each call solves the split for its amount (no integer legs, no branch and bound).
+
+    None when the bound cannot be had cheaply: the order exceeds every venue's capacity, or the
+    pair has an aggregator quote (its fitted curve is an estimate, not a bound on its quotes).
+    """
+    aggregator = market.aggregator
+    if aggregator is not None and (aggregator.token_in, aggregator.token_out) == (token_in, token_out):
+        return lambda amount_in: None
+    direct = direct_venues(market, token_in, token_out)
+    search = route_paths(market, token_in, token_out, 0, max_three_hop=1 << 30, min_depth_ratio=Decimal(0))
+    branches = _build_branches(direct, search.with_shared(), frozenset(), frozenset())
+    curves = [b.curve for b in branches]
+
+    def bound(amount_in: int) -> int | None:
+        if not curves:
+            return 0
+        try:
+            lam = solve(curves, float(amount_in)).lam
+        except InsufficientLiquidityError:
+            return None
+        # float64 evaluation: the same 1e-12 relative margin as the route's certificate.
+        return math.ceil(dual_bound(curves, float(amount_in), lam) * (1 + 1e-12))
+
+    return bound
 
 
 def optimal_split(

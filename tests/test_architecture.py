@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE_PACKAGES = ("amm", "routing_engine")
+PURE_PACKAGES = ("amm", "routing_engine", "backtesting")
 PURE_MODULES = (
     "otc_engine",
     "execution_plan",
@@ -305,6 +305,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "venue_state",
                 "portfolio",
                 "risk_controls",
+                "resting_book",
             }
         ),
     ),

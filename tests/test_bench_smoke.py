@@ -106,3 +106,98 @@ def test_every_gap_parses_and_meets_the_target(quick_output: str) -> None:
         assert number(gap) <= GAP_TARGET_BPS
         assert result == "PASS"
     assert 0 <= number(by_venues["all"][3]) <= GAP_TARGET_BPS
+
+
+# --- bench/backtest.py ---------------------------------------------------------------------------
+
+BACKTEST_RUNS = ("generate (baseline)", "replay, 1 trade", "replay, DCA hourly")
+
+
+@pytest.fixture(scope="module")
+def backtest_quick_output() -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "backtest.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_backtest_bench_names_its_command_and_reports_every_run(backtest_quick_output: str) -> None:
+    lines = backtest_quick_output.splitlines()
+    assert "bench/backtest.py --quick" in lines[0] and f"Python {sys.version.split()[0]}" in lines[0]
+    assert "20,160 one-minute steps" in lines[1]
+    rows = {
+        row[0]: row
+        for row in (re.split(r"\s{2,}", line.strip()) for line in lines)
+        if row[0] in BACKTEST_RUNS
+    }
+    assert set(rows) == set(BACKTEST_RUNS)
+    for name in BACKTEST_RUNS:
+        assert number(rows[name][2]) > 0  # steps per second
+    # 14 days of one-minute steps with a trade an hour: 336 trades, none skipped
+    assert venues(rows["replay, DCA hourly"][3]) == 336
+    assert venues(rows["replay, 1 trade"][3]) == 1
+    assert re.search(r"frames generated per second: [\d,]+", backtest_quick_output)
+    assert "skipped 0" in backtest_quick_output
+    assert re.search(r"load average: before [\d. ]+, after [\d. ]+ on \d+ cores", backtest_quick_output)
+
+
+# --- bench/arbitrage.py --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def arbitrage_output() -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "arbitrage.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_arbitrage_bench_times_both_searches_on_every_market_and_they_agree(
+    arbitrage_output: str,
+) -> None:
+    assert arbitrage_output.splitlines()[0].startswith("bench/arbitrage.py --quick on Python ")
+    rows = {row[0]: row for row in table(arbitrage_output, 1)}
+    assert set(rows) == {"default", "default +6%", "100 pools", "300 pools"}
+    for name, row in rows.items():
+        (
+            _market,
+            _pools,
+            _tokens,
+            best,
+            median,
+            _products,
+            examined,
+            sized,
+            naive,
+            loops,
+            naive_sized,
+            ratio,
+            found,
+            _usd,
+        ) = row
+        assert number(best) > 0 and number(median) >= number(best) and number(naive) > 0, row
+        # The ratio is of the unrounded times: within the rounding of the printed ones.
+        assert ratio.endswith("x") and number(ratio[:-1]) == pytest.approx(
+            number(naive) / number(best), rel=0.05
+        )
+        # Pruning sizes a subset of the loops the naive search sizes, and finds the same ones.
+        assert venues(examined) <= venues(loops) and venues(sized) <= venues(naive_sized), row
+        assert venues(found) <= venues(examined), row
+        if name != "default":
+            assert venues(found) > 0, f"{name}: a mispriced market with nothing found"
+    assert rows["default"][12] == "0" and rows["default"][7] == "0"  # fairly priced: nothing sized
+    assert re.search(r"^load average: [\d.]+ [\d.]+ [\d.]+ on \d+ cores$", arbitrage_output, re.MULTILINE)

@@ -250,6 +250,8 @@ def test_real_responses_of_every_endpoint_match_the_document(
     get("/api/liquidity-curves?tokenIn=SOL&tokenOut=USDC&points=8", 200)
     get("/api/liquidity-curves?tokenIn=SOL&tokenOut=USDC&points=65", 400)
     get("/api/liquidity-curves?tokenIn=RAY&tokenOut=USDC", 400)
+    get("/api/arbitrage/opportunities?limit=5", 200)  # the order above moved the pools off each other
+    get("/api/arbitrage/opportunities?minProfitUsd=-1", 400)
     get("/api/orders?limit=5", 200, key)
     get("/api/orders?limit=0", 400, key)
     get("/api/orders", 401)

@@ -21,7 +21,8 @@ from order_book import (
     evaluate_naive,
     limit_min_amount_out,
 )
-from routing_engine import Market, find_route
+from routing_engine import Market, Strategy, find_route
+from routing_engine.splitting import output_bound
 from tests.reference_solver import NOW, PRICES
 from tokens import get_token
 
@@ -163,3 +164,120 @@ def test_an_order_without_a_reference_price_waits(kind: RestingType) -> None:
     o = order(1, ("SOL", "USDC"), kind, 10**9, Decimal(1))
     result = evaluate(OrderBook.of([o]), Snapshot(market, NOW, quote_on(market)))
     assert ids(result) == (({"o00001"} if kind is RestingType.LIMIT else set()), set())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pair=st.sampled_from((*PAIRS, ("JUP", "BONK"), ("RAY", "JUP"))),
+    units=st.integers(min_value=1, max_value=10**7),
+    sol_usd=st.decimals(min_value=Decimal(100), max_value=Decimal(200), places=2),
+    strategy=st.sampled_from(list(Strategy)),
+)
+def test_no_route_of_any_strategy_pays_more_than_the_pairs_output_bound(
+    pair: tuple[str, str], units: int, sol_usd: Decimal, strategy: Strategy
+) -> None:
+    market = market_at(sol_usd)  # pools at the seed prices, the reference moved: mispriced venues
+    amount_in = max(1, units * get_token(pair[0]).unit // 1_000)
+    out = quote_on(market)(pair[0], pair[1], amount_in, strategy.value)
+    bound = output_bound(market, *pair)(amount_in)
+    if out is not None and bound is not None:
+        assert out <= bound
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sol_usd=st.decimals(min_value=Decimal(120), max_value=Decimal(180), places=2),
+    specs=st.lists(
+        st.tuples(
+            st.sampled_from(PAIRS),
+            st.integers(min_value=1, max_value=10**7),
+            st.integers(min_value=-30, max_value=30),  # the limit, bps from what the route pays
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_evaluate_equals_the_naive_check_for_limits_at_the_edge_of_the_route(
+    sol_usd: Decimal, specs: list[tuple[tuple[str, str], int, int]]
+) -> None:
+    """Limits a few bps either side of the route's own price: where the dual bound must be tight
+    enough to rule some out and must never rule out one that fills."""
+    market = market_at(sol_usd)
+    quote = quote_on(market)
+    orders = []
+    for n, (pair, units, bps) in enumerate(specs):
+        amount_in = max(1, units * get_token(pair[0]).unit // 1_000)
+        out = quote(pair[0], pair[1], amount_in, "OPTIMAL_SPLIT")
+        if out is None:
+            continue
+        paid = Decimal(out) / get_token(pair[1]).unit / (Decimal(amount_in) / get_token(pair[0]).unit)
+        price = (paid * (1 + Decimal(bps) / 10_000)).quantize(Decimal("1e-12")) or Decimal("1e-12")
+        orders.append(order(n, pair, RestingType.LIMIT, amount_in, price))
+    snapshot = Snapshot(market, NOW, quote)
+    batched, naive = evaluate(OrderBook.of(orders), snapshot), evaluate_naive(orders, snapshot)
+    assert ids(batched) == ids(naive)
+    assert batched.quotes + batched.bounded <= len(orders)
+
+
+def test_the_bound_spares_the_route_quote_of_a_limit_just_out_of_reach() -> None:
+    """Between what 50 SOL pay and the best zero-size marginal price: the marginal bound lets the
+    limit through, the split's dual bound for 50 SOL rules it out without a route quote."""
+    market = market_at(Decimal(150))
+    quote = quote_on(market)
+    amount_in = 50 * 10**9
+    out = quote("SOL", "USDC", amount_in, "OPTIMAL_SPLIT")
+    assert out is not None
+    paid = Decimal(out) / 10**6 / 50
+    marginal = best_marginal_prices(market, [("SOL", "USDC")])[("SOL", "USDC")]
+    limit = ((paid + marginal) / 2).quantize(Decimal("1e-9"))
+    assert paid < limit < marginal
+    o = order(1, ("SOL", "USDC"), RestingType.LIMIT, amount_in, limit)
+    result = evaluate(OrderBook.of([o]), Snapshot(market, NOW, quote))
+    assert result.triggered == () and result.quotes == 0 and result.bounded == 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    first=st.lists(
+        st.tuples(
+            st.integers(0, 30),
+            st.sampled_from(PAIRS),
+            st.sampled_from(list(RestingType)),
+            st.integers(1, 1000),
+            st.one_of(st.none(), st.integers(0, 20)),
+        ),
+        max_size=30,
+    ),
+    upserts=st.lists(
+        st.tuples(
+            st.integers(0, 40),
+            st.sampled_from(PAIRS),
+            st.sampled_from(list(RestingType)),
+            st.integers(1, 1000),
+            st.one_of(st.none(), st.integers(0, 20)),
+        ),
+        max_size=10,
+    ),
+    removed=st.lists(st.integers(0, 45), max_size=10),
+)
+def test_an_updated_book_equals_the_book_of_its_orders(
+    first: list[tuple[int, tuple[str, str], RestingType, int, int | None]],
+    upserts: list[tuple[int, tuple[str, str], RestingType, int, int | None]],
+    removed: list[int],
+) -> None:
+    def make(spec: tuple[int, tuple[str, str], RestingType, int, int | None]) -> RestingOrder:
+        n, pair, kind, price, expires = spec
+        return order(n, pair, kind, 10**6, Decimal(price) / 100, None if expires is None else NOW + expires)
+
+    start = {o.order_id: o for o in map(make, first)}
+    changes = [make(spec) for spec in upserts]
+    gone = [f"o{n:05d}" for n in removed]
+    final = dict(start)
+    for order_id in gone:
+        final.pop(order_id, None)
+    for o in changes:
+        final[o.order_id] = o
+    updated = OrderBook.of(start.values()).updated(changes, gone)
+    expected = OrderBook.of(final.values())
+    assert dict(updated.sides) == dict(expected.sides)
+    assert updated.expiries == expected.expiries and dict(updated.by_id) == dict(expected.by_id)

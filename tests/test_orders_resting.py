@@ -559,3 +559,91 @@ def test_a_triggered_limit_the_price_left_behind_goes_back_to_open_holding_its_i
         jup -= 20000
     assert trades_of(app, order_id) == 0
     assert [e["status"] for e in detail(client, api_key, order_id)["events"]].count("open") == 3
+
+
+# --- the watcher's book between ticks ---------------------------------------------------------------
+
+
+def test_the_kept_book_follows_new_cancelled_and_triggered_orders_like_a_full_read(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    """``RestingBook`` reads the whole book once, then only what changed: after orders are placed,
+    cancelled and triggered, the kept book equals a fresh full read, and no full read happened."""
+    from resting_book import RestingBook, open_order_book
+
+    kept = RestingBook(full_reload_s=1e9)
+
+    def kept_ids() -> set[str]:
+        with app.app_context():
+            book = kept.book(db.session, 0.0)
+            db.session.rollback()
+            return set(book.by_id)
+
+    def full_ids() -> set[str]:
+        with app.app_context():
+            book = open_order_book(db.session)
+            db.session.rollback()
+            return set(book.by_id)
+
+    first = place(client, api_key, LIMIT)["orderId"]
+    assert kept_ids() == full_ids() == {first}
+    second = place(client, api_key, LIMIT | {"limitPrice": "900"})["orderId"]
+    stop = place(client, api_key, LIMIT | {"orderType": "stop_loss", "limitPrice": None, "triggerPrice": "1"})
+    assert kept_ids() == full_ids() == {first, second, stop["orderId"]}
+    assert cancel(client, api_key, first).status_code == 200
+    assert kept_ids() == full_ids() == {second, stop["orderId"]}
+    cheap = place(client, api_key, LIMIT | {"limitPrice": "1"})["orderId"]  # fills now
+    assert kept_ids() == full_ids() == {second, stop["orderId"], cheap}
+    tick(app)
+    assert kept_ids() == full_ids() == {second, stop["orderId"]}
+    assert kept.reloads == 1 and kept.refreshes == 4
+
+
+def test_the_first_orders_of_a_new_oco_group_placed_together_hold_the_largest_once(
+    app: Flask, client: Any, api_key: str
+) -> None:
+    """No row of the group exists yet when its first orders arrive together: each intake must
+    still see the others' hold (on PostgreSQL an advisory lock per group orders them)."""
+    answers: list[int] = []
+    sizes = ["2", "3", "1", "2.5", "1.5", "3"]
+
+    def go(size: str) -> None:
+        body = LIMIT | {"amountIn": size, "ocoGroup": "born-together"}
+        answers.append(
+            app.test_client().post("/api/orders/execute", json=body, headers=auth(api_key)).status_code
+        )
+
+    threads = [threading.Thread(target=go, args=(size,)) for size in sizes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [202] * len(sizes)
+    assert reserved(client, api_key, "SOL") == 3
+
+
+def test_a_trade_wakes_the_watcher_without_waiting_for_its_tick(database_url: str) -> None:
+    """With an hour-long tick, a limit order still triggers right after a trade moves the pools:
+    settling trades wakes the watcher's loop of the process (``Services.venues_moved``)."""
+    from background import run_maintenance
+    from services import get_services
+    from tests.conftest import build_app
+
+    app, key = build_app(database_url, RESTING_ORDERS_TICK_S=3600, RECOVERY_INTERVAL_S=3600)
+    client = app.test_client()
+    try:
+        run_maintenance(app)
+        fund(app, key, {"USDC": "2000000"})
+        pays = route_pays(client, "1")  # USDC for 1 SOL now
+        order_id = place(client, key, LIMIT | {"amountIn": "1", "limitPrice": str(pays * Decimal("1.01"))})[
+            "orderId"
+        ]
+        wait_until(lambda: get_services(app).resting_book.reloads >= 1, "the watcher's first tick")
+        assert detail(client, key, order_id)["status"] == "open"
+        # Buy SOL with USDC: SOL gets dearer in the pools, so 1 SOL pays more than 1% more.
+        execute(
+            client, key, {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "1500000", "slippageBps": 5000}
+        )
+        wait_status(client, key, order_id, "confirmed")
+    finally:
+        get_services(app).shutdown()

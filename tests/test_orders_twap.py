@@ -250,6 +250,11 @@ def test_a_three_slice_twap_completes_with_its_fills_the_sum_of_its_slices_and_b
             c["sliceIndex"],
         )
         assert child["trade"] is not None and child["children"] == []
+        # The reference each slice was routed at: the plan's USD prices, SOL over USDC.
+        reference = Decimal(c["referencePrice"])
+        assert Decimal(150) * Decimal("0.5") < reference < Decimal(150) * 2
+        # the slice's price against that reference: within the fees and impact of a small order
+        assert abs(Decimal(c["price"]) / reference - 1) < Decimal("0.02")
     messages = [e["message"] for e in parent["events"]]
     assert sum("sent: order" in m for m in messages) == 3
     assert sum(" filled: " in m for m in messages) == 3

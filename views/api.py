@@ -1322,5 +1322,8 @@ def account_me(account: Account) -> AccountResponse:
     return AccountResponse.of(account)
 
 
-# Portfolio, limits and the trading halt: their own module, on this blueprint.
-from views import portfolio as _portfolio  # noqa: E402,F401
+# Operations declared in their own modules on this blueprint (arbitrage; portfolio, limits and the
+# trading halt): imported here, once this module's names exist, so their routes are in place
+# before the app registers the blueprint.
+from views import arbitrage as arbitrage  # noqa: E402
+from views import portfolio as portfolio  # noqa: E402

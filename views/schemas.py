@@ -34,6 +34,7 @@ __all__ = [
     "REQUEST_MODELS",
     "AmountInput",
     "AnalyticsQuery",
+    "ArbitrageQuery",
     "ExecuteOrderRequest",
     "LimitsRequest",
     "LiquidityCurvesQuery",
@@ -398,6 +399,24 @@ class LiquidityCurvesQuery(BaseModel):
     ] = None
 
 
+class ArbitrageQuery(BaseModel):
+    """``GET /api/arbitrage/opportunities``: a USD floor on the profit and how many to list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # ASCII digits only: Decimal() would also read "0_5" and non-ASCII digits.
+    minProfitUsd: Annotated[
+        StrictStr | None,
+        Field(
+            description='Least profit in USD (a decimal such as "1.5"; default 0: every profitable one)',
+            pattern=r"^[0-9]{1,12}(\.[0-9]{1,12})?$",
+            max_length=25,
+            examples=["10"],
+        ),
+    ] = None
+    limit: Annotated[int, Field(ge=1, le=200, description="How many, best first (1-200)")] = 50
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NoQuery,
     QuoteQuery,
@@ -411,4 +430,5 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     RecentTradesQuery,
     LiquidityCurvesQuery,
     PortfolioQuery,
+    ArbitrageQuery,
 )

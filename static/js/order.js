@@ -139,13 +139,17 @@ function statusBadgeOf(status) {
   return badge;
 }
 
-/** Each slice's fill price (a point per slice), against the price quoted at submission and the average. */
+/** Each slice's fill price (a point per slice), against the reference mid each slice was routed at and the average. */
 function drawTwapChart(o) {
   const slices = o.slices || 0;
   const labels = Array.from({ length: slices }, (_, i) => `#${i + 1}`);
   const prices = labels.map((_, i) => {
     const child = o.children.find((c) => c.sliceIndex === i);
     return child && child.price ? Number(child.price) : null;
+  });
+  const references = labels.map((_, i) => {
+    const child = o.children.find((c) => c.sliceIndex === i);
+    return child && child.referencePrice ? Number(child.referencePrice) : null;
   });
   const quoted = Number(o.quotedAmountOut) / Number(o.amountIn);
   const palette = chartPalette();
@@ -154,12 +158,17 @@ function drawTwapChart(o) {
     { label: "Slice price", data: prices, type: "line", showLine: false, pointRadius: 5, borderColor: palette[0], backgroundColor: palette[0] },
   ];
   const lines = filled.length ? [
-    { label: "Quoted at submission", data: labels.map(() => quoted), borderColor: palette[3], borderDash: [6, 4], pointRadius: 0 },
+    { label: "Reference at the slice", data: references, borderColor: palette[3], borderDash: [6, 4], pointRadius: 2, spanGaps: true },
     ...(o.averagePrice ? [{ label: "Average", data: labels.map(() => Number(o.averagePrice)), borderColor: palette[1], pointRadius: 0 }] : []),
   ] : [];
+  const costs = labels
+    .map((_, i) => (prices[i] !== null && references[i] ? (references[i] - prices[i]) / references[i] * 10000 : null))
+    .filter((c) => c !== null);
   const summary = filled.length
     ? `${filled.length} of ${slices} slices filled, from ${formatPrice(Math.min(...filled))} to ${formatPrice(Math.max(...filled))} `
-      + `${o.tokenOut} per ${o.tokenIn}; quoted ${formatPrice(quoted)} at submission.`
+      + `${o.tokenOut} per ${o.tokenIn}`
+      + (costs.length ? `, ${(costs.reduce((a, b) => a + b, 0) / costs.length).toFixed(1)} bps below the reference on average` : "")
+      + `; quoted ${formatPrice(quoted)} at submission.`
     : "";
   drawChart(document.getElementById("chart-twap"), {
     type: "line",

@@ -3,6 +3,8 @@
 // output and price impact of each venue against order size (GET /api/liquidity-curves): the
 // curves the router splits an order across. A live update of a venue of the chosen pair redraws
 // the curves. Amounts stay exact strings; they become floats only to be plotted.
+// The arbitrage panel lists GET /api/arbitrage/opportunities, reloaded every few seconds and after
+// a live venue update.
 import {
   bpsToPercent, debounce, describeError, el, fetchJSON, formatAmount, formatBps, formatDateTime, formatTime,
   liveSocket, onConnectionChange, show,
@@ -16,6 +18,9 @@ const PREFERRED_PAIR = "SOL/USDC";
 const KIND_LABELS = { amm: "AMM", otc: "OTC desk", aggregator: "Aggregator" };
 const POINT_STYLES = { amm: "circle", otc: "rectRot", aggregator: "triangle" };
 const PALETTE_SIZE = 8;
+const ARB_REFRESH_MS = 5000;
+const ARB_DEBOUNCE_MS = 600;
+const ARB_LIMIT = 10;
 
 const page = document.getElementById("pools-page");
 const statusLine = document.getElementById("pools-status");
@@ -30,6 +35,11 @@ const curvesError = document.getElementById("curves-error");
 const curvesStatus = document.getElementById("curves-status");
 const outputCanvas = document.getElementById("chart-curves");
 const impactCanvas = document.getElementById("chart-impact-curves");
+const arbPanel = document.getElementById("arb-panel");
+const arbStatus = document.getElementById("arb-status");
+const arbError = document.getElementById("arb-error");
+const arbBody = document.querySelector("#arb-table tbody");
+const arbEmpty = document.getElementById("arb-empty");
 
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumSignificantDigits: 3 });
@@ -44,6 +54,9 @@ const state = {
   curvesController: null,
   curvesSeq: 0,
   charts: { output: null, impact: null },
+  arbLoading: false,
+  arbAgain: false,
+  arbLoaded: false,
 };
 
 // --- formatting ---------------------------------------------------------------------------------
@@ -194,6 +207,7 @@ function renderVenues(pools, desks) {
   show(emptyState, empty);
   show(content, !empty);
   show(curvesPanel, !empty);
+  show(arbPanel, !empty);
   page.dataset.state = empty ? "empty" : "ready";
   statusLine.textContent = empty ? "No venues" : `${pools.length} pools and ${desks.length} desks, live`;
   renderPairs([...pools.map((p) => [p.tokenA, p.tokenB]), ...desks.map((d) => [d.base, d.quote])]);
@@ -238,6 +252,7 @@ const scheduleReload = debounce(loadVenues, RELOAD_DEBOUNCE_MS);
 
 function onPoolUpdate(update) {
   if (!update || typeof update.id !== "string") return;
+  scheduleArbitrage(); // a trade moved a venue: prices between venues changed
   if (!state.loaded) { // the load in flight (or the next one) will have it
     if (state.loading) state.reloadAgain = true;
     return;
@@ -516,6 +531,68 @@ function applyChartTheme() {
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
 }
 
+// --- arbitrage opportunities --------------------------------------------------------------------
+
+const ARB_KINDS = { cross_venue: "Cross-venue", cycle: "Cycle" };
+
+function arbRow(o) {
+  const venues = o.legs.map((leg) => leg.venueId).join(" → ");
+  const path = o.path.join(" → ");
+  return el("tr", { dataset: { path: o.path.join(">"), kind: o.kind } },
+    el("th", { scope: "row", class: "fw-normal" },
+      el("span", { class: "text-nowrap" }, path),
+      el("span", { class: "d-block small text-body-secondary" }, ARB_KINDS[o.kind] || o.kind,
+        el("span", { class: "d-lg-none" }, ` · ${venues}`))),
+    amountCell("arb-size", o.amountIn, o.startToken),
+    amountCell("arb-profit", o.profit, o.startToken),
+    el("td", { class: "text-end text-nowrap arb-profit-usd", title: `$${o.profitUsd}` }, `$${formatListAmount(o.profitUsd)}`),
+    el("td", { class: "text-end text-nowrap arb-bps", title: `${o.profitBps} bps` }, formatBps(o.profitBps, 1)),
+    el("td", { class: "d-none d-lg-table-cell small font-monospace" }, venues));
+}
+
+function renderArbitrage(body) {
+  const found = body.opportunities;
+  arbBody.replaceChildren(...found.map(arbRow));
+  labelCells(arbBody.closest("table"));
+  show(arbBody.closest(".table-responsive"), found.length > 0);
+  show(arbEmpty, found.length === 0);
+  arbPanel.dataset.state = found.length ? "ready" : "empty";
+  arbPanel.dataset.updates = String(Number(arbPanel.dataset.updates || "0") + 1);
+  const when = formatTime(body.asOf);
+  arbStatus.textContent = found.length
+    ? `${found.length} found, best first · ${when}`
+    : `None · ${when}`;
+}
+
+async function loadArbitrage() {
+  if (state.arbLoading) {
+    state.arbAgain = true;
+    return;
+  }
+  state.arbLoading = true;
+  try {
+    const body = await fetchJSON(`/api/arbitrage/opportunities?limit=${ARB_LIMIT}`);
+    show(arbError, false);
+    renderArbitrage(body);
+    state.arbLoaded = true;
+  } catch (err) {
+    arbError.textContent = `Could not look for arbitrage: ${describeError(err)}`;
+    show(arbError, true);
+    if (!state.arbLoaded) {
+      arbPanel.dataset.state = "error";
+      arbStatus.textContent = "Not loaded";
+    }
+  } finally {
+    state.arbLoading = false;
+    if (state.arbAgain) {
+      state.arbAgain = false;
+      loadArbitrage();
+    }
+  }
+}
+
+const scheduleArbitrage = debounce(loadArbitrage, ARB_DEBOUNCE_MS);
+
 // --- start --------------------------------------------------------------------------------------
 
 function init() {
@@ -531,9 +608,12 @@ function init() {
       missedUpdates = false;
       loadVenues();
       scheduleCurves();
+      loadArbitrage();
     }
   });
   loadVenues();
+  loadArbitrage();
+  window.setInterval(() => { if (!document.hidden) loadArbitrage(); }, ARB_REFRESH_MS);
 }
 
 init();
