@@ -32,6 +32,15 @@ from payloads.analytics import (
     TimeseriesResponse,
 )
 from payloads.arbitrage import ArbitrageLegOut, OpportunitiesResponse, OpportunityOut
+from payloads.bots import (
+    BotActionEvent,
+    BotActionOut,
+    BotDeleted,
+    BotDetail,
+    BotOut,
+    BotsResponse,
+    bot_action_json,
+)
 from payloads.common import (
     PRICE_DIGITS,
     ErrorResponse,
@@ -101,6 +110,12 @@ __all__ = [
     "AccountResponse",
     "AnalyticsSummary",
     "ArbitrageLegOut",
+    "BotActionEvent",
+    "BotActionOut",
+    "BotDeleted",
+    "BotDetail",
+    "BotOut",
+    "BotsResponse",
     "BreakdownResponse",
     "DatabaseCheck",
     "DeskUpdate",
@@ -146,6 +161,7 @@ __all__ = [
     "VenueQuoteOut",
     "Window",
     "amount_str",
+    "bot_action_json",
     "decimal_str",
     "desk_update_json",
     "epoch_iso",

@@ -1326,4 +1326,5 @@ def account_me(account: Account) -> AccountResponse:
 # trading halt): imported here, once this module's names exist, so their routes are in place
 # before the app registers the blueprint.
 from views import arbitrage as arbitrage  # noqa: E402
+from views import bots as bots  # noqa: E402
 from views import portfolio as portfolio  # noqa: E402

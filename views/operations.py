@@ -208,6 +208,10 @@ class Operations:
         """Declare and route a PUT operation."""
         return self._route("put", rule, **declaration)
 
+    def delete(self, rule: str, **declaration: Any) -> Callable[[View], View]:
+        """Declare and route a DELETE operation."""
+        return self._route("delete", rule, **declaration)
+
     def _route(self, method: str, rule: str, **declaration: Any) -> Callable[[View], View]:
         path, variables = _openapi_path(self.blueprint.url_prefix or "", rule)
         op = Operation(method=method, path=path, **declaration)
