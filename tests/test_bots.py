@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from background import run_bots
 from bots import manager
 from bots.base import Intent
 from bots.orders import idempotency_key, place
+from config import app_config
 from models import Bot, BotAction, Order, db, utcnow
 from payloads import BotDeleted, BotDetail, BotsResponse
 from services import get_services
@@ -312,3 +314,42 @@ def test_a_dca_bot_places_a_twap_order_each_period(app: Flask, client: Any) -> N
         lambda: [o.status for o in orders_of(app, bot["id"]) if o.order_type == "twap"] == ["confirmed"],
         "the TWAP parent to complete",
     )
+
+
+def test_the_demo_command_starts_a_flow_and_an_arbitrage_bot_once(
+    app: Flask, client: Any, tmp_path: Path
+) -> None:
+    app.config["SOLROUTE_DEMO"] = True
+    app.instance_path = str(tmp_path)  # the operator's key file goes there
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["bots", "demo"])
+    assert first.exit_code == 0, first.output
+    assert "demo bots started: demo flow, demo arbitrage" in first.output
+    key = (Path(app.instance_path) / "operator_api_key").read_text().strip()
+    listed = check(BotsResponse, client.get("/api/bots", headers=auth(key)))
+    assert sorted((b["kind"], b["state"]) for b in listed["bots"]) == [
+        ("arbitrage", "running"),
+        ("flow", "running"),
+    ]
+    flow = next(b for b in listed["bots"] if b["kind"] == "flow")
+    client.post(f"/api/bots/{flow['id']}/stop", headers=auth(key))
+    again = runner.invoke(args=["bots", "demo"])  # as ./run.sh after a restart
+    assert "demo bots already exist" in again.output
+    states = {
+        b["kind"]: b["state"] for b in check(BotsResponse, client.get("/api/bots", headers=auth(key)))["bots"]
+    }
+    assert states == {"arbitrage": "running", "flow": "stopped"}  # a stopped one stays stopped
+    assert run_bots(app) == {"ran": 1}
+
+
+def test_production_never_starts_demo_bots(app: Flask) -> None:
+    config = app_config(
+        {"SOLROUTE_ENV": "production", "SECRET_KEY": "s", "SOLROUTE_DEMO": "1"}, instance_path="/tmp"
+    )
+    assert config["SOLROUTE_DEMO"] is False
+    assert app_config({"SOLROUTE_ENV": "development"}, instance_path="/tmp")["SOLROUTE_DEMO"] is True
+    app.config["SOLROUTE_DEMO"] = config["SOLROUTE_DEMO"]
+    result = app.test_cli_runner().invoke(args=["bots", "demo"])
+    assert result.exit_code == 0 and "no demo bots" in result.output
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Bot)).scalar_one() == 0
