@@ -540,9 +540,11 @@ class BotAction(db.Model):  # type: ignore[name-defined,misc]
     """One thing a bot did or decided: an order, a skip, an error, a start or a stop."""
 
     __tablename__ = "bot_actions"
+    # A bot's newest actions: one backward scan of (bot_id, id), however many it has.
+    __table_args__ = (Index("ix_bot_actions_bot_id_id", "bot_id", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"), index=True)
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"))
     t: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)

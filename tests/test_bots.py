@@ -24,7 +24,7 @@ from config import app_config
 from models import Bot, BotAction, Order, db, utcnow
 from payloads import BotDeleted, BotDetail, BotsResponse
 from services import get_services
-from tests.conftest import base_overrides
+from tests.conftest import base_overrides, build_app
 from tests.test_api import assert_error, auth, check
 from tests.test_trading_halt import halt, operator_key
 from tests.waiting import wait_until
@@ -353,3 +353,42 @@ def test_production_never_starts_demo_bots(app: Flask) -> None:
     assert result.exit_code == 0 and "no demo bots" in result.output
     with app.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(Bot)).scalar_one() == 0
+
+
+def test_with_redis_each_run_is_an_rq_job_that_queues_the_next_and_maintenance_recovers_a_lost_one(
+    database_url: str, redis_url: str, redis_namespace: str
+) -> None:
+    from redis import Redis
+    from rq import Queue
+
+    import jobs
+
+    app, _ = build_app(database_url, REDIS_URL=redis_url, REDIS_NAMESPACE=redis_namespace)
+    redis = Redis.from_url(redis_url)
+    queue = Queue(redis_namespace, connection=redis)
+    try:
+        client = app.test_client()
+        ops = operator_key(app)
+        bot = create(client, ops, {**FLOW, "intervalS": 30, "funding": SMALL})
+        assert queue.fetch_job(f"bot-{bot['id']}-1") is not None  # queued at creation
+
+        with app.app_context():  # what the worker does with that job
+            assert jobs.run_bot(bot["id"], 1) == "ran"
+            assert jobs.run_bot(bot["id"], 1) == "busy"  # a duplicate of the job: not due, nothing done
+        assert f"bot-{bot['id']}-2" in queue.scheduled_job_registry.get_job_ids()  # 30 s later
+        assert len(orders_of(app, bot["id"])) == 1
+
+        queue.scheduled_job_registry.remove(f"bot-{bot['id']}-2", delete_job=True)  # lost (Redis restarted)
+        with app.app_context():
+            db.session.execute(
+                sa.update(Bot).where(Bot.id == bot["id"]).values(next_run_at=utcnow() - timedelta(seconds=60))
+            )
+            db.session.commit()
+            assert jobs.recover_bots() == 1
+        assert queue.fetch_job(f"bot-{bot['id']}-2") is not None
+    finally:
+        redis.close()
+        get_services(app).shutdown()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -53,12 +53,12 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bot_actions")),
     )
     with op.batch_alter_table("bot_actions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_bot_actions_bot_id"), ["bot_id"], unique=False)
+        batch_op.create_index("ix_bot_actions_bot_id_id", ["bot_id", "id"], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table("bot_actions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_bot_actions_bot_id"))
+        batch_op.drop_index("ix_bot_actions_bot_id_id")
     op.drop_table("bot_actions")
     with op.batch_alter_table("bots", schema=None) as batch_op:
         batch_op.drop_index("ix_bots_state_next_run_at")
