@@ -344,12 +344,17 @@ def run_bot(session: DbSession, bot_id: str, runner: str, *, now: datetime | Non
         "lease_until": None,
         "updated_at": finished,
     }
-    session.execute(
-        sa.update(Bot)
-        .where(Bot.id == bot.id, Bot.lease_owner == runner[:64])
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    kept = _rows(
+        session.execute(
+            sa.update(Bot)
+            .where(Bot.id == bot.id, Bot.lease_owner == runner[:64])
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
     )
+    if not kept and session.execute(sa.select(Bot.id).where(Bot.id == bot.id)).first() is None:
+        session.commit()  # deleted while it ran: its orders stand, there is no row to record on
+        return TickResult("deleted", run)
     if errors >= config["BOT_MAX_ERRORS"]:
         reason = f"{errors} errors in a row; the last: {result.actions[-1].message}"[:1000]
         stopped = _rows(
