@@ -392,4 +392,3 @@ def test_with_redis_each_run_is_an_rq_job_that_queues_the_next_and_maintenance_r
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-
