@@ -392,3 +392,35 @@ def test_with_redis_each_run_is_an_rq_job_that_queues_the_next_and_maintenance_r
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_every_bot_answer_to_generated_requests_is_documented_and_none_is_a_server_error(
+    app: Flask, mode: str
+) -> None:
+    """tests/test_schemathesis.py's checks, on the bot operations, with an operator's key."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import GenerationMode
+
+    from tests.test_schemathesis import CHECKS
+
+    ops = operator_key(app)
+    served = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    operations = [r.ok() for r in served.get_all_operations() if r.ok().path.startswith("/api/bots")]
+    assert len(operations) == 6
+    generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=generation))
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def answers_as_documented(case: Any) -> None:
+            case.call_and_validate(headers={"X-API-Key": ops}, checks=CHECKS)
+
+        answers_as_documented()
