@@ -3,6 +3,7 @@
 // after a bot_action event. Every request sends the operator's API key (X-API-Key), which the page
 // asks for and keeps in this tab's sessionStorage (the web login is for traders).
 import {
+  chartPalette,
   describeError,
   drawChart,
   el,
@@ -73,15 +74,17 @@ function actionItem(action) {
 
 function chartOf(bot) {
   // Hourly buckets before the bot's account was funded hold 0: the chart starts at its first value.
+  // P&L per bucket = its value less what was put in (the funding: value now less P&L now; a bot's
+  // account gets no deposit after its funding), so the last point is the P&L shown above.
   const all = bot.portfolio.history;
   const start = all.findIndex((p) => p.valueUsd > 0);
   const history = start < 0 ? [] : all.slice(start);
-  const first = history.length ? history[0].valueUsd : 0;
+  const funded = Number(bot.pnl.valueUsd) - Number(bot.pnl.totalPnlUsd);
   const canvas = el("canvas", {
     id: `bot-chart-${bot.id}`,
     class: "bot-chart",
     role: "img",
-    "aria-label": `Line chart: ${bot.name}'s account value change in USD per hour`,
+    "aria-label": `Line chart: ${bot.name}'s P&L in USD per hour`,
     dataset: { points: "0", updates: "0" },
   }, "No data yet.");
   const box = el("div", { class: "chart-box" }, canvas, el("p", { class: "chart-empty-note", "aria-hidden": "true" }, "No value history yet"));
@@ -90,8 +93,10 @@ function chartOf(bot) {
     data: {
       labels: history.map((p) => new Date(p.at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })),
       datasets: [{
-        label: "Value change since the first hour (USD)",
-        data: history.map((p) => p.valueUsd - first),
+        label: "P&L (USD)",
+        borderColor: chartPalette()[0],
+        backgroundColor: chartPalette()[0],
+        data: history.map((p) => p.valueUsd - funded),
         tension: 0.2,
         pointRadius: history.length < 3 ? 3 : 0,
       }],
