@@ -19,6 +19,7 @@ from flask.cli import AppGroup
 import backtest_cli
 import database
 import live_updates
+from bots.cli import bots_cli
 from config import app_config, check_secret_key
 from errors import SolrouteError
 from models import db
@@ -92,6 +93,7 @@ def _register_cli(app: Flask) -> None:
         click.echo(f"API key: {key}")
 
     app.cli.add_command(accounts)
+    app.cli.add_command(bots_cli)  # flask bots demo (./run.sh, SOLROUTE_DEMO)
 
     @app.cli.command("trading-halt")
     @click.argument("state", type=click.Choice(["on", "off"]))

@@ -5,13 +5,16 @@ Each loop runs on a daemon thread and sleeps on the services' stop event, so shu
 A web process publishes prices and refreshes its Jupiter curves (with several web processes only
 one publishes prices per interval, under a Redis lock; the curve refreshes share Jupiter's one rate
 limit through the Redis rate limiter). Maintenance runs in RQ workers (one worker per interval,
-under a Redis lock) or, with no Redis, in the web process that runs the jobs; so do the watcher and
-the market-history recorder (record_history: live prices, pools and desks; retention).
+under a Redis lock) or, with no Redis, in the web process that runs the jobs; so do the watcher,
+the market-history recorder (record_history: live prices, pools and desks; retention) and the
+bot scheduler (``run_bots``: due bots every BOT_POLL_S; with Redis each bot's run is an RQ job
+that queues the next, jobs.run_bot).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +23,7 @@ from typing import Any
 
 from flask import Flask
 
+import bots.manager as bot_manager
 import jobs
 import live_updates
 import market_history
@@ -32,6 +36,7 @@ __all__ = [
     "price_snapshot",
     "publish_prices",
     "record_history",
+    "run_bots",
     "run_maintenance",
     "start",
     "start_loops",
@@ -76,6 +81,10 @@ def maintain(app: Flask) -> dict[str, int] | None:
     with app.app_context():
         result = jobs.recover_orders()
         slices = jobs.recover_twap_slices()  # TWAP slices whose scheduled job a restart lost
+        if app.config.get("REDIS_URL"):
+            bots = jobs.recover_bots()  # bots whose next run's job a restart lost (RQ only)
+            if bots:
+                log.warning("recovery: re-queued the run of %d overdue bot(s)", bots)
     if any(result.values()):
         log.warning("recovery: %s", result)
     if slices:
@@ -127,6 +136,22 @@ def record_history(app: Flask) -> int | None:
             return written
         finally:
             db.session.remove()
+
+
+def run_bots(app: Flask, runner: str | None = None) -> dict[str, int]:
+    """One pass of the in-process bot scheduler (no REDIS_URL): run every due bot once, under its
+    lease (two schedulers at once run each bot once); counts of outcomes."""
+    runner = runner or f"loop-{os.getpid()}-{threading.get_ident()}"
+    counts: dict[str, int] = {}
+    with app.app_context():
+        try:
+            for bot_id in bot_manager.due_bot_ids(db.session, utcnow()):
+                result = bot_manager.run_bot(db.session, bot_id, runner)
+                bot_manager.publish_actions(db.session, bot_id, result.actions)
+                counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        finally:
+            db.session.remove()
+    return counts
 
 
 def _loop(name: str, stop: threading.Event, interval_s: float, step: Callable[[], object]) -> None:
@@ -216,3 +241,5 @@ def start(app: Flask) -> None:
     start_loops(app)
     if not app.config.get("REDIS_URL") and app.config["MAINTENANCE_THREAD"]:
         run_maintenance(app)
+        if app.config["BOT_POLL_S"] > 0:  # with Redis, bots run as RQ jobs in the workers
+            _start("bots", get_services(app), app.config["BOT_POLL_S"], lambda: run_bots(app))

@@ -215,6 +215,19 @@ def _parse_rate_limits(raw: str) -> dict[str, float]:
     return limits
 
 
+def _funding(env: Mapping[str, str], name: str, default: str) -> dict[str, str]:
+    """``SOL=500,USDC=100000`` as {token: amount} (amounts checked when an account is funded)."""
+    funding: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in _text(env, name, default).split(","))):
+        token, sep, amount = part.partition("=")
+        if not sep or not token.strip() or not amount.strip():
+            raise ValidationError(
+                f"environment variable {name} has {part!r}; expected TOKEN=amount", field=name
+            )
+        funding[token.strip().upper()] = amount.strip()
+    return funding
+
+
 def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> dict[str, object]:
     """The Flask config mapping read from the environment (``create_app`` layers overrides on top)."""
     env = os.environ if env is None else env
@@ -280,6 +293,15 @@ def app_config(env: Mapping[str, str] | None = None, *, instance_path: str) -> d
         "RISK_MAX_IMPACT_BPS": _limit(env, "RISK_MAX_IMPACT_BPS", "500"),
         "RISK_DAILY_NOTIONAL_USD": _limit(env, "RISK_DAILY_NOTIONAL_USD", "10000000"),
         "RISK_DAILY_LOSS_USD": _limit(env, "RISK_DAILY_LOSS_USD", "250000"),
+        # Bots (README "Bots"): how often the in-process scheduler looks for due bots (0: never),
+        # how long a runner's lease on a bot lasts, errors in a row that put a bot in state error,
+        # and what a new bot's paper account is funded with (token=amount, comma separated).
+        "BOT_POLL_S": float(_number(env, "BOT_POLL_S", "1")),
+        "BOT_LEASE_S": float(_number(env, "BOT_LEASE_S", "60")),
+        "BOT_MAX_ERRORS": max(1, int(_number(env, "BOT_MAX_ERRORS", "5"))),
+        "BOT_FUNDING": _funding(env, "BOT_FUNDING", "SOL=500,USDC=100000,USDT=100000,JUP=50000,RAY=25000"),
+        # Demo bots (a flow bot and an arbitrage bot) started by ./run.sh; never in production.
+        "SOLROUTE_DEMO": app_env != "production" and _flag(env, "SOLROUTE_DEMO", app_env == "development"),
         # Prefix of every Redis name we own: the RQ queue, the Socket.IO channel, rate-limit keys.
         "REDIS_NAMESPACE": _text(env, "REDIS_NAMESPACE", "solroute"),
     }

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -25,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+import bots.manager as bot_manager
 import live_updates
 import market_history
 import order_book
@@ -45,6 +48,7 @@ from models import (
     RESTING_STATUSES,
     Backtest,
     BacktestStatus,
+    Bot,
     Order,
     OrderStatus,
     db,
@@ -73,9 +77,11 @@ __all__ = [
     "execute_order",
     "execute_orders",
     "generate_dataset",
+    "recover_bots",
     "recover_orders",
     "recover_twap_slices",
     "run_backtest",
+    "run_bot",
     "run_twap_slice",
     "settle_order",
     "watch_resting_orders",
@@ -687,3 +693,32 @@ def generate_dataset(job_id: str, account_id: int, dataset: str, options: dict[s
             "rows": rows,
             "seconds": elapsed,
         }
+
+
+# --- bots ----------------------------------------------------------------------------------------
+
+BOT_RECOVERY_GRACE_S = 5.0
+
+
+def run_bot(bot_id: str, run: int) -> str:
+    """RQ job: run ``run`` of a bot (bots.manager.run_bot under its lease), publish its actions and
+    queue the next run ``interval_s`` later (job id per bot and run). Without REDIS_URL the
+    in-process scheduler (background.run_bots) runs bots instead."""
+    with job_app():
+        result = bot_manager.run_bot(db.session, bot_id, f"rq-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        bot_manager.publish_actions(db.session, bot_id, result.actions)
+        if result.outcome != "busy" and result.state == "running":
+            interval = db.session.execute(sa.select(Bot.interval_s).where(Bot.id == bot_id)).scalar_one()
+            bot_manager.enqueue_run(bot_id, result.run + 1, delay_s=float(interval))
+        log.debug("bot %s run %d: %s", bot_id, run, result.outcome)
+        return result.outcome
+
+
+def recover_bots(grace_s: float = BOT_RECOVERY_GRACE_S) -> int:
+    """Re-queue the run of running bots overdue by ``grace_s`` (a restart lost their job); the count.
+    A job that still exists runs too, finds the bot not due (or leased) and does nothing."""
+    with job_app():
+        overdue = bot_manager.overdue_bots(db.session, utcnow() - timedelta(seconds=grace_s))
+        for bot_id, run in overdue:
+            bot_manager.enqueue_run(bot_id, run)
+        return len(overdue)

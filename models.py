@@ -46,6 +46,10 @@ __all__ = [
     "BacktestStatus",
     "BacktestTrade",
     "Balance",
+    "Bot",
+    "BotAction",
+    "BotKind",
+    "BotState",
     "DailyRisk",
     "DbSession",
     "Fill",
@@ -638,3 +642,64 @@ class SystemFlag(db.Model):  # type: ignore[name-defined,misc]
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+# --- paper trading bots (README "Bots")
+
+
+class BotKind(enum.StrEnum):
+    ARBITRAGE = "arbitrage"
+    REBALANCE = "rebalance"
+    FLOW = "flow"
+    DCA = "dca"
+
+
+class BotState(enum.StrEnum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+
+class Bot(db.Model):  # type: ignore[name-defined,misc]
+    """A paper trading bot: its own account, its type's config, its state and its run lease.
+
+    ``lease_owner``/``lease_until`` are the single-runner lock: a runner takes the bot with a
+    compare-and-set UPDATE (``WHERE lease_until IS NULL OR lease_until < now``), on both databases.
+    """
+
+    __tablename__ = "bots"
+    __table_args__ = (Index("ix_bots_state_next_run_at", "state", "next_run_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default=BotState.STOPPED)
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    interval_s: Mapped[float] = mapped_column(Float)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_errors: Mapped[int] = mapped_column(Integer, default=0)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BotAction(db.Model):  # type: ignore[name-defined,misc]
+    """One thing a bot did or decided: an order, a skip, an error, a start or a stop."""
+
+    __tablename__ = "bot_actions"
+    # A bot's newest actions: one backward scan of (bot_id, id), however many it has.
+    __table_args__ = (Index("ix_bot_actions_bot_id_id", "bot_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[str] = mapped_column(ForeignKey("bots.id"))
+    t: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -16,12 +16,18 @@ export FLASK_APP=app
 bash scripts/vendor.sh  # the pages' libraries into static/vendor/ (needs Node.js once)
 .venv/bin/flask db upgrade
 .venv/bin/flask seed
+# Demo bots (a flow bot and an arbitrage bot) when SOLROUTE_DEMO=1, the default in development;
+# the command does nothing in production, whatever SOLROUTE_DEMO says.
+.venv/bin/flask bots demo
 bind="${SOLROUTE_BIND:-127.0.0.1:5000}"
 echo
 echo "  Solroute is starting at http://${bind}"
 echo "  JSON API: http://${bind}/api/quote?tokenIn=SOL&tokenOut=USDC&amountIn=10  (spec: /api/openapi.json)"
 if [ -f instance/demo_api_key ]; then
     echo "  Demo account API key (X-API-Key): $(cat instance/demo_api_key)"
+fi
+if [ -f instance/operator_api_key ]; then
+    echo "  Demo operator API key (the /bots page): $(cat instance/operator_api_key)"
 fi
 echo
 exec .venv/bin/gunicorn -c gunicorn.conf.py --no-control-socket --bind "${bind}" wsgi:app

@@ -50,6 +50,15 @@ from payloads.backtests import (
     backtest_progress_json,
     dataset_progress_json,
 )
+from payloads.bots import (
+    BotActionEvent,
+    BotActionOut,
+    BotDeleted,
+    BotDetail,
+    BotOut,
+    BotsResponse,
+    bot_action_json,
+)
 from payloads.common import (
     PRICE_DIGITS,
     ErrorResponse,
@@ -126,6 +135,12 @@ __all__ = [
     "BacktestTradeOut",
     "BacktestTradesPage",
     "BacktestsPage",
+    "BotActionEvent",
+    "BotActionOut",
+    "BotDeleted",
+    "BotDetail",
+    "BotOut",
+    "BotsResponse",
     "BreakdownResponse",
     "CandlesResponse",
     "CompareResponse",
@@ -178,6 +193,7 @@ __all__ = [
     "Window",
     "amount_str",
     "backtest_progress_json",
+    "bot_action_json",
     "dataset_progress_json",
     "decimal_str",
     "desk_update_json",

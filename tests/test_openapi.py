@@ -173,6 +173,12 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
         ("put", "/api/accounts/me/limits"),
         ("put", "/api/admin/accounts/{accountId}/limits"),  # an operator's key
         ("post", "/api/admin/trading-halt"),  # an operator's key
+        ("get", "/api/bots"),  # the bots: an operator's key
+        ("post", "/api/bots"),
+        ("get", "/api/bots/{botId}"),
+        ("post", "/api/bots/{botId}/start"),
+        ("post", "/api/bots/{botId}/stop"),
+        ("delete", "/api/bots/{botId}"),
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -184,6 +190,7 @@ def test_only_orders_and_the_account_need_a_key_as_documented(client: Any, docum
                     path.replace("{orderId}", "0" * 32)
                     .replace("{backtestId}", "0" * 24)
                     .replace("{accountId}", "1")
+                    .replace("{botId}", "0" * 32)
                 )
                 r = client.open(url, method=method.upper(), json={})
                 assert r.status_code == 401, (method, path)
@@ -355,6 +362,22 @@ def test_real_responses_of_every_endpoint_match_the_document(
     send("post", "/api/backtest/" + "0" * 24 + "/cancel", 404)
     send("delete", url, 200)
     send("delete", url, 404)
+
+    def bot_call(method: str, url: str, status: int, headers: dict[str, str], body: Any = None) -> Any:
+        r = client.open(url, method=method.upper(), json=body, headers=headers)
+        assert r.status_code == status, r.get_json()
+        return doc.check(method, url, r)
+
+    bot = bot_call("post", "/api/bots", 201, operator, {"kind": "flow", "name": "doc", "start": False})
+    bot_call("post", "/api/bots", 400, operator, {"kind": "flow", "name": "doc", "config": {"size": "x"}})
+    bot_call("post", "/api/bots", 403, key, {"kind": "flow", "name": "doc"})
+    bot_call("get", "/api/bots", 200, operator)
+    bot_call("get", f"/api/bots/{bot['id']}", 200, operator)
+    bot_call("get", "/api/bots/" + "0" * 32, 404, operator)
+    bot_call("post", f"/api/bots/{bot['id']}/start", 200, operator)
+    bot_call("post", f"/api/bots/{bot['id']}/stop", 200, operator)
+    bot_call("delete", f"/api/bots/{bot['id']}", 200, operator)
+    bot_call("delete", f"/api/bots/{bot['id']}", 404, operator)
 
     operations = {op.operation_id for op in OPERATIONS}
     assert {op for _, op, _ in doc.seen} == operations

@@ -1323,9 +1323,11 @@ def account_me(account: Account) -> AccountResponse:
     return AccountResponse.of(account)
 
 
-# Operations declared in their own modules on this blueprint (arbitrage; backtests; portfolio,
-# limits and the trading halt): imported here, once this module's names exist, so their routes are
-# in place before the app registers the blueprint and importing views.api gives the whole API.
+# Operations declared in their own modules on this blueprint (arbitrage; backtests; bots;
+# portfolio, limits and the trading halt): imported here, once this module's names exist, so their
+# routes are in place before the app registers the blueprint and importing views.api gives the
+# whole API.
 from views import arbitrage as arbitrage  # noqa: E402
 from views import backtests as backtests  # noqa: E402
+from views import bots as bots  # noqa: E402
 from views import portfolio as portfolio  # noqa: E402

@@ -143,6 +143,13 @@ def pools() -> ResponseReturnValue:
     return render_template("pools.html")
 
 
+@pages.get("/bots")
+def bots() -> ResponseReturnValue:
+    """The operator's bots (static/js/bots.js against /api/bots with the operator's API key, which
+    the page asks for and keeps in the tab's sessionStorage: the web login is for traders)."""
+    return render_template("bots.html")
+
+
 @pages.get("/orders")
 @login_required
 def orders() -> ResponseReturnValue:

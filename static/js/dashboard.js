@@ -642,6 +642,36 @@ function onTradeExecuted(data) {
   scheduleRefresh();
 }
 
+// Bot actions (bot_action events, README "Bots"): the newest few under the recent trades, live.
+const BOT_FEED_SIZE = 5;
+
+function onBotAction(data) {
+  if (!data || typeof data.botName !== "string" || typeof data.message !== "string") return;
+  let feed = document.getElementById("bot-feed");
+  if (!feed) {
+    const card = document.getElementById("recent-trades")?.closest("section");
+    if (!card) return;
+    feed = document.createElement("ul");
+    feed.id = "bot-feed";
+    feed.className = "list-group list-group-flush small border-top";
+    feed.setAttribute("aria-label", "Bot actions, newest first");
+    card.append(feed);
+  }
+  const item = document.createElement("li");
+  item.className = "list-group-item d-flex gap-2 align-items-baseline";
+  item.dataset.kind = data.kind;
+  const badge = document.createElement("span");
+  badge.className = `badge ${data.kind === "error" ? "text-bg-danger" : data.kind === "order" ? "text-bg-info" : "text-bg-secondary"}`;
+  badge.textContent = `bot ${data.kind}`;
+  const text = document.createElement("span");
+  text.className = "text-truncate";
+  text.textContent = `${data.botName}: ${data.message}`;
+  text.title = text.textContent;
+  item.append(badge, text);
+  feed.prepend(item);
+  while (feed.children.length > BOT_FEED_SIZE) feed.lastElementChild.remove();
+}
+
 async function loadAll() {
   await Promise.all([loadPrices(), loadSummary(), loadSeries(), loadTrades(), loadPriceHistory()]);
 }
@@ -650,6 +680,7 @@ async function init() {
   const socket = liveSocket();
   if (socket) {
     socket.on("trade_executed", onTradeExecuted);
+    socket.on("bot_action", onBotAction);
     socket.on("price_update", (body) => { if (body && body.prices) renderPrices(body); });
     let connectedBefore = socket.connected;
     socket.on("connect", () => {
