@@ -344,7 +344,12 @@ def test_the_demo_command_starts_a_flow_and_an_arbitrage_bot_once(
 
 def test_production_never_starts_demo_bots(app: Flask) -> None:
     config = app_config(
-        {"SOLROUTE_ENV": "production", "SECRET_KEY": "s", "SOLROUTE_DEMO": "1"}, instance_path="/tmp"
+        {
+            "SOLROUTE_ENV": "production",
+            "SECRET_KEY": "Zq7vN2pXr9LkT4wBy6HcJ8mFd3sQa5Ue",
+            "SOLROUTE_DEMO": "1",
+        },
+        instance_path="/tmp",
     )
     assert config["SOLROUTE_DEMO"] is False
     assert app_config({"SOLROUTE_ENV": "development"}, instance_path="/tmp")["SOLROUTE_DEMO"] is True

@@ -8,11 +8,10 @@ Redis, jobs.run_bot with it); these views only write their rows.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 import analytics
 import portfolio
@@ -25,9 +24,7 @@ from venue_state import load_pools
 from views.api import operations
 from views.errors import ApiError
 from views.portfolio import HISTORY_BUCKETS, operator_account
-from views.schemas import NoQuery
-
-__all__ = ["CreateBotRequest"]
+from views.schemas import CreateBotRequest, NoQuery
 
 BOT_ID = re.compile(r"[0-9a-f]{32}")
 BOT_ID_PARAM = {
@@ -39,24 +36,6 @@ BOT_ID_PARAM = {
 }
 MAX_BOTS_LISTED = 200
 ACTIONS_SHOWN = 30
-
-
-class CreateBotRequest(BaseModel):
-    """Body of ``POST /api/bots``: the type, a name, the type's config, how often it runs."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    kind: Literal["arbitrage", "rebalance", "flow", "dca"]
-    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    config: Annotated[
-        dict[str, Any], Field(description='The type\'s settings (README "Bots"); {} takes the defaults')
-    ] = {}
-    intervalS: Annotated[float, Field(ge=0.5, le=86_400, description="Seconds between runs")] = 5.0
-    start: Annotated[StrictBool, Field(description="Start it at once (default) or leave it stopped")] = True
-    funding: Annotated[
-        dict[str, StrictStr] | None,
-        Field(description='Its paper account\'s funding, e.g. {"SOL": "100"} (default: BOT_FUNDING)'),
-    ] = None
 
 
 def _bot(bot_id: str) -> Bot:

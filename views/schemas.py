@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -41,6 +41,7 @@ __all__ = [
     "BacktestTradesQuery",
     "BacktestsQuery",
     "CompareBacktestsRequest",
+    "CreateBotRequest",
     "ExecuteOrderRequest",
     "GenerateDataRequest",
     "LimitsRequest",
@@ -574,6 +575,27 @@ class CompareBacktestsRequest(BaseModel):
     ids: Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(min_length=1, max_length=20)]
 
 
+# --- bots ------------------------------------------------------------------------------------------
+
+
+class CreateBotRequest(BaseModel):
+    """Body of ``POST /api/bots``: the type, a name, the type's config, how often it runs."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    kind: Literal["arbitrage", "rebalance", "flow", "dca"]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    config: Annotated[
+        dict[str, Any], Field(description='The type\'s settings (README "Bots"); {} takes the defaults')
+    ] = {}
+    intervalS: Annotated[float, Field(ge=0.5, le=86_400, description="Seconds between runs")] = 5.0
+    start: Annotated[StrictBool, Field(description="Start it at once (default) or leave it stopped")] = True
+    funding: Annotated[
+        dict[str, StrictStr] | None,
+        Field(description='Its paper account\'s funding, e.g. {"SOL": "100"} (default: BOT_FUNDING)'),
+    ] = None
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     NoQuery,
     QuoteQuery,
@@ -596,4 +618,5 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     PortfolioQuery,
     LimitsRequest,
     TradingHaltRequest,
+    CreateBotRequest,
 )
