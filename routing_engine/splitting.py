@@ -189,7 +189,7 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int | None]) 
         raise ValueError(f"{len(weights)} weights but {len(caps)} caps")
     shares = [w * total / weight_sum for w in weights]
     # floor(share) clipped at 0: int() is floor for positive shares, and a negative share gets 0.
-    is_uncapped = all(cap is None for cap in caps)
+    is_uncapped = caps.count(None) == len(caps)
     if is_uncapped:
         amounts = [int(share) if share > 0.0 else 0 for share in shares]
     else:
@@ -395,7 +395,7 @@ def _fill_stage(
     # all would throw away a worthwhile stage instead of consolidating it (re-solving without
     # the others hands the largest the stage's whole flow).
     keep = -1
-    if amount >= min_leg and all(a < min_leg for a in amounts):
+    if amount >= min_leg and max(amounts) < min_leg:
         keep = max(range(len(amounts)), key=amounts.__getitem__)
     total = 0
     for i, (venue, leg_amount) in enumerate(zip(venues, amounts, strict=True)):

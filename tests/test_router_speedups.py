@@ -62,6 +62,8 @@ def test_a_cp_group_sums_its_breakpoints_in_the_same_order_as_the_plain_sort(cur
     group = CPGroup(curves)
     mu, a, b, c = plain_prefix_sums(curves)
     assert (group._mu, group._a, group._b, group._c) == (mu, a, b, c)
+    assert group.cap == sum(c.cap for c in curves)
+    assert group.marginal0 == max(c.marginal0 for c in curves)
 
 
 @settings(max_examples=200, deadline=None)
