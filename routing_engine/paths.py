@@ -227,6 +227,8 @@ def route_paths(
     for desk in market.desks:
         neighbours.setdefault(desk.base, set()).add(desk.quote)
         neighbours.setdefault(desk.quote, set()).add(desk.base)
+    if neighbours.keys() <= {token_in, token_out}:
+        return PathSearch(())  # no intermediate token at all (a market of the pair alone): no path
     order_usd = Decimal(0)
     usd_in = market.usd_prices.get(token_in)
     if usd_in and amount_in > 0:

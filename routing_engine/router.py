@@ -31,6 +31,7 @@ from routing_engine.routes import (
     RouteResult,
     VenueQuote,
     leaf_key,
+    new_venue_quote,
     validate_order,
 )
 from routing_engine.splitting import plan_split, search_paths
@@ -99,21 +100,21 @@ def _quote_direct(venue: Venue, amount_in: int, reference: Decimal | None = None
 def _quote_row(
     venue: Venue, amount_in: int, out: int, reason: str | None, scale: Decimal | None
 ) -> VenueQuote:
-    return VenueQuote(
-        venue_id=venue.venue_id,
-        venue=venue.venue,
-        kind=venue.kind,
-        path=(venue.token_in, venue.token_out),
-        amount_in=amount_in,
-        amount_out=out,
-        price_impact_bps=None if reason or scale is None else _impact_at(scale, out),
-        curve_impact_bps=None if reason else price_impact_bps(venue, amount_in, out).quantize(_BPS_QUANTUM),
-        fee_bps=venue.fee_bps(amount_in) if not reason else None,
-        available=reason is None,
-        reason=reason,
-        latency_ms=venue.latency_ms,
-        depth_out=venue.depth_out(),
-        is_estimate=venue.is_estimate,
+    return new_venue_quote(
+        venue.venue_id,
+        venue.venue,
+        venue.kind,
+        (venue.token_in, venue.token_out),
+        amount_in,
+        out,
+        None if reason or scale is None else _impact_at(scale, out),
+        venue.fee_bps(amount_in) if not reason else None,
+        reason is None,
+        reason,
+        venue.latency_ms,
+        venue.depth_out(),
+        venue.is_estimate,
+        None if reason else price_impact_bps(venue, amount_in, out).quantize(_BPS_QUANTUM),
     )
 
 

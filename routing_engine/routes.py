@@ -23,6 +23,7 @@ __all__ = [
     "VenueQuote",
     "leaf_key",
     "new_leg",
+    "new_venue_quote",
     "validate_order",
 ]
 
@@ -162,6 +163,56 @@ def new_leg(
     _set_is_estimate(leg, is_estimate)
     _set_latency_ms(leg, latency_ms)
     return leg
+
+
+_VENUE_QUOTE_FIELDS = (
+    "venue_id", "venue", "kind", "path", "amount_in", "amount_out", "price_impact_bps", "fee_bps",
+    "available", "reason", "latency_ms", "depth_out", "is_estimate", "curve_impact_bps", "outlier",
+)  # fmt: skip
+if tuple(f.name for f in fields(VenueQuote)) != _VENUE_QUOTE_FIELDS:  # new_venue_quote sets exactly these
+    raise RuntimeError("VenueQuote's fields changed: update new_venue_quote")
+(
+    _set_q_venue_id, _set_q_venue, _set_q_kind, _set_q_path, _set_q_amount_in, _set_q_amount_out,
+    _set_q_price_impact_bps, _set_q_fee_bps, _set_q_available, _set_q_reason, _set_q_latency_ms,
+    _set_q_depth_out, _set_q_is_estimate, _set_q_curve_impact_bps, _set_q_outlier,
+) = (VenueQuote.__dict__[name].__set__ for name in _VENUE_QUOTE_FIELDS)  # fmt: skip
+
+
+def new_venue_quote(
+    venue_id: str,
+    venue: str,
+    kind: VenueKind,
+    path: tuple[str, ...],
+    amount_in: int,
+    amount_out: int,
+    price_impact_bps: Decimal | None,
+    fee_bps: Decimal | None,
+    available: bool,
+    reason: str | None,
+    latency_ms: int,
+    depth_out: int,
+    is_estimate: bool,
+    curve_impact_bps: Decimal | None = None,
+    outlier: Outlier | None = None,
+) -> VenueQuote:
+    """``VenueQuote(...)`` with its slots filled directly (see ``new_leg``): a row per venue per quote."""
+    quote: VenueQuote = _new_object(VenueQuote)
+    _set_q_venue_id(quote, venue_id)
+    _set_q_venue(quote, venue)
+    _set_q_kind(quote, kind)
+    _set_q_path(quote, path)
+    _set_q_amount_in(quote, amount_in)
+    _set_q_amount_out(quote, amount_out)
+    _set_q_price_impact_bps(quote, price_impact_bps)
+    _set_q_fee_bps(quote, fee_bps)
+    _set_q_available(quote, available)
+    _set_q_reason(quote, reason)
+    _set_q_latency_ms(quote, latency_ms)
+    _set_q_depth_out(quote, depth_out)
+    _set_q_is_estimate(quote, is_estimate)
+    _set_q_curve_impact_bps(quote, curve_impact_bps)
+    _set_q_outlier(quote, outlier)
+    return quote
 
 
 @dataclass(frozen=True, slots=True)

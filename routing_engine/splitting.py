@@ -28,7 +28,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import itemgetter
 
+from amm.constant_product import amount_out_unchecked
 from errors import InsufficientLiquidityError, NoRouteError
 from routing_engine.curves import (
     CPCurve,
@@ -187,7 +189,7 @@ def apportion(total: int, weights: Sequence[float], caps: Sequence[int | None]) 
         raise ValueError(f"{len(weights)} weights but {len(caps)} caps")
     shares = [w * total / weight_sum for w in weights]
     # floor(share) clipped at 0: int() is floor for positive shares, and a negative share gets 0.
-    is_uncapped = all(cap is None for cap in caps)
+    is_uncapped = caps.count(None) == len(caps)
     if is_uncapped:
         amounts = [int(share) if share > 0.0 else 0 for share in shares]
     else:
@@ -254,6 +256,8 @@ class _Branch:
     onward: tuple[_Branch, ...] = ()  # three-hop paths via→Y→out after ``first`` (hops 1 and 2)
     before: tuple[_Branch, ...] = ()  # three-hop paths in→X→via beside ``first`` (hops 0 and 1)
     via: str = ""
+    # Whether a venue has a minimum size (min_in > 1), when known at build time (None: ask them).
+    has_minimum: bool | None = None
 
 
 def _series(
@@ -311,6 +315,7 @@ def _build_branches(
     branches = []
     group_venues: list[Venue] = []
     group_curves: list[CPCurve] = []
+    group_has_minimum = False
     has_keys = bool(excluded or forced)  # the root node has neither: skip building the keys
     for venue in direct:
         if has_keys:
@@ -323,12 +328,16 @@ def _build_branches(
         if isinstance(curve, CPCurve):
             group_venues.append(venue)
             group_curves.append(curve)
+            if venue.min_in > 1:
+                group_has_minimum = True
         elif curve.cap > curve.lo or curve.lo > 0:
             branches.append(_Branch(curve, direct=(venue,)))
     if len(group_curves) == 1:
         branches.append(_Branch(group_curves[0], direct=(group_venues[0],)))
     elif group_curves:
-        branches.append(_Branch(CPGroup(group_curves), direct=tuple(group_venues)))
+        branches.append(
+            _Branch(CPGroup(group_curves), direct=tuple(group_venues), has_minimum=group_has_minimum)
+        )
     for path in paths:
         branch = _path_branch(path, 0, excluded, forced)
         if branch is not None:
@@ -336,12 +345,37 @@ def _build_branches(
     return branches
 
 
+# A leg before it becomes a ``Leg``: (venue, amount_in, amount_out, hop, path). Legs are built only
+# for the split that is returned: splits rounded and then re-solved (dust, the min-gain check)
+# never pay for their ``Leg`` objects (1 µs each, the largest cost of a rounding pass).
+_PendingLeg = tuple[Venue, int, int, int, tuple[str, ...]]
+
+
 @dataclass
 class _Integerised:
-    legs: list[Leg]
+    legs: list[_PendingLeg]
     amount_out: int
     dust: set[LeafKey]
     below_min: set[LeafKey]
+
+    def built_legs(self) -> tuple[Leg, ...]:
+        """The legs as ``Leg`` values."""
+        return tuple(
+            new_leg(
+                venue.venue_id,
+                venue.venue,
+                venue.kind,
+                venue.token_in,
+                venue.token_out,
+                amount,
+                out,
+                hop,
+                path,
+                venue.is_estimate,
+                venue.latency_ms,
+            )
+            for venue, amount, out, hop, path in self.legs
+        )
 
 
 def _fill_stage(
@@ -361,7 +395,7 @@ def _fill_stage(
     # all would throw away a worthwhile stage instead of consolidating it (re-solving without
     # the others hands the largest the stage's whole flow).
     keep = -1
-    if amount >= min_leg and all(a < min_leg for a in amounts):
+    if amount >= min_leg and max(amounts) < min_leg:
         keep = max(range(len(amounts)), key=amounts.__getitem__)
     total = 0
     for i, (venue, leg_amount) in enumerate(zip(venues, amounts, strict=True)):
@@ -370,27 +404,21 @@ def _fill_stage(
         if leg_amount < min_leg and i != keep:
             result.dust.add(leaf_key(hop, venue))
             continue
-        reason = venue.check(leg_amount)
-        if reason is not None:
-            (result.below_min if leg_amount < venue.min_in else result.dust).add(leaf_key(hop, venue))
-            continue
-        out = venue.quote(leg_amount)
+        if type(venue) is AmmVenue:
+            # AmmVenue.check then .quote, inlined (the same exact integer maths; 1,000-pool splits
+            # price 1,000 legs): an amount that buys nothing is refused, as check() would.
+            out = amount_out_unchecked(venue.reserve_in, venue.reserve_out, leg_amount, venue.pool.fee_bps)
+            if leg_amount <= 0 or out <= 0:
+                (result.below_min if leg_amount < AmmVenue.min_in else result.dust).add(leaf_key(hop, venue))
+                continue
+        else:
+            reason = venue.check(leg_amount)
+            if reason is not None:
+                (result.below_min if leg_amount < venue.min_in else result.dust).add(leaf_key(hop, venue))
+                continue
+            out = venue.quote(leg_amount)
         total += out
-        result.legs.append(
-            new_leg(
-                venue.venue_id,
-                venue.venue,
-                venue.kind,
-                venue.token_in,
-                venue.token_out,
-                leg_amount,
-                out,
-                hop,
-                path,
-                venue.is_estimate,
-                venue.latency_ms,
-            )
-        )
+        result.legs.append((venue, leg_amount, out, hop, path))
     return total
 
 
@@ -418,22 +446,6 @@ def _dust_rule(market: Market, tokens: set[str], config: RouterConfig) -> _DustR
 def _units_worth(token: str, usd_price: Decimal, usd: Decimal) -> int:
     """Base units of ``token`` worth ``usd`` at ``usd_price`` (rounded up)."""
     return math.ceil(usd / usd_price * get_token(token).unit)
-
-
-def _rehop(leg: Leg, hop: int) -> Leg:
-    return new_leg(
-        leg.venue_id,
-        leg.venue,
-        leg.kind,
-        leg.token_in,
-        leg.token_out,
-        leg.amount_in,
-        leg.amount_out,
-        hop,
-        leg.path,
-        leg.is_estimate,
-        leg.latency_ms,
-    )
 
 
 def _final_token(branch: _Branch) -> str:
@@ -506,7 +518,7 @@ def _fill_path(
         if before and len(last_path) == len(own):
             # No three-hop path got any input: the last stage is the second hop of a two-hop path.
             # (It was priced under its structural hop, hop + 2, which dust keys must match.)
-            result.legs[start:] = [_rehop(leg, hop + 1) for leg in result.legs[start:]]
+            result.legs[start:] = [(v, a, o, hop + 1, p) for v, a, o, _, p in result.legs[start:]]
         return out
     if math.fsum(down) <= 0.0:
         down = [1.0] * len(down)
@@ -560,7 +572,10 @@ def _leaf_allocations(
     """
     allocations: dict[LeafKey, tuple[float, Venue]] = {}
     for branch, x in zip(branches, solution.allocations, strict=True):
-        if only_with_minimum and all(v.min_in <= 1 for v in _branch_venues(branch)):
+        if only_with_minimum and (
+            branch.has_minimum is False
+            or (branch.has_minimum is None and all(v.min_in <= 1 for v in _branch_venues(branch)))
+        ):
             continue
         if isinstance(branch.curve, CPGroup):
             shares = branch.curve.allocation(solution.lam)
@@ -621,8 +636,14 @@ class _Relaxed:
 
 
 def _solve_node(
-    direct: Sequence[Venue], paths: Sequence[TwoHop], amount_in: int, node: _Node
+    direct: Sequence[Venue],
+    paths: Sequence[TwoHop],
+    amount_in: int,
+    node: _Node,
+    *,
+    with_bound: bool = True,
 ) -> _Relaxed | None:
+    """The node's convex optimum; ``with_bound=False`` leaves ``bound`` NaN (re-solves never read it)."""
     branches = _build_branches(direct, paths, node.excluded, node.forced)
     if not branches:
         return None
@@ -631,7 +652,8 @@ def _solve_node(
         solution = solve(curves, float(amount_in))
     except InsufficientLiquidityError:
         return None
-    return _Relaxed(node, branches, solution, dual_bound(curves, float(amount_in), solution.lam))
+    bound = dual_bound(curves, float(amount_in), solution.lam) if with_bound else math.nan
+    return _Relaxed(node, branches, solution, bound)
 
 
 def _branch_and_bound(
@@ -691,7 +713,7 @@ def _clean_split(
         if not problems:
             return result, relaxed
         node = _Node(relaxed.node.excluded | problems, relaxed.node.forced - problems)
-        next_relaxed = _solve_node(direct, paths, amount_in, node)
+        next_relaxed = _solve_node(direct, paths, amount_in, node, with_bound=False)
         if next_relaxed is None:
             raise InsufficientLiquidityError("no venue is left to fill the order")
         relaxed = next_relaxed
@@ -706,6 +728,9 @@ def _hop0_keys(branch: _Branch) -> frozenset[LeafKey]:
     for sub in branch.before:
         keys |= _hop0_keys(sub)
     return frozenset(keys)
+
+
+_unit_surplus = itemgetter(0)
 
 
 def _drop_small_gains(
@@ -732,35 +757,43 @@ def _drop_small_gains(
     check re-solves the split, which on a 1,000-venue market doubled the route's time (measured:
     2.7 → 5.4 ms), and such a split's many small legs are the market's depth, not a rounding.
     """
-    first_legs = len({leaf_key(0, leg) for leg in result.legs if leg.hop == 0})
-    if first_legs < 2 or first_legs > config.min_gain_max_legs or result.amount_out <= 0:
+    first_keys: set[LeafKey] = set()
+    for venue, _, _, hop, _ in result.legs:  # counted up to one past the limit, not over 1,000 legs
+        if hop == 0:
+            first_keys.add(leaf_key(0, venue))
+            if len(first_keys) > config.min_gain_max_legs:
+                return result
+    if len(first_keys) < 2 or result.amount_out <= 0:
         return result
     threshold = float(config.min_gain_bps_per_leg) / 10_000 * result.amount_out
     lam = relaxed.solution.lam
-    units: list[tuple[float, frozenset[LeafKey]]] = []
+    # (surplus, the direct venue or the path branch it drops); keys are built only for those dropped.
+    units: list[tuple[float, Venue | _Branch]] = []
     for branch, x in zip(relaxed.branches, relaxed.solution.allocations, strict=True):
         if x <= 0.0:
             continue
         if isinstance(branch.curve, CPGroup):
-            for venue, curve in zip(branch.direct, branch.curve.curves, strict=True):
-                if curve.x_at(lam) > 0.0:
-                    units.append((curve.surplus_at(lam), frozenset({leaf_key(0, venue)})))
+            direct_of = branch.direct
+            units += [(surplus, direct_of[i]) for surplus, i in branch.curve.active_surpluses(lam)]
         else:
-            units.append((branch.curve.surplus_at(lam), _hop0_keys(branch)))
+            units.append((branch.curve.surplus_at(lam), branch))
     if len(units) < 2:
         return result
-    units.sort(key=lambda u: u[0])
+    units.sort(key=_unit_surplus)  # stable: ties keep their order
     dropped: set[LeafKey] = set()
     spent = 0.0
-    for surplus, keys in units[:-1]:  # never the largest: something must carry the order
+    for surplus, unit in units[:-1]:  # never the largest: something must carry the order
         if surplus >= threshold or spent + surplus >= threshold:
             break
         spent += surplus
-        dropped |= keys
+        if isinstance(unit, _Branch):
+            dropped |= _hop0_keys(unit)
+        else:
+            dropped.add(leaf_key(0, unit))
     if not dropped:
         return result
     node = _Node(relaxed.node.excluded | dropped, relaxed.node.forced - dropped)
-    fewer = _solve_node(direct, paths, amount_in, node)
+    fewer = _solve_node(direct, paths, amount_in, node, with_bound=False)
     if fewer is None:
         return result
     try:
@@ -819,7 +852,7 @@ def plan_split(
             result = _drop_small_gains(direct, paths, amount_in, dust, relaxed_best, result, config)
     except InsufficientLiquidityError:
         return SplitPlan((), 0, upper, note)
-    return SplitPlan(tuple(result.legs), result.amount_out, upper, note)
+    return SplitPlan(result.built_legs(), result.amount_out, upper, note)
 
 
 def search_paths(

@@ -67,9 +67,12 @@ def test_the_header_names_the_python_version_and_the_command(quick_output: str) 
 def test_latency_is_reported_for_every_venue_count_with_honest_labels(quick_output: str) -> None:
     rows = table(quick_output, 1)
     assert {venues(row[0]) for row in rows} == VENUE_COUNTS
-    assert {row[1] for row in rows} == {"route (optimal_split)", "full quote (find_route)"}
-    for venue_count, measured, _cases, calls, median, p99, target, result in rows:
+    baseline = "baseline: vectorised continuous split (numpy)"
+    assert {row[1] for row in rows} == {"route (optimal_split)", "full quote (find_route)", baseline}
+    for venue_count, measured, _cases, calls, median, p99, ratio, target, result in rows:
         assert number(calls) > 0 and 0 < number(median) <= number(p99)
+        # Every figure is also given as a ratio to the baseline measured in the same run.
+        assert ratio == "1.00" if measured == baseline else number(ratio) > 0, (measured, ratio)
         # The targets (12 and 1,000 venues) belong to the route itself; the full quote has none.
         has_target = measured.startswith("route") and venues(venue_count) in (12, 1_000)
         assert (target != "—") == has_target, (venue_count, measured, target)
