@@ -7,8 +7,8 @@ locked after the balances they follow, in (account, token) order, so writers nev
 
 Reads: ``holdings`` (one row per token held), ``today`` (one row), ``value_history`` (the
 account's ledger entries summed per bucket in SQL, valued at each bucket's prices: the one
-place that decides where a value series comes from; today the prices are analytics.price_history's,
-from the trades, until the stored price history of the backtesting work is there).
+place that decides where a value series comes from: the recorded reference prices of market
+history where a bucket has them, else the prices of its trades).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 import analytics
+import market_history
 from analytics import _EpochSeconds  # the one SQL spelling of "seconds since 1970"
 from models import DailyRisk, DbSession, LedgerEntry, Position
 from pnl import Holding, bought, sold, usd
@@ -233,9 +234,10 @@ def value_history(
     """The account's value over the last ``buckets`` buckets (the last one holds ``now``).
 
     Quantities walk back from today's (``quantities``) by the account's ledger entries summed per
-    token and bucket in SQL (index (account_id, created_at)); each bucket is valued at its prices
-    from ``analytics.price_history`` (trades), a token's last earlier price carried forward, and
-    ``prices_now`` before its first and in the current bucket. A float series: a chart.
+    token and bucket in SQL (index (account_id, created_at)); each bucket is valued at the last
+    reference price recorded in it (``market_history.candles`` of the live dataset), else the
+    average price of its trades (``analytics.price_history``), a token's last earlier price carried
+    forward, and ``prices_now`` before its first and in the current bucket. A float series: a chart.
     """
     step = timedelta(seconds=bucket.seconds)
     last = bucket.floor(now)
@@ -255,6 +257,11 @@ def value_history(
         t.token: {int((p.start - first) / step): p.price_usd for p in t.points} for t in history.tokens
     }
     held = {t: q for t, q in quantities.items()}
+    # The recorded reference prices (market history, dataset "live") where there are any: a
+    # bucket's last recorded price beats the average price of the trades in it.
+    for token in sorted({t for t, q in held.items() if q} | {t for flows in after.values() for t in flows}):
+        for candle in market_history.candles(session, "live", token, first, now + step, bucket.seconds):
+            priced.setdefault(token, {})[int((candle.start - first) / step)] = candle.close
     points: list[ValuePoint] = []
     for index in range(buckets - 1, -1, -1):  # newest first: undo each later bucket's flows
         value = 0.0

@@ -176,3 +176,42 @@ def test_a_trade_is_valued_at_its_stablecoin_side() -> None:
     assert trade_value_usd("USDC", 151_000_000, "SOL", 10**9, prices) == Decimal("151")
     # Neither side a stablecoin: what was paid at its reference price.
     assert trade_value_usd("SOL", 10**9, "JUP", 10**6, prices | {"JUP": Decimal("0.8")}) == Decimal("150")
+
+
+def test_value_history_values_a_bucket_at_its_recorded_reference_price(app: Flask, client: Any) -> None:
+    """Market history (dataset "live") prices the buckets it covers: the last recorded price of a
+    bucket values what was held then, instead of the trades' prices."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from models import LedgerEntry, PriceHistory, db
+
+    key = account(app, "recorded-trader", {"USDC": "10000"})
+    execute(client, key, {"tokenIn": "USDC", "tokenOut": "SOL", "amountIn": "1500"})
+    body = portfolio(client, key, "hour")
+    sol, usdc = Decimal(holding(body, "SOL")["amount"]), Decimal(holding(body, "USDC")["amount"])
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    earlier = hour - timedelta(hours=3)
+    with app.app_context():
+        # The account's funding and trade, five hours ago: it held this SOL and USDC three hours ago.
+        account_id = body["accountId"]
+        for entry in db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id)):
+            entry.created_at -= timedelta(hours=5)
+        for t, price in ((earlier + timedelta(minutes=1), 111), (earlier + timedelta(minutes=59), 333)):
+            db.session.add(
+                PriceHistory(
+                    dataset="live",
+                    token="SOL",
+                    source="test",
+                    t=t,
+                    price=Decimal(price),
+                    price_usd=float(price),
+                )
+            )
+        db.session.commit()
+    points = {p["at"]: p["valueUsd"] for p in portfolio(client, key, "hour")["history"]}
+    at = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the bucket's last recorded SOL price (333, not 111 nor the trades' ~150); USDC at about $1
+    assert abs(points[at] - float(sol * 333 + usdc)) < float(usdc) * 0.01
+    assert abs(points[at] - float(sol * 111 + usdc)) > 100
