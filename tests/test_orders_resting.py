@@ -629,7 +629,15 @@ def test_a_trade_wakes_the_watcher_without_waiting_for_its_tick(database_url: st
     from services import get_services
     from tests.conftest import build_app
 
-    app, key = build_app(database_url, RESTING_ORDERS_TICK_S=3600, RECOVERY_INTERVAL_S=3600)
+    app, key = build_app(
+        database_url,
+        RESTING_ORDERS_TICK_S=3600,
+        RECOVERY_INTERVAL_S=3600,
+        # the pool-moving trade is far above the default risk limits, which are not what this tests
+        RISK_MAX_ORDER_USD=None,
+        RISK_MAX_IMPACT_BPS=None,
+        RISK_DAILY_NOTIONAL_USD=None,
+    )
     client = app.test_client()
     try:
         run_maintenance(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pydantic
@@ -95,11 +96,19 @@ def error_response(
     return jsonify({"error": error}), status
 
 
+_PYDANTIC_STEP = re.compile(
+    r"[a-z][a-z0-9_-]*\[.*\]|str|int|float|bool|decimal|list|dict|none|[a-z]+-[a-z-]+"
+)
+
+
 def pydantic_error(exc: pydantic.ValidationError) -> tuple[Response, int]:
     """The first problem of a schema validation, naming its field (``from`` for ``from_``)."""
     first: Any = exc.errors(include_url=False)[0]
     loc = [str(p) for p in first.get("loc", ()) if not isinstance(p, int)]
-    field = loc[0].rstrip("_") if loc else None
+    # A field, then the keys below it ("initial.USDC", "params.amountIn"); pydantic's own steps
+    # into a type ("function-after[...]", "str", "constrained-str") name nothing the client sent.
+    path = [p for p in loc[1:] if not _PYDANTIC_STEP.fullmatch(p)]
+    field = ".".join([loc[0].rstrip("_"), *path]) if loc else None
     if first.get("type") == "extra_forbidden":
         message = f"unknown field {field!r}"
     elif first.get("type") == "missing":
