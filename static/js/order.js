@@ -5,7 +5,7 @@
 // OTC desk's settlement shows a countdown to route.settleAt.
 // A resting order (limit, stop loss, take profit) shows its price, the price now and the distance
 // between them (currentPrice, distanceBps); a TWAP parent its slices on a progress bar, their fills,
-// average price, next slice time, a chart of each slice's price against the quote at submission,
+// average price, next slice time, a chart of each slice's price against the reference mid it was routed at,
 // and its children. An open, working or pending order has a Cancel button (POST …/cancel; a 409
 // says why it cannot be cancelled any more).
 import {
