@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import enum
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -314,7 +315,7 @@ def evaluate(book: OrderBook, snapshot: Snapshot) -> Evaluation:
                 if o.order_id in expired_ids:
                     continue
                 if pair_bound is None:  # built only for pairs with an order within reach
-                    pair_bound = _memo_by_amount(output_bound(market, *pair))
+                    pair_bound = functools.cache(output_bound(market, *pair))  # one solve per amount
                 most = pair_bound(o.amount_in)
                 if most is not None and most < o.min_amount_out:
                     bounded += 1
@@ -378,18 +379,6 @@ class _Memo:
 
 def _memoised(quote: QuoteFn) -> _Memo:
     return _Memo(quote)
-
-
-def _memo_by_amount(bound: Callable[[int], int | None]) -> Callable[[int], int | None]:
-    """``bound`` once per amount within a tick (orders of equal size share the solve)."""
-    seen: dict[int, int | None] = {}
-
-    def memoised(amount_in: int) -> int | None:
-        if amount_in not in seen:
-            seen[amount_in] = bound(amount_in)
-        return seen[amount_in]
-
-    return memoised
 
 
 def _price_text(value: Decimal | None) -> str:

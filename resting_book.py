@@ -114,8 +114,3 @@ class RestingBook:
                 removed = [r.id for r in rows if r.status != is_open]
                 self._book = self._book.updated(upserts, removed)
             return self._book
-
-    def forget(self) -> None:
-        """Read the whole book on the next tick (after a failed tick, or in tests)."""
-        with self._lock:
-            self._book = None
